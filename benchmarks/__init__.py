@@ -1,0 +1,1 @@
+"""pushlab's benchmarks: Locust users per strategy, the runner, metrics, charts and the report."""

@@ -1,0 +1,103 @@
+"""The HTTP API shared by the polling strategies, tests and tools (DESIGN.md, "HTTP API").
+
+Every answer is JSON; every client error is ``{"error": "..."}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from lab import chat
+from lab.authors import request_author
+from lab.chat import ChatError
+
+View = Callable[..., Any]
+
+
+def error_response(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def json_errors(view: View) -> View:
+    """Answer ``ChatError`` (and an oversized body) with a JSON 4xx, for sync and async views."""
+    if inspect.iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return await view(request, *args, **kwargs)
+            except ChatError as exc:
+                return error_response(str(exc), exc.status)
+
+        return async_wrapper
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ChatError as exc:
+            return error_response(str(exc), exc.status)
+        except RequestDataTooBig:
+            return error_response("the request body is too large", 413)
+
+    return wrapper
+
+
+def int_param(request: HttpRequest, name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        raise ChatError(f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ChatError(f"{name} must be a whole number from {low} to {high}, not {raw[:40]}")
+    return value
+
+
+def cursor_param(request: HttpRequest, last_id: int) -> int:
+    """``after``: a message id the client already has, from 0 to the room's newest id.
+
+    A cursor past the newest id is refused, not waited on: it means the client
+    holds ids from another database, and would otherwise never see a message.
+    """
+    after = int_param(request, "after", 0, low=0, high=2**63 - 1)
+    if after > last_id:
+        raise ChatError(f"after={after} is beyond this room's newest message id ({last_id})")
+    return after
+
+
+def messages_body(messages: list[dict[str, Any]], after: int) -> dict[str, Any]:
+    """The list answer; ``last_id`` is the cursor for the next call."""
+    return {"messages": messages, "last_id": messages[-1]["id"] if messages else after}
+
+
+@json_errors
+@require_http_methods(["GET", "POST"])
+def room_messages(request: HttpRequest, room: str) -> HttpResponse:
+    """GET: messages after a cursor (short polling). POST: send a message (every HTTP client)."""
+    room = chat.validate_room_name(room)
+    if request.method == "POST":
+        return JsonResponse(post_from_request(request, room), status=201)
+    after = cursor_param(request, chat.last_message_id(room))
+    limit = int_param(request, "limit", 100, low=1, high=settings.PUSHLAB_PAGE_LIMIT)
+    return JsonResponse(messages_body(chat.messages_after(room, after, limit), after))
+
+
+def post_from_request(request: HttpRequest, room: str) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ChatError('the body must be JSON: {"message": "..."}') from None
+    if not isinstance(body, dict) or "message" not in body:
+        raise ChatError('the body must be a JSON object with a "message" key')
+    return chat.post_message(room=room, author=request_author(request), text=body["message"])

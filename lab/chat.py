@@ -1,0 +1,127 @@
+"""The chat core that every strategy shares: validation, storage, reading and publishing.
+
+A strategy never writes to the database itself: it calls ``post_message`` (the one
+publish path) and reads with ``messages_after`` / ``messages_following``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from lab.models import Message, Room
+
+log = logging.getLogger(__name__)
+
+ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+ChatMessage = dict[str, Any]
+
+
+class ChatError(ValueError):
+    """Bad input from a client: answered with ``{"error": str(exc)}`` and ``status``."""
+
+    status = 400
+
+
+class RoomNotFound(ChatError):
+    status = 404
+
+
+def validate_room_name(name: object) -> str:
+    """The room name if it is 1-100 ASCII letters, digits, ``_`` or ``-``."""
+    if not isinstance(name, str) or not ROOM_NAME.fullmatch(name):
+        raise RoomNotFound("room names are 1-100 characters of A-Z, a-z, 0-9, _ and -")
+    return name
+
+
+def clean_message_text(text: object) -> str:
+    """The text stripped of surrounding white space, if 1-2000 characters remain."""
+    if not isinstance(text, str):
+        raise ChatError('"message" must be a string')
+    text = text.strip()
+    limit = settings.PUSHLAB_MAX_MESSAGE_LENGTH
+    if not text:
+        raise ChatError("the message is empty")
+    if len(text) > limit:
+        raise ChatError(f"the message is longer than {limit} characters")
+    return text
+
+
+def post_message(*, room: str, author: str, text: str) -> ChatMessage:
+    """Validate, store and publish one message to every strategy; return it as stored.
+
+    The room's counter is bumped first, which locks the room's row until commit,
+    so ids within a room are handed out in the order they become visible.
+    Publishing happens after commit: a reader woken up always finds the message.
+    """
+    room = validate_room_name(room)
+    text = clean_message_text(text)
+    with transaction.atomic():
+        room_obj, _ = Room.objects.get_or_create(name=room)
+        Room.objects.filter(pk=room_obj.pk).update(last_message_id=F("last_message_id") + 1)
+        number = Room.objects.values_list("last_message_id", flat=True).get(pk=room_obj.pk)
+        stored = Message.objects.create(room=room_obj, number=number, author=author, text=text)
+        message = stored.as_json(room)
+        transaction.on_commit(lambda: publish(message))
+    return message
+
+
+def publish(message: ChatMessage) -> None:
+    """Hand a stored message to every strategy's push mechanism.
+
+    A failure here loses nothing: the message is stored, polling clients read it,
+    and push clients fetch it with the next message that reaches them.
+    """
+    from strategies import STRATEGIES
+
+    for strategy in STRATEGIES.values():
+        try:
+            strategy.publish(message)
+        except Exception:
+            log.exception("publishing message %s to %s failed", message["id"], strategy.key)
+
+
+def last_message_id(room: str) -> int:
+    """The id of the room's newest message, 0 for a room nobody has written to."""
+    found = Room.objects.filter(name=room).values_list("last_message_id", flat=True).first()
+    return found or 0
+
+
+def messages_after(room: str, after: int, limit: int | None = None) -> list[ChatMessage]:
+    """The room's messages with ``id > after``, oldest first, at most ``limit``."""
+    limit = limit or settings.PUSHLAB_PAGE_LIMIT
+    rows = Message.objects.filter(room__name=room, number__gt=after).order_by("number")[:limit]
+    return [m.as_json(room) for m in rows]
+
+
+def recent_messages(room: str, count: int) -> list[ChatMessage]:
+    """The room's newest ``count`` messages, oldest first (the history shown on a page)."""
+    rows = Message.objects.filter(room__name=room).order_by("-number")[:count]
+    return [m.as_json(room) for m in reversed(rows)]
+
+
+def messages_following(room: str, after: int, incoming: ChatMessage | None) -> list[ChatMessage]:
+    """What a client holding everything up to ``after`` should get now that ``incoming`` came.
+
+    Pushed messages can arrive out of order when several processes publish at
+    once. Ids in a room have no gaps, so the next id is sent as it is, an old one
+    is dropped, and anything else means a gap, which is filled from the database.
+    """
+    if incoming is not None:
+        if incoming["id"] <= after:
+            return []
+        if incoming["id"] == after + 1:
+            return [incoming]
+    return messages_after(room, after)
+
+
+amessages_after = sync_to_async(messages_after)
+amessages_following = sync_to_async(messages_following)
+alast_message_id = sync_to_async(last_message_id)
+apost_message = sync_to_async(post_message)

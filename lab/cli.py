@@ -1,0 +1,95 @@
+"""The ``pushlab`` command: serve the site, run the benchmarks, redraw charts."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def setup_django() -> None:
+    """Configure Django (this starts the embedded Redis unless REDIS_URL is set)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
+    import django
+
+    django.setup()
+
+
+def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
+    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM."""
+    setup_django()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if migrate:
+        call_command("migrate", interactive=False, verbosity=0)
+    print(
+        f"pushlab: serving http://{host}:{port}/chat/ with {server} "
+        f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
+        flush=True,
+    )
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            "lab.asgi:application", host=host, port=port, log_level="warning", lifespan="off"
+        )
+    else:
+        from daphne.cli import CommandLineInterface
+
+        CommandLineInterface().run(["--bind", host, "--port", str(port), "lab.asgi:application"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pushlab",
+        description="One Django chat served three ways (short polling, long polling, "
+        "WebSockets), and the benchmarks that measure what each costs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve_cmd = commands.add_parser("serve", help="serve the site for a live demo")
+    serve_cmd.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    serve_cmd.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve_cmd.add_argument(
+        "--server", choices=["daphne", "uvicorn"], default="daphne",
+        help="ASGI server (default: %(default)s, the lecture's)",
+    )  # fmt: skip
+    serve_cmd.add_argument(
+        "--no-migrate", dest="migrate", action="store_false",
+        help="skip applying migrations at start",
+    )  # fmt: skip
+
+    from benchmarks.cli import add_bench_arguments, add_charts_arguments
+
+    add_bench_arguments(
+        commands.add_parser("bench", help="measure every strategy and write results/<run-id>/")
+    )
+    add_charts_arguments(
+        commands.add_parser("charts", help="redraw charts and report.md from saved results")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(args.host, args.port, args.server, args.migrate)
+        return 0
+    if args.command == "bench":
+        from benchmarks.runner import run_bench
+
+        return run_bench(args)
+    from benchmarks.report import redraw
+
+    return redraw(Path(args.results_dir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The shared message store: every strategy reads and writes these two tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+
+class Room(models.Model):
+    """A chat room, created by its first message.
+
+    ``last_message_id`` is the room's message counter. Bumping it is what takes
+    the room's row lock, so messages of one room are numbered in commit order.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    last_message_id = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """One chat message; ``number`` is its ``id`` in the API: 1, 2, 3, ... within its room."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    number = models.PositiveBigIntegerField()
+    author = models.CharField(max_length=150)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["room", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "number"], name="unique_number_per_room")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.number}"
+
+    def as_json(self, room_name: str) -> dict[str, Any]:
+        """The message as every strategy sends it (DESIGN.md, "A stored message")."""
+        return {
+            "id": self.number,
+            "room": room_name,
+            "author": self.author,
+            "message": self.text,
+            "created_at": self.created_at.isoformat(),
+        }

@@ -1,0 +1,156 @@
+"""Django settings for pushlab.
+
+Everything a user may want to change is read from the environment through
+``env()``; the defaults need nothing installed or started by hand (SQLite in
+``var/``, an embedded Redis). See docs/running.md for the full list.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lab.embedded_redis import ensure_redis_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PUSHLAB_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env(name: str, default: str) -> str:
+    """One reader for every setting that comes from the environment."""
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env(name, str(default)))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return env(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+
+
+def database_from_url(url: str) -> dict[str, object]:
+    """``postgres://user:pass@host:port/name`` → a Django DATABASES entry."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parsed.scheme!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": 0,
+    }
+
+
+SECRET_KEY = env("PUSHLAB_SECRET_KEY", "pushlab-dev-only-not-secret")
+DEBUG = env_bool("PUSHLAB_DEBUG", False)  # off by default: DEBUG keeps every SQL query in memory
+ALLOWED_HOSTS = env("PUSHLAB_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+
+INSTALLED_APPS = [
+    "daphne",  # first, so `manage.py runserver` serves WebSockets too
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "lab",
+    "strategies.short_polling",
+    "strategies.long_polling",
+    "strategies.websocket",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+X_FRAME_OPTIONS = "SAMEORIGIN"  # the compare page frames the room page
+
+ROOT_URLCONF = "lab.urls"
+ASGI_APPLICATION = "lab.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if env("DATABASE_URL", ""):
+    DATABASES = {"default": database_from_url(env("DATABASE_URL", ""))}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "pushlab.sqlite3",
+            # A file, not :memory:, so live-server tests share it across threads and processes.
+            "TEST": {"NAME": VAR_DIR / "test-pushlab.sqlite3"},
+            "OPTIONS": {
+                # Writers take the lock at BEGIN, so concurrent posts queue instead of failing.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = ensure_redis_url()
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # socket_timeout=None: redis-py 8 otherwise drops every WebSocket idle for ~5 s
+            # (redis-py#4091, channels_redis#422; see docs/architecture.md).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "capacity": env_int("PUSHLAB_CHANNEL_CAPACITY", 100),
+            "expiry": 60,
+        },
+    }
+}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("PUSHLAB_LOG_LEVEL", "WARNING")},
+}
+
+# --- pushlab's own settings (docs/running.md lists them) ---
+PUSHLAB_POLL_INTERVAL_MS = env_int("PUSHLAB_POLL_INTERVAL_MS", 1000)
+PUSHLAB_LONG_POLL_TIMEOUT_S = env_int("PUSHLAB_LONG_POLL_TIMEOUT_S", 25)
+PUSHLAB_LONG_POLL_MAX_TIMEOUT_S = 60
+PUSHLAB_MAX_MESSAGE_LENGTH = 2000
+PUSHLAB_HISTORY_LENGTH = env_int("PUSHLAB_HISTORY_LENGTH", 50)
+PUSHLAB_PAGE_LIMIT = 500
+CSRF_FAILURE_VIEW = "lab.views.csrf_failure"

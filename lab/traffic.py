@@ -1,0 +1,78 @@
+"""Counts what this server process puts on the wire, for the benchmark's per-delivery costs.
+
+An ASGI middleware around the whole site. It counts HTTP requests and WebSocket
+connections and the bytes the server sends: the status line, headers and body of
+every HTTP response, and every WebSocket frame (payload plus frame header).
+``GET /api/metrics`` reads the counters; the benchmark diffs them around a run.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections import Counter
+from typing import Any
+
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+ASGIApp = Any
+
+COUNTERS: Counter[str] = Counter()
+STARTED_AT = time.time()
+
+
+def websocket_frame_header_bytes(payload_length: int) -> int:
+    """RFC 6455: 2 bytes, plus 2 or 8 for longer payloads (server frames are not masked)."""
+    if payload_length < 126:
+        return 2
+    return 4 if payload_length < 65536 else 10
+
+
+class TrafficMeter:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        COUNTERS[f"{kind}_opened"] += 1
+        COUNTERS[f"{kind}_open"] += 1
+
+        async def counting_send(event: Any) -> None:
+            COUNTERS[f"{kind}_bytes_sent"] += event_bytes(event)
+            await send(event)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            COUNTERS[f"{kind}_open"] -= 1
+
+
+def event_bytes(event: dict[str, Any]) -> int:
+    kind = event["type"]
+    if kind == "http.response.start":
+        headers = sum(len(k) + len(v) + 4 for k, v in event.get("headers", ()))
+        return len("HTTP/1.1 200 OK\r\n\r\n") + headers
+    if kind == "http.response.body":
+        return len(event.get("body", b""))
+    if kind == "websocket.send":
+        payload = event.get("bytes") or (event.get("text") or "").encode()
+        return len(payload) + websocket_frame_header_bytes(len(payload))
+    return 0
+
+
+def snapshot() -> dict[str, Any]:
+    """The counters plus this process's CPU time and peak memory."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        **COUNTERS,
+        "pid": os.getpid(),
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_kb": usage.ru_maxrss,
+        "uptime_s": time.time() - STARTED_AT,
+    }

@@ -1,0 +1,101 @@
+"""The pages: index, room (one template for every strategy) and compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from lab import chat, traffic
+from lab.authors import request_author
+from lab.chat import ChatError
+from strategies import DEFAULT_STRATEGY, STRATEGIES
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "lab/index.html",
+        {"strategies": STRATEGIES.values(), "default_strategy": DEFAULT_STRATEGY},
+    )
+
+
+def checked_room(room: str) -> str:
+    try:
+        return chat.validate_room_name(room)
+    except ChatError as exc:
+        raise Http404(str(exc)) from None
+
+
+@never_cache
+@ensure_csrf_cookie
+def room(request: HttpRequest, room: str) -> HttpResponse:
+    room = checked_room(room)
+    key = request.GET.get("strategy", DEFAULT_STRATEGY)
+    if key not in STRATEGIES:
+        raise Http404(f"unknown strategy {key!r}; known: {', '.join(STRATEGIES)}")
+    history = chat.recent_messages(room, settings.PUSHLAB_HISTORY_LENGTH)
+    config: dict[str, Any] = {
+        "room": room,
+        "strategy": key,
+        "lastId": history[-1]["id"] if history else chat.last_message_id(room),
+        "pollIntervalMs": settings.PUSHLAB_POLL_INTERVAL_MS,
+        "longPollTimeoutS": settings.PUSHLAB_LONG_POLL_TIMEOUT_S,
+        "csrfToken": get_token(request),
+        "author": request_author(request),
+    }
+    return render(
+        request,
+        "lab/room.html",
+        {
+            "room_name": room,
+            "strategy": STRATEGIES[key],
+            "strategies": STRATEGIES.values(),
+            "history": "".join(m["message"] + "\n" for m in history),
+            "config": config,
+            "embedded": request.GET.get("embed") == "1",
+        },
+    )
+
+
+def compare(request: HttpRequest, room: str) -> HttpResponse:
+    room = checked_room(room)
+    return render(
+        request, "lab/compare.html", {"room_name": room, "strategies": STRATEGIES.values()}
+    )
+
+
+def metrics(request: HttpRequest) -> JsonResponse:
+    """This process's traffic counters and CPU time (``lab.traffic``), for the benchmark."""
+    return JsonResponse(traffic.snapshot())
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": f"no such API endpoint: {request.path}"}, status=404)
+    return render(request, "lab/404.html", {"reason": str(exception)}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "internal server error"}, status=500)
+    return HttpResponse("<h1>Server error</h1>", status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "error": f"CSRF check failed ({reason}); send the csrftoken cookie's value "
+                "in an X-CSRFToken header"
+            },
+            status=403,
+        )
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason)

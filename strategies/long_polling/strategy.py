@@ -1,0 +1,29 @@
+"""Long polling: the client asks "anything after id N?" and the server holds the answer
+until a message exists or the timeout passes; the client asks again at once."""
+
+from typing import Any
+
+from django.urls import URLPattern, path
+
+from strategies.base import Strategy
+
+
+class LongPolling(Strategy):
+    key = "long-polling"
+    title = "Long polling"
+    colour = "#1f77b4"
+    summary = (
+        "The server holds each request open until a message arrives, then the browser re-asks."
+    )
+    client_script = "strategies/long-polling.js"
+    locust_user = "benchmarks.users:LongPollingUser"
+
+    def http_urls(self) -> list[URLPattern]:
+        from strategies.long_polling.views import wait_for_messages
+
+        return [path("rooms/<str:room>/messages/wait", wait_for_messages, name="messages-wait")]
+
+    def publish(self, message: dict[str, Any]) -> None:
+        from strategies.long_polling.hub import publish_wakeup
+
+        publish_wakeup(message)

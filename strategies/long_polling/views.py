@@ -1,0 +1,49 @@
+"""The long-poll endpoint: ``GET /api/rooms/<room>/messages/wait?after=<id>&timeout=<s>``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+
+from lab import chat
+from lab.api import cursor_param, json_errors, messages_body
+from lab.chat import ChatError
+from strategies.long_polling.hub import current_hub
+
+
+def timeout_param(request: HttpRequest) -> float:
+    raw = request.GET.get("timeout") or str(settings.PUSHLAB_LONG_POLL_TIMEOUT_S)
+    top = settings.PUSHLAB_LONG_POLL_MAX_TIMEOUT_S
+    try:
+        timeout = float(raw)
+    except ValueError:
+        raise ChatError(f"timeout must be a number of seconds, not {raw[:40]!r}") from None
+    if not 0 < timeout <= top:  # also refuses nan and inf
+        raise ChatError(f"timeout must be more than 0 and at most {top} seconds")
+    return timeout
+
+
+@json_errors
+async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
+    """Answer as soon as the room has a message after ``after``, else empty at the timeout.
+
+    The order matters: subscribe, then read the backlog, then wait. A message
+    stored between the read and the wait still wakes us, so none is missed.
+    """
+    if request.method != "GET":
+        return JsonResponse({"error": "only GET is allowed here"}, status=405)
+    room = chat.validate_room_name(room)
+    timeout = timeout_param(request)
+    async with current_hub().subscribe(room) as wakeups:
+        after = cursor_param(request, await chat.alast_message_id(room))
+        messages = await chat.amessages_after(room, after)
+        try:
+            async with asyncio.timeout(timeout):
+                while not messages:
+                    incoming = await wakeups.get()
+                    messages = await chat.amessages_following(room, after, incoming)
+        except TimeoutError:
+            messages = await chat.amessages_after(room, after)  # a last look costs one query
+    return JsonResponse(messages_body(messages, after))

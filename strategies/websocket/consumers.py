@@ -1,0 +1,114 @@
+"""The lecture's ``ChatConsumer``, made to share the store with the other strategies.
+
+Protocol (unchanged from the lecture): the client sends ``{"message": "text"}``;
+every socket in the room receives the stored message object, which has the
+lecture's ``"message"`` key. Bad frames get ``{"error": "..."}`` back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from lab import chat
+from lab.authors import scope_author
+from lab.chat import ChatError, ChatMessage
+
+MAX_FRAME_CHARS = 16_384
+"""Frames longer than this are refused before parsing (a message is at most 2000 characters)."""
+
+
+def group_name(room: str) -> str:
+    """The channel-layer group of a room (group names must stay under 100 characters)."""
+    if len(room) <= 90:
+        return f"chat_{room}"
+    return "chat_" + hashlib.sha256(room.encode()).hexdigest()
+
+
+def requested_cursor(query_string: bytes) -> int | None:
+    """``?after=<id>`` if the client sent one (our page does, to resume); the lecture's does not."""
+    values = parse_qs(query_string.decode("latin-1")).get("after")
+    if not values:
+        return None
+    if not values[0].isascii() or not values[0].isdigit():
+        raise ChatError("after must be a whole number")
+    return int(values[0])
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    room: str
+    last_id: int
+    """The id of the newest message this socket has been sent: nothing is sent twice."""
+
+    async def connect(self) -> None:
+        """Join the room's group BEFORE reading the cursor, so no message falls in between."""
+        try:
+            self.room = chat.validate_room_name(self.scope["url_route"]["kwargs"]["room"])
+            after = requested_cursor(self.scope.get("query_string", b""))
+        except ChatError:
+            await self.close()  # before accept: the handshake is refused
+            return
+        self.author = scope_author(self.scope)
+        self.group = group_name(self.room)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        newest = await chat.alast_message_id(self.room)
+        if after is not None and after > newest:
+            await self.close()
+            return
+        self.last_id = newest if after is None else after
+        await self.accept()
+        await self.catch_up()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A frame from the browser: store it through the one publish path, or say what is wrong."""
+        try:
+            text = self.parse_frame(text_data, bytes_data)
+            await chat.apost_message(room=self.room, author=self.author, text=text)
+        except ChatError as exc:
+            await self.send(text_data=json.dumps({"error": str(exc)}))
+
+    @staticmethod
+    def parse_frame(text_data: str | None, bytes_data: bytes | None) -> Any:
+        if text_data is None:
+            raise ChatError('binary frames are not accepted; send JSON text: {"message": "..."}')
+        if len(text_data) > MAX_FRAME_CHARS:
+            raise ChatError(f"the frame is longer than {MAX_FRAME_CHARS} characters")
+        try:
+            frame = json.loads(text_data)
+        except json.JSONDecodeError:
+            raise ChatError('frames must be JSON: {"message": "..."}') from None
+        if not isinstance(frame, dict) or "message" not in frame:
+            raise ChatError('frames must be a JSON object with a "message" key')
+        return frame["message"]
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        """A message published to the room's group (``type: "chat.message"``)."""
+        following = await self.following(event["message"])
+        for message in following:
+            await self.send_message(message)
+
+    async def following(self, incoming: ChatMessage) -> list[ChatMessage]:
+        # The common case, the next id, needs no database query (and no thread hop).
+        if incoming["id"] <= self.last_id:
+            return []
+        if incoming["id"] == self.last_id + 1:
+            return [incoming]
+        return await chat.amessages_following(self.room, self.last_id, incoming)
+
+    async def catch_up(self) -> None:
+        """Send everything stored after ``last_id`` (a resuming client's missed messages)."""
+        while batch := await chat.amessages_after(self.room, self.last_id):
+            for message in batch:
+                await self.send_message(message)
+
+    async def send_message(self, message: ChatMessage) -> None:
+        await self.send(text_data=json.dumps(message))
+        self.last_id = message["id"]

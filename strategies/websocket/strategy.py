@@ -1,0 +1,35 @@
+"""WebSockets: one connection per client; the server pushes each message down it.
+
+Django Channels' ``AsyncWebsocketConsumer`` holds the sockets; the channel layer
+(``channels_redis``) carries each message to every process's sockets in the room.
+"""
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.urls import URLPattern, path
+
+from strategies.base import Strategy
+
+
+class WebSocket(Strategy):
+    key = "websocket"
+    title = "WebSocket"
+    colour = "#2ca02c"
+    summary = "One long-lived connection per browser; the server pushes each message as it comes."
+    client_script = "strategies/websocket.js"
+    locust_user = "benchmarks.users:WebSocketUser"
+
+    def websocket_urls(self) -> list[URLPattern]:
+        from strategies.websocket.consumers import ChatConsumer
+
+        return [path("ws/chat/<str:room>/", ChatConsumer.as_asgi())]
+
+    def publish(self, message: dict[str, Any]) -> None:
+        from strategies.websocket.consumers import group_name
+
+        layer = get_channel_layer()
+        assert layer is not None, "CHANNEL_LAYERS must be configured"
+        event = {"type": "chat.message", "message": message}
+        async_to_sync(layer.group_send)(group_name(message["room"]), event)

@@ -1,0 +1,1 @@
+"""Shared fixtures. The embedded Redis is started by lab.settings when REDIS_URL is unset."""
