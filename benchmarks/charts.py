@@ -139,19 +139,22 @@ def select_charted(results: Mapping[str, StrategyResult]) -> Selection:
 # --- figure plumbing --------------------------------------------------------------------
 
 
-def run_context(summary: SummaryJson) -> str:
+def run_context(summary: SummaryJson, sweep: bool = False) -> str:
     """One grey line under every chart, so a PNG seen alone still says what run it shows."""
     config = summary.get("config")
     config = config if isinstance(config, Mapping) else {}
     parts = [f"run {summary.get('run_id', '?')}", f"scenario {config.get('scenario', 'chat')}"]
-    if (clients := number(config, "clients")) is not None:
+    if sweep:
+        parts.append("sweep over the number of clients")
+    elif (clients := number(config, "clients")) is not None:
         parts.append(f"{clients:g} clients")
     if (duration := number(config, "duration_s")) is not None:
         parts.append(f"{duration:g} s")
     if config.get("server"):
         processes = number(config, "processes")
         parts.append(
-            f"server {config['server']}" + (f", {processes:g} process(es)" if processes else "")
+            f"server {config['server']}"
+            + (f" ({processes:g} processes)" if processes and processes > 1 else "")
         )
     if (interval := number(config, "poll_interval_ms")) is not None:
         parts.append(f"poll interval {interval:g} ms")
@@ -170,31 +173,30 @@ class Footnotes:
             self.failures.append(f"FAILED: {strategy_title(key)}{where}: {reason} (not charted)")
 
     def wrapped(self, lines: list[str]) -> list[str]:
-        return [part for line in lines for part in textwrap.wrap(line, 125)]
+        return [part for line in lines for part in textwrap.wrap(line, 115)]
 
 
 def new_figure(
-    summary: SummaryJson, title: str, footnotes: Footnotes, columns: int = 1
+    summary: SummaryJson, title: str, footnotes: Footnotes, columns: int = 1, sweep: bool = False
 ) -> tuple[Figure, list[Axes]]:
     """A figure with ``columns`` plot axes above a text panel for the context and footnotes."""
-    failure_lines = footnotes.wrapped(footnotes.failures)
-    remark_lines = footnotes.wrapped(footnotes.remarks)
-    note_lines = 1 + len(failure_lines) + len(remark_lines)
-    notes_height = 0.22 * note_lines + 0.1
+    lines = (
+        [(line, "dimgray", "normal") for line in footnotes.wrapped([run_context(summary, sweep)])]
+        + [(line, FAILED_COLOUR, "bold") for line in footnotes.wrapped(footnotes.failures)]
+        + [(line, "black", "normal") for line in footnotes.wrapped(footnotes.remarks)]
+    )
+    notes_height = 0.22 * len(lines) + 0.1
     figure = Figure(figsize=(8.5, 5.0 + notes_height), layout="constrained")
     grid = figure.add_gridspec(2, columns, height_ratios=[5.0, notes_height])
     axes = [figure.add_subplot(grid[0, column]) for column in range(columns)]
     notes = figure.add_subplot(grid[1, :])
     notes.axis("off")
-    y = 1.0
-    step = 1.0 / note_lines
-    for text, colour, weight in (
-        [(run_context(summary), "dimgray", "normal")]
-        + [(line, FAILED_COLOUR, "bold") for line in failure_lines]
-        + [(line, "black", "normal") for line in remark_lines]
-    ):
-        notes.text(0.0, y, text, color=colour, fontweight=weight, fontsize=9, va="top")
-        y -= step
+    for index, (text, colour, weight) in enumerate(lines):
+        note = notes.text(
+            0.0, 1.0 - index / len(lines), text, color=colour, fontweight=weight, fontsize=9,
+            va="top", transform=notes.transAxes,
+        )  # fmt: skip
+        note.set_in_layout(False)  # wrapped to fit; the layout must not squeeze the plot for it
     figure.suptitle(title, fontsize=13, fontweight="bold")
     return figure, axes
 
@@ -236,7 +238,7 @@ def bar_chart(
         footnotes.add_failures(selection.failed)
         values = [number(result, metric) for _, result in selection.charted]
         note_missing(footnotes, selection.charted, values)
-        note_saturation(footnotes, selection.charted)
+        note_saturation(footnotes, selection.charted, "Hatched bars")
         figure, (axes,) = new_figure(summary, title, footnotes)
         if not selection.charted:
             no_data(axes, "No strategy finished this run successfully.")
@@ -244,8 +246,8 @@ def bar_chart(
         if all(value is None for value in values):
             no_data(axes, "No value to show (see the note below).")
             return figure
-        draw_bars(axes, selection.charted, values)
-        axes.set_ylabel(axis_label)
+        log_scale = draw_bars(axes, selection.charted, values)
+        axes.set_ylabel(axis_label + (", log scale" if log_scale else ""))
         line = reference(summary) if reference else None
         if line:
             draw_reference(axes, *line)
@@ -279,14 +281,12 @@ def note_missing(
 
 
 def draw_reference(axes: Axes, value: float, label: str) -> None:
+    """A dotted horizontal line named in a legend, so its label never covers a bar's."""
     low, high = axes.get_ylim()
     if not low < value < high:
         return
-    axes.axhline(value, color="dimgray", linewidth=1, linestyle=":")
-    axes.annotate(
-        label, (0.01, value), xycoords=("axes fraction", "data"), xytext=(0, 3),
-        textcoords="offset points", fontsize=8, color="dimgray",
-    )  # fmt: skip
+    axes.axhline(value, color="dimgray", linewidth=1.2, linestyle=":", label=label)
+    axes.legend(loc="upper right", fontsize=9)
 
 
 def one_request_per_delivery(summary: SummaryJson) -> tuple[float, str]:
@@ -303,19 +303,24 @@ def one_poll_per_interval(summary: SummaryJson) -> tuple[float, str] | None:
     return per_minute, f"one poll every {interval:g} ms = {format_value(per_minute)} per minute"
 
 
-def note_saturation(footnotes: Footnotes, charted: Sequence[tuple[str, StrategyResult]]) -> None:
+def note_saturation(
+    footnotes: Footnotes, charted: Sequence[tuple[str, StrategyResult]], marking: str
+) -> None:
     saturated = [strategy_title(key) for key, result in charted if is_saturated(result)]
     if saturated:
         footnotes.remarks.append(
-            f"Hatched / dashed = load generator saturated ({', '.join(saturated)}): Locust, "
+            f"{marking} = load generator saturated ({', '.join(saturated)}): Locust, "
             "not the server, was the limit, so those numbers understate the server."
         )
 
 
 def draw_bars(
     axes: Axes, charted: Sequence[tuple[str, StrategyResult]], values: Sequence[float | None]
-) -> None:
-    """Coloured, labelled bars; zeros and n/a stay visible as text at the baseline."""
+) -> bool:
+    """Coloured, labelled bars; zeros and n/a stay visible as text at the baseline.
+
+    Returns whether the axis is logarithmic (the values span orders of magnitude).
+    """
     log_scale = spans_orders_of_magnitude(values)
     positions = range(len(charted))
     heights = [value or 0.0 for value in values]
@@ -350,11 +355,7 @@ def draw_bars(
             )  # fmt: skip
     axes.grid(axis="y", alpha=0.3, which="both" if log_scale else "major")
     axes.set_axisbelow(True)
-    if log_scale:
-        axes.text(
-            0.99, 0.98, "log scale", transform=axes.transAxes, ha="right", va="top",
-            fontsize=8, color="dimgray",
-        )  # fmt: skip
+    return log_scale
 
 
 # --- delivery latency -------------------------------------------------------------------
@@ -367,15 +368,18 @@ def draw_delivery_latency(summary: SummaryJson) -> Figure:
     selection = select_charted(summary["strategies"])
     footnotes = Footnotes()
     footnotes.add_failures(selection.failed)
-    note_saturation(footnotes, selection.charted)
+    note_saturation(footnotes, selection.charted, "Hatched bars")
     table = {key: [latency(result, p) for p in PERCENTILES] for key, result in selection.charted}
     if any(value is None for values in table.values() for value in values):
         footnotes.remarks.append("n/a: no deliveries, so no latency to show.")
     figure, (axes,) = new_figure(summary, CHART_TITLES["delivery_latency.png"], footnotes)
+    every_value = [value for values in table.values() for value in values]
     if not selection.charted:
         no_data(axes, "No strategy finished this run successfully.")
         return figure
-    every_value = [value for values in table.values() for value in values]
+    if all(value is None for value in every_value):
+        no_data(axes, "No deliveries in this run, so there is no latency to show.")
+        return figure
     log_scale = spans_orders_of_magnitude(every_value)
     if log_scale:
         axes.set_yscale("log")
@@ -419,7 +423,7 @@ def draw_delivery_cdf(summary: SummaryJson) -> Figure:
     selection = select_charted(summary["strategies"])
     footnotes = Footnotes()
     footnotes.add_failures(selection.failed)
-    note_saturation(footnotes, selection.charted)
+    note_saturation(footnotes, selection.charted, "Dashed lines")
     curves = {key: latency_cdf(result) for key, result in selection.charted}
     empty = [strategy_title(key) for key, points in curves.items() if not points]
     if empty:
@@ -477,8 +481,22 @@ class SweepLine:
 
     key: str
     points: list[StrategyResult]
-    failed: dict[str, str]
-    """Client count (as text) → why that point failed."""
+    """The points whose status is ok, fewest clients first."""
+    failed: list[tuple[float | None, str]]
+    """(client count if recorded, why) for each failed point; the line breaks there."""
+
+    def failures(self) -> list[str]:
+        """'WebSocket at 40 clients: why' for each failed point."""
+        return [
+            f"{strategy_title(self.key)} "
+            + (
+                f"at {clients:g} clients"
+                if clients is not None
+                else "at an unrecorded client count"
+            )
+            + f": {reason}"
+            for clients, reason in self.failed
+        ]
 
 
 def select_sweep(summary: SummaryJson) -> list[SweepLine]:
@@ -487,12 +505,12 @@ def select_sweep(summary: SummaryJson) -> list[SweepLine]:
     lines = []
     for key in registry_order(sweep):
         points = [point for point in sweep[key] if not is_failed(point)]
-        failed = {
-            format_value(number(point, "clients")): failure_reason(point)
+        points.sort(key=lambda point: number(point, "clients") or 0.0)
+        failed = [
+            (number(point, "clients"), failure_reason(point))
             for point in sweep[key]
             if is_failed(point)
-        }
-        points.sort(key=lambda point: number(point, "clients") or 0.0)
+        ]
         lines.append(SweepLine(key, points, failed))
     return lines
 
@@ -500,10 +518,8 @@ def select_sweep(summary: SummaryJson) -> list[SweepLine]:
 def sweep_footnotes(lines: Sequence[SweepLine]) -> Footnotes:
     footnotes = Footnotes()
     for line in lines:
-        for clients, reason in line.failed.items():
-            footnotes.failures.append(
-                f"FAILED: {strategy_title(line.key)} at {clients} clients: {reason} (not charted)"
-            )
+        for failure in line.failures():
+            footnotes.failures.append(f"FAILED: {failure} (not charted; the line breaks there)")
     if any(is_saturated(point) for line in lines for point in line.points):
         footnotes.remarks.append(
             "Hollow markers = load generator saturated: Locust, not the server, was the limit."
@@ -512,40 +528,41 @@ def sweep_footnotes(lines: Sequence[SweepLine]) -> Footnotes:
 
 
 def plot_sweep(
-    axes: Axes, lines: Sequence[SweepLine], metric: Callable[[StrategyResult], float | None]
-) -> list[float | None]:
+    axes: Axes,
+    lines: Sequence[SweepLine],
+    metric: Callable[[StrategyResult], float | None],
+    axis_label: str,
+) -> list[float]:
     """Plot ``metric`` against clients for every line; returns the plotted values."""
-    plotted: list[float | None] = []
+    plotted: list[float] = []
     for line in lines:
-        xy = [
-            (clients, value)
+        measured = [
+            (clients, value, point)
             for point in line.points
             if (clients := number(point, "clients")) is not None
             and (value := metric(point)) is not None
         ]
-        if not xy:
+        if not measured:
             continue
         colour = strategy_colour(line.key)
+        breaks = [(clients, math.nan) for clients, _ in line.failed if clients is not None]
+        xy = sorted([(clients, value) for clients, value, _ in measured] + breaks)
         axes.plot(
-            [x for x, _ in xy],
-            [y for _, y in xy],
-            color=colour,
-            linewidth=2,
+            [x for x, _ in xy], [y for _, y in xy], color=colour, linewidth=2,
             label=strategy_title(line.key),
-        )
-        for point in line.points:
-            clients, value = number(point, "clients"), metric(point)
-            if clients is None or value is None:
-                continue
+        )  # fmt: skip
+        for clients, value, point in measured:
             axes.plot(
                 [clients], [value], marker="o", markersize=7, color=colour,
                 markerfacecolor="white" if is_saturated(point) else colour,
             )  # fmt: skip
-        plotted.extend(y for _, y in xy)
-    if spans_orders_of_magnitude(plotted):
+        plotted.extend(value for _, value, _ in measured)
+    log_scale = spans_orders_of_magnitude(plotted)
+    if log_scale:
         axes.set_yscale("log")
     else:
         axes.set_ylim(bottom=0)
+    axes.set_ylabel(axis_label + (", log scale" if log_scale else ""))
     axes.set_xlabel("connected clients (count)")
     axes.grid(alpha=0.3, which="both")
     return plotted
@@ -554,25 +571,37 @@ def plot_sweep(
 def draw_sweep_cost(summary: SummaryJson) -> Figure:
     lines = select_sweep(summary)
     figure, (requests_axes, cpu_axes) = new_figure(
-        summary, CHART_TITLES["sweep_cost.png"], sweep_footnotes(lines), columns=2
+        summary, CHART_TITLES["sweep_cost.png"], sweep_footnotes(lines), columns=2, sweep=True
     )
     plot_sweep(
-        requests_axes, lines, lambda point: number(point, "http_requests_per_client_per_min")
+        requests_axes,
+        lines,
+        lambda point: number(point, "http_requests_per_client_per_min"),
+        "requests / client / minute",
     )
     requests_axes.set_title("HTTP requests per client per minute", fontsize=10)
-    requests_axes.set_ylabel("requests / client / minute")
-    plot_sweep(cpu_axes, lines, lambda point: number(point, "server_cpu_ms_per_delivery"))
+    plot_sweep(
+        cpu_axes,
+        lines,
+        lambda point: number(point, "server_cpu_ms_per_delivery"),
+        "server CPU per delivery (ms)",
+    )
     cpu_axes.set_title("Server CPU per delivered message", fontsize=10)
-    cpu_axes.set_ylabel("server CPU per delivery (ms)")
     requests_axes.legend(loc="best")
     return figure
 
 
 def draw_sweep_latency(summary: SummaryJson) -> Figure:
     lines = select_sweep(summary)
-    figure, (axes,) = new_figure(summary, CHART_TITLES["sweep_latency.png"], sweep_footnotes(lines))
-    plotted = plot_sweep(axes, lines, lambda point: latency(point, "p95"))
-    axes.set_ylabel("p95 delivery latency, send → receive (ms)")
+    figure, (axes,) = new_figure(
+        summary, CHART_TITLES["sweep_latency.png"], sweep_footnotes(lines), sweep=True
+    )
+    plotted = plot_sweep(
+        axes,
+        lines,
+        lambda point: latency(point, "p95"),
+        "p95 delivery latency, send → receive (ms)",
+    )
     if plotted:
         axes.legend(loc="best")
     else:

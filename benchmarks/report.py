@@ -188,10 +188,9 @@ def warnings(summary: SummaryJson) -> list[str]:
                     "what the server can do."
                 )
     for line in select_sweep(summary):
-        for clients, reason in line.failed.items():
+        for failure in line.failures():
             lines.append(
-                f"> **FAILED: {strategy_title(line.key)} at {clients} clients** (sweep): "
-                f"{reason}. That point is left out of the sweep charts."
+                f"> **FAILED (sweep): {failure}**. That point is left out of the sweep charts."
             )
     return ["\n>\n".join(lines)] if lines else []
 

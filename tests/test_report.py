@@ -240,10 +240,10 @@ def test_a_failed_sweep_point_is_left_out_and_flagged() -> None:
     summary["sweep"]["websocket"][1].update(status="failed", failure="the server crashed")
     lines = {line.key: line for line in select_sweep(summary)}
     assert [point["clients"] for point in lines["websocket"].points] == [10, 80]
-    assert lines["websocket"].failed == {"40": "the server crashed"}
+    assert lines["websocket"].failed == [(40, "the server crashed")]
     assert [point["clients"] for point in lines["short-polling"].points] == [10, 40, 80]
     text = report_text(summary)
-    assert "**FAILED: WebSocket at 40 clients** (sweep): the server crashed" in text
+    assert "**FAILED (sweep): WebSocket at 40 clients: the server crashed**" in text
 
 
 def test_reading_is_generated_from_the_numbers() -> None:
@@ -346,3 +346,25 @@ def test_pushlab_charts_command_redraws(tmp_path: Path, capsys: pytest.CaptureFi
     assert (run_dir / "report.md").is_file()
     assert pushlab(["charts", str(tmp_path / "missing")]) == 2
     assert "no such results directory" in capsys.readouterr().err
+
+
+def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report(
+    tmp_path: Path,
+) -> None:
+    summary = build_summary(sweep=True)
+    summary["strategies"]["websocket"] = {"status": "failed", "failure": "the server crashed"}
+    summary["strategies"]["sse"] = strategy_result("websocket")
+    summary["sweep"]["websocket"] = [{"status": "failed", "failure": "the server crashed"}]
+    run_dir = save(tmp_path / "run", summary)
+    report.write_report(run_dir)
+    assert drawn_charts(run_dir) == MAIN_CHARTS | SWEEP_CHARTS
+    text = (run_dir / "report.md").read_text()
+    assert "> **FAILED: WebSocket**: the server crashed." in text
+    assert "**FAILED (sweep): WebSocket at an unrecorded client count: the server crashed**" in text
+    row = next(line for line in text.splitlines() if line.startswith("| WebSocket |"))
+    assert "| **FAILED** | n/a | n/a | n/a | n/a / n/a / n/a |" in row
+    assert [key for key, _ in select_charted(summary["strategies"]).charted] == [
+        "short-polling",
+        "long-polling",
+        "sse",
+    ]
