@@ -209,7 +209,7 @@ def spans_orders_of_magnitude(values: Iterable[float | None]) -> bool:
 def log_limits(values: Iterable[float | None]) -> tuple[float, float]:
     """Axis limits on whole decades around the positive values, with room for labels."""
     positive = [value for value in values if value is not None and value > 0]
-    low = 10 ** math.floor(math.log10(min(positive)))
+    low = 10 ** math.floor(math.log10(min(positive)) - 0.5)  # the smallest bar stays visible
     high = 10 ** (math.log10(max(positive)) + 0.6)
     return low, high
 
@@ -238,6 +238,8 @@ def bar_chart(
         footnotes.add_failures(selection.failed)
         values = [number(result, metric) for _, result in selection.charted]
         note_missing(footnotes, selection.charted, values)
+        if spans_orders_of_magnitude(values) and 0 in values:
+            footnotes.remarks.append("0 has no bar on a log scale: its label sits on the axis.")
         note_saturation(footnotes, selection.charted, "Hatched bars")
         figure, (axes,) = new_figure(summary, title, footnotes)
         if not selection.charted:

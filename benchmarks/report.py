@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +149,10 @@ def redraw(run_dir: Path) -> int:
 def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
     """The whole report.md: warnings, reading, tables, charts, provenance, how to redraw."""
     run_id = summary.get("run_id", "unknown run")
-    config: Mapping[str, Any] = summary.get("config", {})
-    main = config.get("scenario", MAIN_SCENARIO)
+    main = main_scenario(summary)
     sections = [
         f"# pushlab benchmark report: {run_id}",
-        *warnings(summary),
+        *flags(summary),
         run_line(summary),
         "## What the numbers show\n\n" + "\n".join(f"- {line}" for line in reading(summary)),
         f"## Results (scenario `{main}`)\n\n"
@@ -167,7 +167,7 @@ def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
-def warnings(summary: SummaryJson) -> list[str]:
+def flags(summary: SummaryJson) -> list[str]:
     """Failed and saturated runs, flagged before anything else is read."""
     lines = []
     for scenario, results in all_scenarios(summary).items():
@@ -213,7 +213,6 @@ RUN_FACTS = (
     ("duration_s", "{} s of load"),
     ("poll_interval_ms", "poll interval {} ms"),
     ("server", "server {}"),
-    ("processes", "{} server process(es)"),
 )
 """Config entries named in the report's first line, as (key, wording)."""
 
@@ -226,9 +225,15 @@ def run_line(summary: SummaryJson) -> str:
     for name, label in RUN_FACTS:
         if config.get(name) is not None:
             facts.append(label.format(config[name]))
+    if config.get("processes") is not None:
+        facts.append(processes_text(config["processes"]))
     status = summary.get("status", "unknown")
     facts.append(f"overall status **{status}**")
     return " · ".join(facts) + "."
+
+
+def processes_text(processes: object) -> str:
+    return "1 server process" if processes == 1 else f"{processes} server processes"
 
 
 def chart_section(chart: Chart) -> str:
@@ -314,7 +319,7 @@ def ranked(
 def latency_sentences(charted: Mapping[str, StrategyResult]) -> list[str]:
     lines = []
     for percentile, label in (("p50", "median (p50)"), ("p95", "p95")):
-        order = ranked(charted, lambda result, p=percentile: latency(result, p))  # type: ignore[misc]
+        order = ranked(charted, partial(latency, percentile=percentile))
         if not order:
             continue
         (best, best_ms), rest = order[0], order[1:]
@@ -381,6 +386,18 @@ def extremes_sentence(
     ]
 
 
+SWEEP_TRENDS: tuple[tuple[str, Callable[[StrategyResult], float | None], str], ...] = (
+    (
+        "requests per client per minute",
+        partial(number, name="http_requests_per_client_per_min"),
+        "",
+    ),
+    ("server CPU per delivery", partial(number, name="server_cpu_ms_per_delivery"), " ms"),
+    ("p95 delivery latency", partial(latency, percentile="p95"), " ms"),
+)
+"""What the reading follows from the fewest to the most clients: (wording, value, unit)."""
+
+
 def sweep_sentences(summary: SummaryJson) -> list[str]:
     lines = []
     for line in select_sweep(summary):
@@ -388,20 +405,8 @@ def sweep_sentences(summary: SummaryJson) -> list[str]:
             continue
         first, last = line.points[0], line.points[-1]
         changes = [
-            f"{what} {format_value(get(first))} → {format_value(get(last))}{unit}"
-            for what, get, unit in (
-                (
-                    "requests per client per minute",
-                    lambda r: number(r, "http_requests_per_client_per_min"),
-                    "",
-                ),
-                (
-                    "server CPU per delivery",
-                    lambda r: number(r, "server_cpu_ms_per_delivery"),
-                    " ms",
-                ),
-                ("p95 delivery latency", lambda r: latency(r, "p95"), " ms"),
-            )
+            f"{what} {format_value(value(first))} → {format_value(value(last))}{unit}"
+            for what, value, unit in SWEEP_TRENDS
         ]
         lines.append(
             f"Sweep, {strategy_title(line.key)} from {format_value(number(first, 'clients'))} "
@@ -539,7 +544,7 @@ def provenance(summary: SummaryJson) -> str:
         f"- run id: `{summary.get('run_id', 'unknown')}`",
         f"- created at: {summary.get('created_at', 'unknown')}",
         f"- git sha: `{summary.get('git_sha', 'unknown')}`",
-        f"- server: {server}" + (f", {processes} process(es)" if processes is not None else ""),
+        f"- server: {server}" + (f", {processes_text(processes)}" if processes is not None else ""),
         "- machine: " + key_values(machine),
         "- config: " + key_values(config),
         "- versions: " + key_values(versions),
