@@ -11,6 +11,7 @@ import math
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from matplotlib.axes import Axes
@@ -168,9 +169,9 @@ class Footnotes:
     failures: list[str] = field(default_factory=list)
     remarks: list[str] = field(default_factory=list)
 
-    def add_failures(self, failed: Mapping[str, str], where: str = "") -> None:
+    def add_failures(self, failed: Mapping[str, str]) -> None:
         for key, reason in failed.items():
-            self.failures.append(f"FAILED: {strategy_title(key)}{where}: {reason} (not charted)")
+            self.failures.append(f"FAILED: {strategy_title(key)}: {reason} (not charted)")
 
     def wrapped(self, lines: list[str]) -> list[str]:
         return [part for line in lines for part in textwrap.wrap(line, 115)]
@@ -233,17 +234,14 @@ def bar_chart(
     """A draw function: one bar per charted strategy for ``strategies.<key>.<metric>``."""
 
     def draw(summary: SummaryJson) -> Figure:
-        selection = select_charted(summary["strategies"])
-        footnotes = Footnotes()
-        footnotes.add_failures(selection.failed)
+        selection, footnotes = select_main(summary, "Hatched bars")
         values = [number(result, metric) for _, result in selection.charted]
         note_missing(footnotes, selection.charted, values)
         if spans_orders_of_magnitude(values) and 0 in values:
             footnotes.remarks.append("0 has no bar on a log scale: its label sits on the axis.")
-        note_saturation(footnotes, selection.charted, "Hatched bars")
         figure, (axes,) = new_figure(summary, title, footnotes)
         if not selection.charted:
-            no_data(axes, "No strategy finished this run successfully.")
+            no_data(axes, NOTHING_CHARTED)
             return figure
         if all(value is None for value in values):
             no_data(axes, "No value to show (see the note below).")
@@ -305,15 +303,21 @@ def one_poll_per_interval(summary: SummaryJson) -> tuple[float, str] | None:
     return per_minute, f"one poll every {interval:g} ms = {format_value(per_minute)} per minute"
 
 
-def note_saturation(
-    footnotes: Footnotes, charted: Sequence[tuple[str, StrategyResult]], marking: str
-) -> None:
-    saturated = [strategy_title(key) for key, result in charted if is_saturated(result)]
+def select_main(summary: SummaryJson, saturated_marking: str) -> tuple[Selection, Footnotes]:
+    """The main scenario's charted strategies, with footnotes naming failures and saturation."""
+    selection = select_charted(summary["strategies"])
+    footnotes = Footnotes()
+    footnotes.add_failures(selection.failed)
+    saturated = [strategy_title(key) for key, result in selection.charted if is_saturated(result)]
     if saturated:
         footnotes.remarks.append(
-            f"{marking} = load generator saturated ({', '.join(saturated)}): Locust, "
+            f"{saturated_marking} = load generator saturated ({', '.join(saturated)}): Locust, "
             "not the server, was the limit, so those numbers understate the server."
         )
+    return selection, footnotes
+
+
+NOTHING_CHARTED = "No strategy finished this run successfully."
 
 
 def draw_bars(
@@ -367,17 +371,14 @@ PERCENTILES = ("p50", "p95", "p99")
 
 def draw_delivery_latency(summary: SummaryJson) -> Figure:
     """Grouped bars: one group per percentile, one bar per strategy in its colour."""
-    selection = select_charted(summary["strategies"])
-    footnotes = Footnotes()
-    footnotes.add_failures(selection.failed)
-    note_saturation(footnotes, selection.charted, "Hatched bars")
+    selection, footnotes = select_main(summary, "Hatched bars")
     table = {key: [latency(result, p) for p in PERCENTILES] for key, result in selection.charted}
     if any(value is None for values in table.values() for value in values):
         footnotes.remarks.append("n/a: no deliveries, so no latency to show.")
     figure, (axes,) = new_figure(summary, CHART_TITLES["delivery_latency.png"], footnotes)
     every_value = [value for values in table.values() for value in values]
     if not selection.charted:
-        no_data(axes, "No strategy finished this run successfully.")
+        no_data(axes, NOTHING_CHARTED)
         return figure
     if all(value is None for value in every_value):
         no_data(axes, "No deliveries in this run, so there is no latency to show.")
@@ -422,16 +423,16 @@ def draw_delivery_latency(summary: SummaryJson) -> Figure:
 
 def draw_delivery_cdf(summary: SummaryJson) -> Figure:
     """One step line per strategy: the fraction of deliveries that arrived within x ms."""
-    selection = select_charted(summary["strategies"])
-    footnotes = Footnotes()
-    footnotes.add_failures(selection.failed)
-    note_saturation(footnotes, selection.charted, "Dashed lines")
+    selection, footnotes = select_main(summary, "Dashed lines")
     curves = {key: latency_cdf(result) for key, result in selection.charted}
     empty = [strategy_title(key) for key, points in curves.items() if not points]
     if empty:
         footnotes.remarks.append(f"No deliveries to plot for {', '.join(empty)}.")
     figure, (axes,) = new_figure(summary, CHART_TITLES["delivery_cdf.png"], footnotes)
     every_ms = [ms for points in curves.values() for ms, _ in points]
+    if not selection.charted:
+        no_data(axes, NOTHING_CHARTED)
+        return figure
     if not every_ms:
         no_data(axes, "No deliveries in this run, so there is no latency distribution.")
         return figure
@@ -578,14 +579,14 @@ def draw_sweep_cost(summary: SummaryJson) -> Figure:
     plot_sweep(
         requests_axes,
         lines,
-        lambda point: number(point, "http_requests_per_client_per_min"),
+        partial(number, name="http_requests_per_client_per_min"),
         "requests / client / minute",
     )
     requests_axes.set_title("HTTP requests per client per minute", fontsize=10)
     plot_sweep(
         cpu_axes,
         lines,
-        lambda point: number(point, "server_cpu_ms_per_delivery"),
+        partial(number, name="server_cpu_ms_per_delivery"),
         "server CPU per delivery (ms)",
     )
     cpu_axes.set_title("Server CPU per delivered message", fontsize=10)
@@ -601,7 +602,7 @@ def draw_sweep_latency(summary: SummaryJson) -> Figure:
     plotted = plot_sweep(
         axes,
         lines,
-        lambda point: latency(point, "p95"),
+        partial(latency, percentile="p95"),
         "p95 delivery latency, send → receive (ms)",
     )
     if plotted:

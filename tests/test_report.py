@@ -368,3 +368,17 @@ def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report
         "long-polling",
         "sse",
     ]
+
+
+def test_a_run_where_every_strategy_failed_draws_empty_charts_and_says_so(tmp_path: Path) -> None:
+    summary = build_summary()
+    for result in summary["strategies"].values():
+        result.update(status="failed", failure="the server did not start")
+    assert select_charted(summary["strategies"]).charted == []
+    run_dir = save(tmp_path / "run", summary)
+    report.write_report(run_dir)
+    for name in MAIN_CHARTS:
+        assert_real_png(run_dir / "charts" / name)
+    text = (run_dir / "report.md").read_text()
+    assert "No strategy finished successfully, so there is nothing to compare." in text
+    assert text.count("the server did not start") == len(STRATEGIES)
