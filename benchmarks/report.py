@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,6 +40,8 @@ SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 CHARTS_DIR = "charts"
 MAIN_SCENARIO = "chat"
+SWEEP_SCENARIO = "sweep"
+"""The runner also files the sweep's largest step under this scenario name."""
 
 
 class ResultsError(Exception):
@@ -158,7 +160,7 @@ def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
         f"## Results (scenario `{main}`)\n\n"
         + results_table(summary["strategies"], RESULT_COLUMNS),
         "## Charts\n\n" + "\n\n".join(chart_section(chart) for chart in charts),
-        *other_scenarios(summary, main),
+        *other_scenarios(summary),
         *sweep_section(summary),
         provenance(summary),
         "## Redraw\n\nThe charts and this report are a pure function of `summary.json`. Redraw "
@@ -201,10 +203,17 @@ def main_scenario(summary: SummaryJson) -> str:
 
 def all_scenarios(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
     """Every scenario's results, the main one (``strategies``) first."""
-    scenarios = {main_scenario(summary): summary["strategies"]}
-    for name, results in summary.get("scenarios", {}).items():
-        scenarios.setdefault(name, results)
-    return scenarios
+    return {main_scenario(summary): summary["strategies"], **other_scenario_results(summary)}
+
+
+def other_scenario_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+    """Scenarios besides the main one; the sweep's own entry is left to the sweep section."""
+    main = main_scenario(summary)
+    return {
+        name: results
+        for name, results in summary.get("scenarios", {}).items()
+        if results and name != main and not (name == SWEEP_SCENARIO and summary.get("sweep"))
+    }
 
 
 RUN_FACTS = (
@@ -259,7 +268,7 @@ def reading(summary: SummaryJson) -> list[str]:
             "No messages were delivered, so every per-delivery number and every latency is n/a."
         )
     lines.append(requests_sentence(charted))
-    lines.extend(idle_sentences(summary))
+    lines.extend(other_scenario_sentences(summary, charted))
     lines.extend(latency_sentences(charted))
     lines.extend(poll_interval_sentences(summary, charted))
     for metric, what, unit in (
@@ -286,26 +295,40 @@ def requests_sentence(charted: Mapping[str, StrategyResult]) -> str:
     return "HTTP requests per client per minute: " + "; ".join(parts) + "."
 
 
-def idle_sentences(summary: SummaryJson) -> list[str]:
-    """From a scenario where nobody wrote: what each strategy costs while the room is silent."""
+def other_scenario_sentences(
+    summary: SummaryJson, main_results: Mapping[str, StrategyResult]
+) -> list[str]:
+    """Requests per client per minute in the other scenarios (e.g. idle) beside the main one's:
+    polling pays per interval whether or not anyone writes, push pays per message."""
+    main = main_scenario(summary)
     lines = []
-    for scenario, results in summary.get("scenarios", {}).items():
-        quiet = {
-            key: result
-            for key, result in select_charted(results).charted
-            if number(result, "messages_sent") == 0
-        }
-        if scenario == main_scenario(summary) or not quiet:
+    for scenario, results in other_scenario_results(summary).items():
+        charted = dict(select_charted(results).charted)
+        if not charted:
             continue
-        parts = [
-            strategy_title(key) + " " + ratio("http_requests_per_client_per_min")(result)
-            for key, result in quiet.items()
-        ]
-        lines.append(
-            f"With nobody writing (scenario `{scenario}`), HTTP requests per client per minute "
-            f"were still: {', '.join(parts)}."
-        )
+        sent = mean_of(charted.values(), "messages_sent")
+        main_sent = mean_of(main_results.values(), "messages_sent")
+        if sent == 0:
+            opening = f"With nobody writing (scenario `{scenario}`)"
+        else:
+            opening = (
+                f"In scenario `{scenario}` ({format_value(sent)} messages sent per run on "
+                f"average, {format_value(main_sent)} in `{main}`)"
+            )
+        parts = []
+        for key, result in charted.items():
+            main_rate = main_results.get(key, {}).get("http_requests_per_client_per_min")
+            parts.append(
+                f"{strategy_title(key)} {ratio('http_requests_per_client_per_min')(result)}"
+                + (f" ({format_value(main_rate)} in `{main}`)" if main_rate is not None else "")
+            )
+        lines.append(f"{opening}, HTTP requests per client per minute were: {', '.join(parts)}.")
     return lines
+
+
+def mean_of(results: Iterable[StrategyResult], name: str) -> float | None:
+    values = [value for result in results if (value := number(result, name)) is not None]
+    return sum(values) / len(values) if values else None
 
 
 def ranked(
@@ -505,11 +528,10 @@ def markdown_table(rows: Sequence[tuple[str, StrategyResult]], columns: Sequence
     return "\n".join(lines)
 
 
-def other_scenarios(summary: SummaryJson, main: str) -> list[str]:
+def other_scenarios(summary: SummaryJson) -> list[str]:
     return [
         f"## Scenario `{name}`\n\n" + results_table(results, SCENARIO_COLUMNS)
-        for name, results in summary.get("scenarios", {}).items()
-        if name != main and results
+        for name, results in other_scenario_results(summary).items()
     ]
 
 

@@ -279,15 +279,27 @@ def test_zero_deliveries_are_reported_as_not_available() -> None:
 
 
 def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
-    summary = build_summary()
+    summary = build_summary(sweep=True)
     summary["strategies"]["short-polling"].update(locust_saturated=True, locust_cpu_percent=97.0)
-    idle = {key: strategy_result(key, messages=0) for key in PROFILES}
-    summary["scenarios"]["idle"] = idle
+    summary["scenarios"]["idle"] = {key: strategy_result(key, messages=0) for key in PROFILES}
+    summary["scenarios"]["fanout"] = {key: strategy_result(key, messages=30) for key in PROFILES}
+    summary["scenarios"]["fanout"]["websocket"]["http_requests_per_client_per_min"] = 1.5
+    summary["scenarios"]["sweep"] = {key: steps[-1] for key, steps in summary["sweep"].items()}
     text = report_text(summary)
     assert "**Load generator saturated: Short polling** (Locust used 97% CPU)" in text
     assert "| Short polling | ok, Locust saturated |" in text
-    assert "## Scenario `idle`" in text and "## Scenario `chat`" not in text
-    assert "With nobody writing (scenario `idle`), HTTP requests per client per minute" in text
+    sections = [line for line in text.splitlines() if line.startswith("## Scenario")]
+    assert sections == ["## Scenario `idle`", "## Scenario `fanout`"]
+    assert "## Sweep" in text
+    assert (
+        "With nobody writing (scenario `idle`), HTTP requests per client per minute were: "
+        "Short polling 61.2 (61.2 in `chat`)," in text
+    )
+    assert (
+        "In scenario `fanout` (30 messages sent per run on average, 109 in `chat`), HTTP "
+        "requests per client per minute were: " in text
+    )
+    assert "WebSocket 1.5 (2 in `chat`)." in text
     provenance = text[text.index("## Provenance") :]
     for fact in (
         "git sha: `0123456789abcdef0123456789abcdef01234567`",
