@@ -152,11 +152,7 @@ def run_context(summary: SummaryJson, sweep: bool = False) -> str:
     if (duration := number(config, "duration_s")) is not None:
         parts.append(f"{duration:g} s")
     if config.get("server"):
-        processes = number(config, "processes")
-        parts.append(
-            f"server {config['server']}"
-            + (f" ({processes:g} processes)" if processes and processes > 1 else "")
-        )
+        parts.append(f"server {config['server']}")
     if (interval := number(config, "poll_interval_ms")) is not None:
         parts.append(f"poll interval {interval:g} ms")
     return " · ".join(parts)

@@ -234,15 +234,9 @@ def run_line(summary: SummaryJson) -> str:
     for name, label in RUN_FACTS:
         if config.get(name) is not None:
             facts.append(label.format(config[name]))
-    if config.get("processes") is not None:
-        facts.append(processes_text(config["processes"]))
     status = summary.get("status", "unknown")
     facts.append(f"overall status **{status}**")
     return " · ".join(facts) + "."
-
-
-def processes_text(processes: object) -> str:
-    return "1 server process" if processes == 1 else f"{processes} server processes"
 
 
 def chart_section(chart: Chart) -> str:
@@ -559,14 +553,13 @@ def provenance(summary: SummaryJson) -> str:
     machine: Mapping[str, Any] = summary.get("machine", {})
     versions: Mapping[str, Any] = summary.get("versions", {})
     server = config.get("server", "unknown")
-    processes = config.get("processes")
     lines = [
         "## Provenance",
         "",
         f"- run id: `{summary.get('run_id', 'unknown')}`",
         f"- created at: {summary.get('created_at', 'unknown')}",
         f"- git sha: `{summary.get('git_sha', 'unknown')}`",
-        f"- server: {server}" + (f", {processes_text(processes)}" if processes is not None else ""),
+        f"- ASGI server under test: {server}",
         "- machine: " + key_values(machine),
         "- config: " + key_values(config),
         "- versions: " + key_values(versions),

@@ -306,7 +306,7 @@ def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
         "daphne `4.2.3`",
         "cpus `2`",
         "poll_interval_ms `1000`",
-        "server: daphne, 1 server process",
+        "ASGI server under test: daphne",
         "pushlab charts results/20261124-001500-quick",
     ):
         assert fact in provenance
