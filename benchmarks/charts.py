@@ -296,7 +296,10 @@ def one_poll_per_interval(summary: SummaryJson) -> tuple[float, str] | None:
     if not interval:
         return None
     per_minute = 60_000 / interval
-    return per_minute, f"one poll every {interval:g} ms = {format_value(per_minute)} per minute"
+    return (
+        per_minute,
+        f"short polling: one poll every {interval:g} ms = {format_value(per_minute)} a minute",
+    )
 
 
 def select_main(summary: SummaryJson, saturated_marking: str) -> tuple[Selection, Footnotes]:
