@@ -15,12 +15,13 @@ from functools import partial
 from typing import Any
 
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from strategies import STRATEGIES
 
 SummaryJson = Mapping[str, Any]
-"""A parsed summary.json (schema: docs and ``/work/briefs/results-schema.md``)."""
+"""A parsed summary.json (its schema: docs/metrics.md and DESIGN.md's Results section)."""
 StrategyResult = Mapping[str, Any]
 """One strategy's numbers in one scenario, or at one client count of the sweep."""
 
@@ -184,6 +185,7 @@ def new_figure(
     )
     notes_height = 0.22 * len(lines) + 0.1
     figure = Figure(figsize=(8.5, 5.0 + notes_height), layout="constrained")
+    FigureCanvasAgg(figure)  # Agg renders the PNG whatever backend a notebook has chosen
     grid = figure.add_gridspec(2, columns, height_ratios=[5.0, notes_height])
     axes = [figure.add_subplot(grid[0, column]) for column in range(columns)]
     notes = figure.add_subplot(grid[1, :])

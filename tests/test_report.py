@@ -32,7 +32,7 @@ POLL_INTERVAL_MS = 1000
 # Per strategy: requests per client per minute, bytes, CPU ms and Redis commands per
 # delivery, p50 ms and the spread of the latency distribution (like a quick run on 2 cores).
 PROFILES: dict[str, dict[str, float]] = {
-    "short-polling": {"rpm": 61.2, "bytes": 1130.0, "cpu": 1.93, "redis": 0.0, "p50": 503.0},
+    "short-polling": {"rpm": 72.1, "bytes": 1130.0, "cpu": 1.93, "redis": 0.0, "p50": 503.0},
     "long-polling": {"rpm": 115.0, "bytes": 560.0, "cpu": 2.4, "redis": 2.1, "p50": 6.1},
     "websocket": {"rpm": 2.0, "bytes": 190.0, "cpu": 0.9, "redis": 1.3, "p50": 4.2},
 }
@@ -249,15 +249,15 @@ def test_a_failed_sweep_point_is_left_out_and_flagged() -> None:
 def test_reading_is_generated_from_the_numbers() -> None:
     summary = build_summary()
     text = report_text(summary)
-    assert "Short polling made 61.2 (0.561 per delivered message)" in text
+    assert "Short polling made 72.1 (0.661 per delivered message)" in text
     assert "WebSocket made 2 (0.0183 per delivered message)" in text
     assert (
         "Lowest median (p50) delivery latency: WebSocket, 4.2 ms "
         "(then Long polling 6.1 ms, Short polling 503 ms)." in text
     )
     assert (
-        "61.2 requests per client per minute is close to the 60 that one request every "
-        "1000 ms predicts" in text
+        "72.1 requests per client per minute is close to the 70.9 that one poll every 1000 ms "
+        "(60) plus the client's own 10.9 sends predict." in text
     )
     assert "p50 should be near 1000 / 2 = 500 ms. This run measured 503 ms, which agrees." in text
 
@@ -266,7 +266,7 @@ def test_reading_is_generated_from_the_numbers() -> None:
     slow["strategies"]["short-polling"]["http_requests_per_client_per_min"] = 20.0
     text = report_text(slow)
     assert "This run measured 1,400 ms, which does not agree (expected 250 to 750 ms)" in text
-    assert "20 requests per client per minute is well below the 60" in text
+    assert "20 requests per client per minute is well below the 70.9" in text
 
 
 def test_zero_deliveries_are_reported_as_not_available() -> None:
@@ -282,6 +282,7 @@ def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
     summary = build_summary(sweep=True)
     summary["strategies"]["short-polling"].update(locust_saturated=True, locust_cpu_percent=97.0)
     summary["scenarios"]["idle"] = {key: strategy_result(key, messages=0) for key in PROFILES}
+    summary["scenarios"]["idle"]["short-polling"]["http_requests_per_client_per_min"] = 60.3
     summary["scenarios"]["fanout"] = {key: strategy_result(key, messages=30) for key in PROFILES}
     summary["scenarios"]["fanout"]["websocket"]["http_requests_per_client_per_min"] = 1.5
     summary["scenarios"]["sweep"] = {key: steps[-1] for key, steps in summary["sweep"].items()}
@@ -293,7 +294,7 @@ def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
     assert "## Sweep" in text
     assert (
         "With nobody writing (scenario `idle`), HTTP requests per client per minute were: "
-        "Short polling 61.2 (61.2 in `chat`)," in text
+        "Short polling 60.3 (72.1 in `chat`)," in text
     )
     assert (
         "In scenario `fanout` (30 messages sent per run on average, 109 in `chat`), HTTP "
