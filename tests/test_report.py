@@ -9,7 +9,11 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
+from matplotlib.colors import to_rgba
 from matplotlib.image import imread
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 from benchmarks import report
 from benchmarks.charts import CHARTS, select_charted, select_sweep
@@ -233,6 +237,21 @@ def test_failed_strategy_is_flagged_first_and_never_charted() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| Long polling |"))
     assert "**FAILED**" in row and "7 / 0 / 0" in row and "1,083 of 1,090" in row
     assert "6.1" not in row and row.count("—") == 9
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [pytest.param(chart, id=chart.file_name) for chart in CHARTS if chart.file_name in MAIN_CHARTS],
+)
+def test_a_failed_strategy_has_no_bar_line_or_label_only_a_failed_note(chart: Any) -> None:
+    failed = STRATEGIES["long-polling"]
+    figure = chart.draw(build_summary(failed="long-polling"))
+    texts = [text.get_text() for text in figure.findobj(Text)]
+    assert any(text.startswith(f"FAILED: {failed.title}: 7 of 1090") for text in texts)
+    assert failed.title not in texts  # no tick label, no legend entry
+    colour = to_rgba(failed.colour)
+    assert not [bar for bar in figure.findobj(Rectangle) if bar.get_facecolor() == colour]
+    assert not [line for line in figure.findobj(Line2D) if to_rgba(line.get_color()) == colour]
 
 
 def test_a_failed_sweep_point_is_left_out_and_flagged() -> None:
