@@ -134,7 +134,7 @@ window.pushlab = (function () {
         }
     }
 
-    input.focus();
+    input.focus({ preventScroll: true });  // in the compare page, do not scroll to a panel
     input.onkeyup = function (e) {
         if (e.key === "Enter") {
             submit.click();
