@@ -146,3 +146,19 @@ async def test_a_bad_cursor_refuses_the_handshake(query: str) -> None:
     accepted, _ = await socket.connect()
     assert not accepted
     await socket.disconnect()
+
+
+async def test_the_author_comes_from_the_server_not_the_frame() -> None:
+    async with connected() as socket:
+        await socket.send_json_to({"message": "hi", "author": "mallory"})
+        frame = await socket.receive_json_from(timeout=5)
+    assert frame["author"] != "mallory"
+
+
+async def test_a_room_with_the_longest_name_gets_its_messages() -> None:
+    """Long names get a hashed group name; publish and subscribe must agree on it."""
+    room = "r" * 100
+    async with connected(room) as socket, connected("r" * 99) as neighbour:
+        await chat.apost_message(room=room, author="ann", text="long room")
+        assert (await socket.receive_json_from(timeout=5))["room"] == room
+        assert await neighbour.receive_nothing(timeout=0.3)
