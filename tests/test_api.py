@@ -262,3 +262,23 @@ async def test_wrong_methods_and_unknown_endpoints_answer_json() -> None:
     assert_json_error(await client.delete(messages_url()), 405)
     assert_json_error(await client.post(wait_url(), data=b"{}", content_type="x/y"), 405)
     assert_json_error(await client.get("/api/no-such-thing"), 404)
+
+
+async def test_a_long_poll_that_ends_releases_its_wait() -> None:
+    """Answered, timed out or cancelled (the client left): no waiter is left behind."""
+    from strategies.long_polling.hub import current_hub
+
+    hub = current_hub()
+    client = AsyncClient()
+    waiting = asyncio.create_task(client.get(wait_url(query="?after=0&timeout=20")))
+    for _ in range(200):
+        if hub.waiting == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert hub.waiting == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert hub.waiting == 0
+    await client.get(wait_url(query="?after=0&timeout=0.2"))
+    assert hub.waiting == 0
