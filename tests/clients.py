@@ -184,9 +184,6 @@ class WebSocketReceiver(Receiver):
     def disconnect(self) -> None:
         self.socket.close()
 
-    def send(self, text: str) -> None:
-        self.socket.send(json.dumps({"message": text}))
-
 
 RECEIVERS: dict[str, type[Receiver]] = {
     "short-polling": ShortPollingReceiver,
@@ -195,15 +192,22 @@ RECEIVERS: dict[str, type[Receiver]] = {
 }
 
 
+SENDS_OVER: dict[str, str] = {
+    "short-polling": "http",
+    "long-polling": "http",
+    "websocket": "websocket",
+}
+"""How each strategy's browser client sends: the polling ones POST, ``websocket`` sends a frame."""
+
+
 class Sender:
     """Sends messages into one room the way a strategy's browser client does."""
 
     def __init__(self, key: str, server_url: str, ws_url: str, room: str) -> None:
-        self.key = key
         self.room = room
         self.http: HttpSession | None = None
         self.socket: Any = None
-        if key == "websocket":
+        if SENDS_OVER[key] == "websocket":
             self.socket = open_websocket(ws_url, room)
         else:
             self.http = HttpSession(server_url)
@@ -219,7 +223,3 @@ class Sender:
     def close(self) -> None:
         if self.socket is not None:
             self.socket.close()
-
-
-SENDERS = {"short-polling", "long-polling", "websocket"}
-"""Strategies ``Sender`` can send like (the polling ones POST, ``websocket`` sends a frame)."""

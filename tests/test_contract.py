@@ -14,7 +14,7 @@ import pytest
 
 from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
-from tests.clients import RECEIVERS, SENDERS, Receiver, Sender
+from tests.clients import RECEIVERS, SENDS_OVER, Receiver, Sender
 
 MESSAGES_PER_TEST = 5
 
@@ -45,7 +45,7 @@ def assert_received_once_in_order(receiver: Receiver, texts: list[str]) -> None:
 @pytest.mark.parametrize("key", STRATEGY_PARAMS)
 def test_every_strategy_has_test_clients(key: str) -> None:
     assert key in RECEIVERS, f"tests/clients.py has no receiver for {key!r}"
-    assert key in SENDERS, f"tests/clients.py cannot send like {key!r}"
+    assert key in SENDS_OVER, f"tests/clients.py cannot send like {key!r}"
 
 
 @pytest.mark.parametrize("key", STRATEGY_PARAMS)
