@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.serverproc import ServerProcess
+from strategies import STRATEGIES
+from tests.clients import RECEIVERS, HttpSession
 from tests.services import EXTERNAL_POSTGRES, tcp_reachable
 
 pytestmark = [
@@ -99,3 +102,24 @@ def test_concurrent_writers_get_gapless_ids_and_a_follower_skips_none(
     for _, author in rows:
         per_writer[author] += 1
     assert set(per_writer.values()) == {MESSAGES_PER_WRITER}
+
+
+def test_a_server_on_postgresql_delivers_to_every_strategy(
+    database_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {key: database_env[key] for key in ("DATABASE_URL", "REDIS_URL")}
+    server = ServerProcess(env=env, log_path=tmp_path / "server.log").start(migrate=False)
+    room = "on-postgres"
+    receivers = [RECEIVERS[key](server.url, server.ws_url, room).start() for key in STRATEGIES]
+    try:
+        session = HttpSession(server.url)
+        session.open_room_page(room)
+        texts = ["stored in PostgreSQL", "and pushed"]
+        for text in texts:
+            session.post_message(room, text)
+        for receiver in receivers:
+            assert [m["message"] for m in receiver.wait_for(len(texts))] == texts
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+        server.stop()
