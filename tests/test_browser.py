@@ -181,3 +181,24 @@ def test_lecture_room_html_works_unchanged_against_our_socket(windows: ChatWindo
     windows.wait_for_message(
         "from the lecture's page", "pushlab's WebSocket window did not get the lecture's message"
     )
+
+
+def test_compare_page_panels_all_receive_what_one_panel_sends(windows: ChatWindows) -> None:
+    room = unique_room("compare")
+    driver = windows.driver
+    driver.get(f"{windows.live_server_url}/chat/{room}/compare/")
+    panels = [f"panel-{key}" for key in STRATEGIES]
+    for panel in panels:
+        driver.switch_to.frame(panel)
+        windows.wait_until_ready()
+        driver.switch_to.default_content()
+
+    driver.switch_to.frame(panels[0])
+    driver.find_element(By.CSS_SELECTOR, "#chat-message-input").click()
+    windows.post_message("to every panel")
+    driver.switch_to.default_content()
+    for panel in panels:
+        driver.switch_to.frame(panel)
+        windows.wait_for_message("to every panel", f"{panel} did not get the message")
+        assert windows.chat_log_value == "to every panel\n"
+        driver.switch_to.default_content()
