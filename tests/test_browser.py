@@ -183,9 +183,15 @@ def test_lecture_room_html_works_unchanged_against_our_socket(windows: ChatWindo
     )
 
 
-def test_compare_page_panels_all_receive_what_one_panel_sends(windows: ChatWindows) -> None:
+@pytest.mark.parametrize("sender", STRATEGY_PARAMS)
+def test_compare_page_panels_all_receive_what_one_panel_sends(
+    windows: ChatWindows, sender: str
+) -> None:
+    """A first visit (no cookies yet): the panels load at once and each gets a CSRF token."""
     room = unique_room("compare")
     driver = windows.driver
+    driver.get(windows.live_server_url + "/chat/")
+    driver.delete_all_cookies()
     driver.get(f"{windows.live_server_url}/chat/{room}/compare/")
     panels = [f"panel-{key}" for key in STRATEGIES]
     for panel in panels:
@@ -193,7 +199,7 @@ def test_compare_page_panels_all_receive_what_one_panel_sends(windows: ChatWindo
         windows.wait_until_ready()
         driver.switch_to.default_content()
 
-    driver.switch_to.frame(panels[0])
+    driver.switch_to.frame(f"panel-{sender}")
     driver.find_element(By.CSS_SELECTOR, "#chat-message-input").click()
     windows.post_message("to every panel")
     driver.switch_to.default_content()
