@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 
 from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
@@ -54,7 +56,11 @@ def test_registry_entry_is_complete(key: str) -> None:
     assert strategy.key == key
     assert strategy.title and strategy.summary
     assert strategy.colour.startswith("#") and len(strategy.colour) == 7
-    assert strategy.client_script == f"strategies/{key}.js"
+    script = finders.find(strategy.client_script)
+    assert script, f"no static file {strategy.client_script}"
+    assert f'pushlab.register("{key}"' in Path(str(script)).read_text(), (
+        "the browser client must register under the registry key"
+    )
     assert ":" in strategy.locust_user
 
 
