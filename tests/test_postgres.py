@@ -44,8 +44,11 @@ def database_env() -> Iterator[dict[str, str]]:
     from django.conf import settings
 
     name = f"pushlab_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 refused {ADMIN_URL}: {exc}")
     env = {
         **{k: v for k, v in os.environ.items() if k != "PUSHLAB_VAR_DIR"},
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
