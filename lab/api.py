@@ -14,7 +14,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_http_methods
 
 from lab import chat
 from lab.authors import request_author
@@ -82,9 +81,12 @@ def messages_body(messages: list[dict[str, Any]], after: int) -> dict[str, Any]:
 
 
 @json_errors
-@require_http_methods(["GET", "POST"])
 def room_messages(request: HttpRequest, room: str) -> HttpResponse:
     """GET: messages after a cursor (short polling). POST: send a message (every HTTP client)."""
+    if request.method not in ("GET", "POST"):
+        refused = error_response(f"{request.method} is not allowed here; use GET or POST", 405)
+        refused["Allow"] = "GET, POST"
+        return refused
     room = chat.validate_room_name(room)
     if request.method == "POST":
         return JsonResponse(post_from_request(request, room), status=201)

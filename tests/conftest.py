@@ -7,14 +7,19 @@ so in-process tests and the server processes started here share one Redis.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lab.serverproc import ServerProcess
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +43,57 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def live_server_process(
     server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """One real `pushlab serve` (Daphne) for the session, on 127.0.0.1."""
+    """One real `pushlab serve` (Daphne) for the session, on 127.0.0.1.
+
+    Browser pages poll every 300 ms here, so the lecture's 2 s waits hold under load."""
     log = tmp_path_factory.mktemp("logs") / "server.log"
-    server = ServerProcess(env=server_env, log_path=log).start(migrate=False)
+    env = {**server_env, "PUSHLAB_POLL_INTERVAL_MS": "300"}
+    server = ServerProcess(env=env, log_path=log).start(migrate=False)
     yield server
     server.stop()
+
+
+CHROME_OPTIONS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--window-size=1280,900",
+]
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def missing_browser() -> str | None:
+    """Why headless Chromium cannot run here, or None when it can."""
+    if not shutil.which("chromium") and not shutil.which("chromium-browser"):
+        return "chromium is not installed (apt-get install chromium chromium-driver)"
+    if not Path(CHROMEDRIVER).exists():
+        return f"{CHROMEDRIVER} is missing (apt-get install chromium-driver)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[WebDriver]:
+    """One headless Chromium for the session. Skips without one, unless
+    PUSHLAB_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure."""
+    reason = missing_browser()
+    if reason:
+        if os.environ.get("PUSHLAB_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"PUSHLAB_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download
+    options = webdriver.ChromeOptions()
+    for argument in CHROME_OPTIONS:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -13,6 +13,14 @@ window.pushlab = (function () {
     let lastId = config.lastId;  // the newest message id shown: never show one twice
     let transport = null;
 
+    // The cookie's token, not the one this page was rendered with: pages loaded at the same
+    // time without a cookie (the compare page's panels, two fresh tabs) each get a new one,
+    // and only the last one set stays in the cookie that Django checks against.
+    function csrfToken() {
+        const found = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+        return found ? decodeURIComponent(found[1]) : config.csrfToken;
+    }
+
     function show(id, value) {
         document.getElementById(id).textContent = value;
     }
@@ -90,7 +98,7 @@ window.pushlab = (function () {
         async postMessage(text) {
             const answer = await chat.fetchJson(chat.apiUrl(""), {
                 method: "POST",
-                headers: { "Content-Type": "application/json", "X-CSRFToken": config.csrfToken },
+                headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
                 body: JSON.stringify({ message: text }),
             });
             if (answer.status !== 201) {
@@ -134,7 +142,7 @@ window.pushlab = (function () {
         }
     }
 
-    input.focus();
+    input.focus({ preventScroll: true });  // in the compare page, do not scroll to a panel
     input.onkeyup = function (e) {
         if (e.key === "Enter") {
             submit.click();

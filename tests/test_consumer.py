@@ -1,0 +1,164 @@
+"""The WebSocket consumer through channels.testing's WebsocketCommunicator, on the real
+ASGI application (origin check, sessions, routing) and the session's Redis channel layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from lab import chat
+from lab.asgi import application
+from lab.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOM = "lobby"
+
+
+def communicator(room: str = ROOM, query: str = "", origin: bytes = b"http://127.0.0.1") -> Any:
+    headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
+    return WebsocketCommunicator(application, f"/ws/chat/{room}/{query}", headers=headers)
+
+
+@asynccontextmanager
+async def connected(room: str = ROOM, query: str = "") -> AsyncIterator[Any]:
+    socket = communicator(room, query)
+    accepted, _ = await socket.connect()
+    assert accepted, "the handshake was refused"
+    try:
+        yield socket
+    finally:
+        await socket.disconnect()
+
+
+async def test_a_sent_message_comes_back_stored_with_the_lectures_key() -> None:
+    async with connected() as socket:
+        await socket.send_to(text_data=json.dumps({"message": " hello "}))
+        frame = await socket.receive_json_from(timeout=5)
+    assert frame["message"] == "hello"  # the lecture's client reads data.message
+    assert frame["id"] == 1 and frame["room"] == ROOM
+    assert set(frame) >= {"id", "room", "author", "message", "created_at"}
+    assert await Message.objects.acount() == 1
+
+
+async def test_everyone_in_the_room_receives_it_and_other_rooms_do_not() -> None:
+    async with connected() as ann, connected() as bob, connected("elsewhere") as eve:
+        await ann.send_json_to({"message": "for the lobby"})
+        for socket in (ann, bob):
+            assert (await socket.receive_json_from(timeout=5))["message"] == "for the lobby"
+        assert await eve.receive_nothing(timeout=0.3)
+
+
+async def test_a_message_posted_over_http_reaches_the_socket() -> None:
+    async with connected() as socket:
+        stored = await chat.apost_message(room=ROOM, author="ann", text="from a poller")
+        assert await socket.receive_json_from(timeout=5) == stored
+
+
+async def test_messages_arrive_once_in_id_order() -> None:
+    async with connected() as sender, connected() as reader:
+        for n in range(1, 11):
+            await sender.send_json_to({"message": f"m{n}"})
+        frames = [await reader.receive_json_from(timeout=5) for _ in range(10)]
+        assert [f["id"] for f in frames] == list(range(1, 11))
+        assert [f["message"] for f in frames] == [f"m{n}" for n in range(1, 11)]
+        assert await reader.receive_nothing(timeout=0.3)
+
+
+BAD_FRAMES = [
+    pytest.param("{not json", id="malformed-json"),
+    pytest.param('["message"]', id="json-array"),
+    pytest.param("{}", id="no-message-key"),
+    pytest.param('{"message": 7}', id="number-message"),
+    pytest.param('{"message": ""}', id="empty-message"),
+    pytest.param('{"message": "   "}', id="blank-message"),
+    pytest.param(json.dumps({"message": "x" * 2001}), id="2001-chars"),
+    pytest.param(json.dumps({"message": "x" * 20000}), id="oversized-frame"),
+]
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES)
+async def test_a_bad_frame_gets_an_error_the_socket_stays_open_nothing_stored(frame: str) -> None:
+    async with connected() as socket:
+        await socket.send_to(text_data=frame)
+        answer = await socket.receive_json_from(timeout=5)
+        assert set(answer) == {"error"} and answer["error"]
+        assert await Message.objects.acount() == 0
+        await socket.send_json_to({"message": "still here"})  # the connection is still usable
+        assert (await socket.receive_json_from(timeout=5))["message"] == "still here"
+
+
+async def test_a_binary_frame_gets_an_error() -> None:
+    async with connected() as socket:
+        await socket.send_to(bytes_data=b'{"message": "hi"}')
+        assert "error" in await socket.receive_json_from(timeout=5)
+    assert await Message.objects.acount() == 0
+
+
+@pytest.mark.parametrize(
+    "room", [pytest.param("a.b", id="dot"), pytest.param("x" * 101, id="101-chars")]
+)
+async def test_a_bad_room_name_refuses_the_handshake(room: str) -> None:
+    socket = communicator(room)
+    accepted, _ = await socket.connect()
+    assert not accepted
+    await socket.disconnect()
+
+
+async def test_a_cross_origin_handshake_is_refused() -> None:
+    socket = communicator(origin=b"http://evil.example")
+    accepted, _ = await socket.connect()
+    assert not accepted
+    await socket.disconnect()
+
+
+async def test_resume_with_after_sends_what_was_missed_first() -> None:
+    for n in range(1, 4):
+        await chat.apost_message(room=ROOM, author="ann", text=f"missed {n}")
+    async with connected(query="?after=1") as socket:
+        frames = [await socket.receive_json_from(timeout=5) for _ in range(2)]
+        assert [f["id"] for f in frames] == [2, 3]
+        await chat.apost_message(room=ROOM, author="ann", text="live")
+        assert (await socket.receive_json_from(timeout=5))["id"] == 4
+        assert await socket.receive_nothing(timeout=0.3)
+
+
+async def test_without_after_the_socket_gets_only_new_messages_as_in_the_lecture() -> None:
+    await chat.apost_message(room=ROOM, author="ann", text="history")
+    async with connected() as socket:
+        assert await socket.receive_nothing(timeout=0.3)
+        await chat.apost_message(room=ROOM, author="ann", text="new")
+        assert (await socket.receive_json_from(timeout=5))["message"] == "new"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [pytest.param("?after=5", id="beyond-newest"), pytest.param("?after=x", id="not-a-number")],
+)
+async def test_a_bad_cursor_refuses_the_handshake(query: str) -> None:
+    socket = communicator(query=query)
+    accepted, _ = await socket.connect()
+    assert not accepted
+    await socket.disconnect()
+
+
+async def test_the_author_comes_from_the_server_not_the_frame() -> None:
+    async with connected() as socket:
+        await socket.send_json_to({"message": "hi", "author": "mallory"})
+        frame = await socket.receive_json_from(timeout=5)
+    assert frame["author"] != "mallory"
+
+
+async def test_a_room_with_the_longest_name_gets_its_messages() -> None:
+    """Long names get a hashed group name; publish and subscribe must agree on it."""
+    room = "r" * 100
+    async with connected(room) as socket, connected("r" * 99) as neighbour:
+        await chat.apost_message(room=room, author="ann", text="long room")
+        assert (await socket.receive_json_from(timeout=5))["room"] == room
+        assert await neighbour.receive_nothing(timeout=0.3)

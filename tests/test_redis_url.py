@@ -1,0 +1,81 @@
+"""The ``REDIS_URL`` path: servers pointed at an existing Redis (127.0.0.1:6379) use it
+for both push mechanisms, and two server processes sharing it and one database
+deliver each other's messages (DESIGN.md: "also when several server processes share
+one Redis and one database"). Skipped where no Redis listens there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from lab.serverproc import ServerProcess
+from tests.clients import HttpSession, LongPollingReceiver, WebSocketReceiver
+from tests.services import EXTERNAL_REDIS, tcp_reachable
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not tcp_reachable(EXTERNAL_REDIS),
+        reason="no Redis at 127.0.0.1:6379: the REDIS_URL path needs an external Redis "
+        "(python-svc machines and CI have one)",
+    ),
+]
+
+EXTERNAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two `pushlab serve` processes on the external Redis and one shared SQLite file."""
+    var_dir = tmp_path_factory.mktemp("redis-url-var")
+    env = {"REDIS_URL": EXTERNAL_REDIS_URL, "PUSHLAB_VAR_DIR": str(var_dir)}
+    logs = Path(tmp_path_factory.mktemp("redis-url-logs"))
+    first = ServerProcess(env=env, log_path=logs / "first.log").start()  # migrates
+    try:
+        second = ServerProcess(env=env, log_path=logs / "second.log").start(migrate=False)
+    except BaseException:
+        first.stop()
+        raise
+    yield [first, second]
+    second.stop()
+    first.stop()
+
+
+def test_servers_use_the_external_redis_and_deliver_across_processes(
+    two_servers: list[ServerProcess],
+) -> None:
+    poster, other = two_servers
+    room = f"redis-url-{uuid.uuid4().hex[:8]}"
+    outside = redis.Redis.from_url(EXTERNAL_REDIS_URL)
+    wakeups = outside.pubsub()
+    wakeups.subscribe(f"pushlab:room:{room}")
+    wakeups.get_message(timeout=2)  # the subscribe confirmation
+    receivers = [
+        WebSocketReceiver(other.url, other.ws_url, room).start(),
+        LongPollingReceiver(other.url, other.ws_url, room).start(),
+        WebSocketReceiver(poster.url, poster.ws_url, room).start(),
+    ]
+    try:
+        # channels_redis keeps a room's group in this Redis while a socket is in it.
+        assert outside.exists(f"asgi:group:chat_{room}")
+        session = HttpSession(poster.url)
+        session.open_room_page(room)
+        texts = [f"through the shared Redis {n}" for n in range(1, 4)]
+        for text in texts:
+            session.post_message(room, text)
+        for receiver in receivers:
+            received = receiver.wait_for(len(texts))
+            assert [m["message"] for m in received] == texts
+            assert [m["id"] for m in received] == [1, 2, 3]
+        published = wakeups.get_message(timeout=5)
+        assert published is not None and room.encode() in published["data"]
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+        wakeups.close()
+        outside.close()
