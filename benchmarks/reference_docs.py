@@ -25,7 +25,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = REPO / "results" / "reference"
 GENERATED_DIR = REPO / "docs" / "_generated"
-CHART_MARKER = re.compile(r"<!-- chart: ([\w.-]+\.png) -->")
+CHART_MARKER = re.compile(r"<!-- chart: ([a-z0-9_]+\.png) -->")
+"""A chart marker on a page; lower-case names only, so prose can mention ``NAME.png``."""
 
 Summary = dict[str, Any]
 """A parsed summary.json (see the results schema in docs/metrics.md)."""
@@ -480,13 +481,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- MkDocs hook (mkdocs.yml: hooks) ---------------------------------------------------------
 
 
-def chart_markdown(name: str, page_src_uri: str, charts_dir: Path) -> str:
-    """The image for a chart marker, linked relative to the page, or a note while it is absent."""
+def chart_questions() -> dict[str, str] | None:
+    """Chart file name → the question it answers, from ``benchmarks.report.CHARTS``.
+
+    None while the report module is absent (this branch of history may predate it).
+    """
+    try:
+        from benchmarks.report import CHARTS
+    except ImportError:
+        return None
+    return {chart.file_name: chart.question for chart in CHARTS}
+
+
+def chart_markdown(
+    name: str, page_src_uri: str, charts_dir: Path, questions: dict[str, str] | None
+) -> str:
+    """A chart marker's replacement: the file, its question, and the reference run's image."""
+    if questions is not None and name not in questions:
+        raise ValueError(f"{page_src_uri} names {name}, which benchmarks.report.CHARTS lacks")
+    text = f"`{name}`"
+    if questions is not None:
+        text += f" — *{questions[name]}*"
     if (charts_dir / name).is_file():
         target = posixpath.relpath(f"reference/charts/{name}", posixpath.dirname(page_src_uri))
-        return f"![{name}]({target})"
+        return f"{text}\n\n![{name}]({target})\n"
     return (
-        f'!!! note "`{name}` is not in the committed reference run yet"\n'
+        f"{text}\n\n"
+        f'!!! note "Not in the committed reference run"\n'
         f"    Run `make bench` and open `results/latest/charts/{name}`.\n"
     )
 
@@ -510,9 +531,13 @@ def on_files(files: Any, config: Any) -> Any:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace each ``<!-- chart: NAME.png -->`` with the reference run's chart."""
+    if not CHART_MARKER.search(markdown):
+        return markdown
     charts_dir = REFERENCE_DIR / "charts"
+    questions = chart_questions()
     return CHART_MARKER.sub(
-        lambda match: chart_markdown(match.group(1), page.file.src_uri, charts_dir), markdown
+        lambda match: chart_markdown(match.group(1), page.file.src_uri, charts_dir, questions),
+        markdown,
     )
 
 
