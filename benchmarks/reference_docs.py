@@ -239,9 +239,9 @@ def provenance(summary: Summary, lang: Language) -> str:
         sha=str(summary.get("git_sha", "unknown"))[:10],
         profile=config.get("profile"),
         clients=config.get("clients"),
-        duration=number(config.get("duration_s")),
+        duration=f"{config.get('duration_s', 0):g}",
         room_size=config.get("room_size"),
-        send_interval=number(config.get("send_interval_s")),
+        send_interval=f"{config.get('send_interval_s', 0):g}",
         interval=config.get("poll_interval_ms"),
         server=config.get("server"),
         cpus=machine.get("cpus"),
@@ -512,6 +512,40 @@ def chart_markdown(
     )
 
 
+SCENARIOS_MARKER = "<!-- scenarios -->"
+"""Replaced by the table of what each profile runs, read from ``benchmarks.scenarios``."""
+
+
+def scenarios_markdown() -> str:
+    """What each profile runs, from the runner's own tables, so the docs cannot restate it."""
+    try:
+        from benchmarks.scenarios import PROFILES, profile_runs
+    except ImportError:
+        return (
+            '!!! note "The scenario table appears once benchmarks/scenarios.py exists"\n'
+            "    `pushlab bench --help` lists the profiles.\n"
+        )
+    lines = [
+        "| profile | scenario | clients | room size | who sends | each sender, about every "
+        "| seconds of load |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for profile in PROFILES.values():
+        runs: dict[str, list[Any]] = {}
+        for name, scenario in profile_runs(profile, None, None):
+            runs.setdefault(name, []).append(scenario)
+        for name, sized in runs.items():
+            first = sized[0]
+            lines.append(
+                f"| `{profile.name}` | {name} "
+                f"| {', '.join(str(scenario.clients) for scenario in sized)} "
+                f"| {first.room_size or 'one room of all'} "
+                f"| {'every client' if first.every_client_sends else 'one client per room'} "
+                f"| {first.send_interval_s:g} s | {first.duration_s:g} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def on_files(files: Any, config: Any) -> Any:
     """Serve the reference run's charts at ``reference/charts/`` (they stay out of docs/)."""
     from mkdocs.structure.files import File
@@ -530,7 +564,10 @@ def on_files(files: Any, config: Any) -> Any:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Replace each ``<!-- chart: NAME.png -->`` with the reference run's chart."""
+    """Replace each ``<!-- chart: NAME.png -->`` with the reference run's chart, and the
+    ``<!-- scenarios -->`` marker with the profiles' scenario table."""
+    if SCENARIOS_MARKER in markdown:
+        markdown = markdown.replace(SCENARIOS_MARKER, scenarios_markdown())
     if not CHART_MARKER.search(markdown):
         return markdown
     charts_dir = REFERENCE_DIR / "charts"

@@ -169,6 +169,8 @@ OTHER_BRANCHES_FILES = {
     "benchmarks/users.py",
     "benchmarks/locustfile.py",
     "benchmarks/runner.py",
+    "benchmarks/scenarios.py",
+    "benchmarks/shapes.py",
     "benchmarks/report.py",
 }
 """Files the docs describe that other engineers' branches add; checked once they exist."""
