@@ -101,7 +101,10 @@ ENGLISH = Language(
         " In the sweep, {first_clients} short-polling clients made {first_total} requests "
         "per minute and {last_clients} clients made {last_total}."
     ),
-    measured=" Measured in the chat scenario: {rate} requests per client per minute.",
+    measured=(
+        " Measured in the busy chat scenario: {rate} requests per client per minute — the "
+        "timer's share plus the senders' own POSTs."
+    ),
     idle=(
         " In the idle scenario (about one message per room a minute) short polling cost "
         "{rate} requests per client per minute; long polling {long_rate}, WebSocket {ws_rate}."
@@ -161,7 +164,10 @@ RUSSIAN = Language(
         " В серии прогонов {first_clients} клиентов короткого опроса сделали {first_total} "
         "запросов в минуту, а {last_clients} клиентов — {last_total}."
     ),
-    measured=" В сценарии чата измерено: {rate} запросов на клиента в минуту.",
+    measured=(
+        " В оживлённом сценарии чата измерено {rate} запросов на клиента в минуту: доля таймера "
+        "плюс собственные POST-запросы отправителей."
+    ),
     idle=(
         " В сценарии тишины (примерно одно сообщение на комнату в минуту) короткий опрос "
         "стоил {rate} запросов на клиента в минуту, длинный опрос — {long_rate}, "
@@ -365,7 +371,7 @@ def requests_per_minute(result: StrategyResult) -> float:
 def short_polling_growth(summary: Summary, lang: Language) -> str:
     """Why short polling's cost grows with clients even when nobody writes, in numbers."""
     interval = summary.get("config", {}).get("poll_interval_ms") or 1000
-    per_client = number(60_000 / interval)
+    per_client = f"{60_000 / interval:g}"
     text = lang.growth.format(interval=interval, per_client=per_client)
     points = [
         r for r in summary.get("sweep", {}).get("short-polling", []) if r.get("status") == "ok"

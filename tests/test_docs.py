@@ -4,7 +4,7 @@ name they mention exists in the code; their numbers match the committed referenc
 from __future__ import annotations
 
 import argparse
-import importlib
+import ast
 import os
 import re
 import subprocess
@@ -192,19 +192,48 @@ def test_every_file_the_docs_name_exists() -> None:
     assert missing == []
 
 
+def module_source(parts: list[str]) -> Path | None:
+    for candidate in (
+        REPO.joinpath(*parts).with_suffix(".py"),
+        REPO.joinpath(*parts, "__init__.py"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def defined_names(body: list[ast.stmt]) -> dict[str, ast.stmt]:
+    """Top-level names a module or class body defines: functions, classes, assignments, imports."""
+    names: dict[str, ast.stmt] = {}
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names[node.name] = node
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update({(alias.asname or alias.name).split(".")[0]: node for alias in node.names})
+    return names
+
+
 def resolves(dotted: str) -> bool:
-    """Whether ``pkg.module.attr`` or ``pkg.module:Class`` names something that exists."""
+    """Whether ``pkg.module.attr`` or ``pkg.module:Class`` names something that exists.
+
+    Read from the source with ``ast``, never imported: importing ``benchmarks.users`` would
+    let Locust monkey-patch this test process with gevent.
+    """
     module_part, _, attribute = dotted.partition(":")
     parts = module_part.split(".")
     for cut in range(len(parts), 0, -1):
-        try:
-            target: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+        source = module_source(parts[:cut])
+        if source is None:
             continue
+        body: list[ast.stmt] = ast.parse(source.read_text(encoding="utf-8")).body
         for name in [*parts[cut:], *([attribute] if attribute else [])]:
-            if not hasattr(target, name):
+            node = defined_names(body).get(name)
+            if node is None:
                 return False
-            target = getattr(target, name)
+            body = node.body if isinstance(node, ast.ClassDef) else []
         return True
     return False
 
