@@ -172,6 +172,8 @@ OTHER_BRANCHES_FILES = {
     "benchmarks/scenarios.py",
     "benchmarks/shapes.py",
     "benchmarks/report.py",
+    "tests/clients.py",
+    "tests/test_contract.py",
 }
 """Files the docs describe that other engineers' branches add; checked once they exist."""
 
