@@ -40,6 +40,7 @@ class Language:
     suffix: str
     """File name suffix before ``.md``: ``""`` for English, ``".ru"`` for Russian."""
     not_yet: str
+    answers_not_yet: str
     columns: tuple[str, ...]
     """Headers of ``TABLE_COLUMNS``, in order."""
     strategy: str
@@ -67,6 +68,12 @@ ENGLISH = Language(
         '!!! note "No reference run is committed yet"\n'
         "    The numbers appear here once `results/reference/` holds a run. Until then run\n"
         "    `make bench` and read your own in `results/latest/report.md`.\n"
+    ),
+    answers_not_yet=(
+        "The answers, with the reference run's numbers, appear here once `results/reference/` "
+        "holds a run. "
+        "Your own `make bench` answers them in its table and charts; the reasons below hold "
+        "either way.\n"
     ),
     columns=(
         "requests per delivery",
@@ -130,6 +137,12 @@ RUSSIAN = Language(
         '!!! note "Эталонный прогон ещё не добавлен в репозиторий"\n'
         "    Числа появятся здесь, когда в `results/reference/` будет прогон. А пока запустите\n"
         "    `make bench` и смотрите свои числа в `results/latest/report.md`.\n"
+    ),
+    answers_not_yet=(
+        "Ответы с числами эталонного прогона появятся здесь, когда в `results/reference/` "
+        "будет прогон. "
+        "Ваш `make bench` отвечает на эти вопросы своей таблицей и графиками; объяснения ниже "
+        "верны в любом случае.\n"
     ),
     columns=(
         "запросов на доставку",
@@ -337,7 +350,7 @@ def others(
 def answers_page(summary: Summary | None, titles: dict[str, str], lang: Language) -> str:
     """The three questions the lab exists to answer, in so many words, from the run's numbers."""
     if summary is None:
-        return lang.not_yet
+        return lang.answers_not_yet
     results = valid_results(summary)
     lines: list[str] = []
     fewest = cheapest(results, "requests_per_delivery")
