@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import re
 import subprocess
@@ -33,7 +34,12 @@ def docs_text() -> str:
 
 
 def notebooks_text() -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "notebooks").glob("*.ipynb"))
+    """Every cell's source of every notebook (markdown and code alike)."""
+    return "\n".join(
+        "".join(cell["source"])
+        for path in sorted((REPO / "notebooks").glob("*.ipynb"))
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+    )
 
 
 def test_strict_build_has_no_broken_links(tmp_path: Path) -> None:
@@ -248,6 +254,15 @@ def test_every_code_name_the_docs_mention_exists() -> None:
     }
     assert named, "the docs name functions and classes"
     assert sorted(name for name in named if not resolves(name)) == []
+
+
+def test_every_setting_the_docs_name_is_read_somewhere() -> None:
+    """Each ``PUSHLAB_*`` variable the docs tell readers to set is read by the settings (or,
+    for ``PUSHLAB_RESULTS_DIR``, by the notebooks)."""
+    named = set(re.findall(r"\bPUSHLAB_[A-Z_]+\b", docs_text()))
+    assert named, "the docs name settings"
+    readers = (REPO / "lab" / "settings.py").read_text(encoding="utf-8") + notebooks_text()
+    assert sorted(name for name in named if f'"{name}"' not in readers) == []
 
 
 def test_the_worked_example_code_is_valid_python() -> None:
