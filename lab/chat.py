@@ -10,7 +10,7 @@ import logging
 import re
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -121,7 +121,9 @@ def messages_following(room: str, after: int, incoming: ChatMessage | None) -> l
     return messages_after(room, after)
 
 
-amessages_after = sync_to_async(messages_after)
-amessages_following = sync_to_async(messages_following)
-alast_message_id = sync_to_async(last_message_id)
-apost_message = sync_to_async(post_message)
+# Async twins for consumers and async views. database_sync_to_async also closes
+# stale database connections around each call, as a request cycle would.
+amessages_after = database_sync_to_async(messages_after)
+amessages_following = database_sync_to_async(messages_following)
+alast_message_id = database_sync_to_async(last_message_id)
+apost_message = database_sync_to_async(post_message)

@@ -1,0 +1,726 @@
+"""The charts of a benchmark run, each a pure function of a parsed summary.json.
+
+``CHARTS`` is the one table of charts: the report, ``pushlab charts`` and the docs
+loop over it. Drawing uses ``matplotlib.figure.Figure`` directly (no pyplot), so
+importing this module draws nothing and never touches a notebook's backend.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from strategies import STRATEGIES
+
+SummaryJson = Mapping[str, Any]
+"""A parsed summary.json (its schema: docs/metrics.md and DESIGN.md's Results section)."""
+StrategyResult = Mapping[str, Any]
+"""One strategy's numbers in one scenario, or at one client count of the sweep."""
+
+UNKNOWN_STRATEGY_COLOUR = "#7f7f7f"
+FAILED_COLOUR = "#b00020"
+SATURATED_HATCH = "//"
+SHORT_POLLING = "short-polling"
+"""The strategy the poll interval describes: one request per interval, p50 near half of it."""
+LOG_SCALE_SPAN = 30.0
+"""Use a log axis when the largest positive value is this many times the smallest."""
+
+
+# --- numbers and strategies -------------------------------------------------------------
+
+
+def number(result: StrategyResult, name: str) -> float | None:
+    """A plain JSON number from ``result``, or None when it is null, missing or not a number."""
+    value = result.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def latency(result: StrategyResult, percentile: str) -> float | None:
+    """``delivery_ms.<percentile>`` (p50, p95, p99, max, mean) or None."""
+    delivery_ms = result.get("delivery_ms")
+    return number(delivery_ms, percentile) if isinstance(delivery_ms, Mapping) else None
+
+
+def latency_cdf(result: StrategyResult) -> list[tuple[float, float]]:
+    """``delivery_ms.cdf`` as (ms, fraction) pairs; malformed points are dropped."""
+    delivery_ms = result.get("delivery_ms")
+    points = delivery_ms.get("cdf") if isinstance(delivery_ms, Mapping) else None
+    if not isinstance(points, list):
+        return []
+    return [
+        (float(point[0]), float(point[1]))
+        for point in points
+        if isinstance(point, list | tuple)
+        and len(point) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+    ]
+
+
+def format_value(value: float | None) -> str:
+    """A number short enough for a bar label or a table cell: 0, 0.0183, 0.56, 61.2, 1,090."""
+    if value is None:
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def strategy_title(key: str) -> str:
+    return STRATEGIES[key].title if key in STRATEGIES else key
+
+
+def strategy_colour(key: str) -> str:
+    return STRATEGIES[key].colour if key in STRATEGIES else UNKNOWN_STRATEGY_COLOUR
+
+
+def registry_order(keys: Iterable[str]) -> list[str]:
+    """Registered strategies in registry order, then any others (an older or newer run)."""
+    present = list(keys)
+    return [key for key in STRATEGIES if key in present] + [
+        key for key in present if key not in STRATEGIES
+    ]
+
+
+def is_failed(result: StrategyResult) -> bool:
+    return result.get("status") != "ok"
+
+
+def is_saturated(result: StrategyResult) -> bool:
+    return result.get("locust_saturated") is True
+
+
+def failure_reason(result: StrategyResult) -> str:
+    """The runner's one-sentence reason, or one built from the verify counts."""
+    reason = result.get("failure")
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip()
+    counts = [
+        f"{int(count)} {label}"
+        for label, name in (
+            ("lost", "lost"),
+            ("duplicated", "duplicates"),
+            ("out of order", "out_of_order"),
+        )
+        if (count := number(result, name))
+    ]
+    status = result.get("status")
+    return ", ".join(counts) if counts else f"status {status!r}, no reason recorded"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which strategies of one scenario may be charted, and which failed (never charted)."""
+
+    charted: list[tuple[str, StrategyResult]]
+    failed: dict[str, str]
+    """Strategy key → why it failed."""
+
+
+def select_charted(results: Mapping[str, StrategyResult]) -> Selection:
+    """Split a scenario's results into charted (status ok) and failed, in registry order."""
+    charted: list[tuple[str, StrategyResult]] = []
+    failed: dict[str, str] = {}
+    for key in registry_order(results):
+        if is_failed(results[key]):
+            failed[key] = failure_reason(results[key])
+        else:
+            charted.append((key, results[key]))
+    return Selection(charted, failed)
+
+
+# --- figure plumbing --------------------------------------------------------------------
+
+
+def run_context(summary: SummaryJson, sweep: bool = False) -> str:
+    """One grey line under every chart, so a PNG seen alone still says what run it shows."""
+    config = summary.get("config")
+    config = config if isinstance(config, Mapping) else {}
+    parts = [f"run {summary.get('run_id', '?')}", f"scenario {config.get('scenario', 'chat')}"]
+    if sweep:
+        parts.append("sweep over the number of clients")
+    elif (clients := number(config, "clients")) is not None:
+        parts.append(f"{clients:g} clients")
+    if (duration := number(config, "duration_s")) is not None:
+        parts.append(f"{duration:g} s")
+    if config.get("server"):
+        parts.append(f"server {config['server']}")
+    if (interval := number(config, "poll_interval_ms")) is not None:
+        parts.append(f"poll interval {interval:g} ms")
+    return " · ".join(parts)
+
+
+@dataclass
+class Footnotes:
+    """Lines printed under a chart: failures (red), saturation and missing values (black)."""
+
+    failures: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+
+    def add_failures(self, failed: Mapping[str, str]) -> None:
+        for key, reason in failed.items():
+            self.failures.append(f"FAILED: {strategy_title(key)}: {reason} (not charted)")
+
+    def wrapped(self, lines: list[str]) -> list[str]:
+        return [part for line in lines for part in textwrap.wrap(line, 115)]
+
+
+def new_figure(
+    summary: SummaryJson, title: str, footnotes: Footnotes, columns: int = 1, sweep: bool = False
+) -> tuple[Figure, list[Axes]]:
+    """A figure with ``columns`` plot axes above a text panel for the context and footnotes."""
+    lines = (
+        [(line, "dimgray", "normal") for line in footnotes.wrapped([run_context(summary, sweep)])]
+        + [(line, FAILED_COLOUR, "bold") for line in footnotes.wrapped(footnotes.failures)]
+        + [(line, "black", "normal") for line in footnotes.wrapped(footnotes.remarks)]
+    )
+    notes_height = 0.22 * len(lines) + 0.1
+    figure = Figure(figsize=(8.5, 5.0 + notes_height), layout="constrained")
+    FigureCanvasAgg(figure)  # Agg renders the PNG whatever backend a notebook has chosen
+    grid = figure.add_gridspec(2, columns, height_ratios=[5.0, notes_height])
+    axes = [figure.add_subplot(grid[0, column]) for column in range(columns)]
+    notes = figure.add_subplot(grid[1, :])
+    notes.axis("off")
+    for index, (text, colour, weight) in enumerate(lines):
+        note = notes.text(
+            0.0, 1.0 - index / len(lines), text, color=colour, fontweight=weight, fontsize=9,
+            va="top", transform=notes.transAxes,
+        )  # fmt: skip
+        note.set_in_layout(False)  # wrapped to fit; the layout must not squeeze the plot for it
+    figure.suptitle(title, fontsize=13, fontweight="bold")
+    return figure, axes
+
+
+def spans_orders_of_magnitude(values: Iterable[float | None]) -> bool:
+    positive = [value for value in values if value is not None and value > 0]
+    return len(positive) >= 2 and max(positive) / min(positive) >= LOG_SCALE_SPAN
+
+
+def log_limits(values: Iterable[float | None]) -> tuple[float, float]:
+    """Axis limits on whole decades around the positive values, with room for labels."""
+    positive = [value for value in values if value is not None and value > 0]
+    low = 10 ** math.floor(math.log10(min(positive)) - 0.5)  # the smallest bar stays visible
+    high = 10 ** (math.log10(max(positive)) + 0.6)
+    return low, high
+
+
+def no_data(axes: Axes, message: str) -> None:
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, fontsize=11)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+# --- bar charts of one number per strategy ----------------------------------------------
+
+
+Reference = Callable[[SummaryJson], tuple[float, str] | None]
+"""A dotted line worth comparing the bars with (value, label), or None."""
+
+
+def bar_chart(
+    metric: str, axis_label: str, title: str, reference: Reference | None = None
+) -> Callable[[SummaryJson], Figure]:
+    """A draw function: one bar per charted strategy for ``strategies.<key>.<metric>``."""
+
+    def draw(summary: SummaryJson) -> Figure:
+        selection, footnotes = select_main(summary, "Hatched bars")
+        values = [number(result, metric) for _, result in selection.charted]
+        note_missing(footnotes, selection.charted, values)
+        if spans_orders_of_magnitude(values) and 0 in values:
+            footnotes.remarks.append("0 has no bar on a log scale: its label sits on the axis.")
+        figure, (axes,) = new_figure(summary, title, footnotes)
+        if not selection.charted:
+            no_data(axes, NOTHING_CHARTED)
+            return figure
+        if all(value is None for value in values):
+            no_data(axes, "No value to show (see the note below).")
+            return figure
+        log_scale = draw_bars(axes, selection.charted, values)
+        axes.set_ylabel(axis_label + (", log scale" if log_scale else ""))
+        line = reference(summary) if reference else None
+        if line:
+            draw_reference(axes, *line)
+        return figure
+
+    return draw
+
+
+def note_missing(
+    footnotes: Footnotes,
+    charted: Sequence[tuple[str, StrategyResult]],
+    values: Sequence[float | None],
+) -> None:
+    """Say why a bar is n/a: usually a per-delivery ratio of a strategy that delivered nothing."""
+    silent = [
+        strategy_title(key)
+        for (key, result), value in zip(charted, values, strict=True)
+        if value is None and number(result, "deliveries") == 0
+    ]
+    other = [
+        strategy_title(key)
+        for (key, result), value in zip(charted, values, strict=True)
+        if value is None and number(result, "deliveries") != 0
+    ]
+    if silent:
+        footnotes.remarks.append(
+            f"n/a: {', '.join(silent)} delivered no messages, so there is nothing per delivery."
+        )
+    if other:
+        footnotes.remarks.append(f"n/a: not recorded for {', '.join(other)}.")
+
+
+def draw_reference(axes: Axes, value: float, label: str) -> None:
+    """A dotted horizontal line named in a legend, so its label never covers a bar's."""
+    low, high = axes.get_ylim()
+    if not low < value < high:
+        return
+    axes.axhline(value, color="dimgray", linewidth=1.2, linestyle=":", label=label)
+    axes.legend(loc="upper right", fontsize=9)
+
+
+def one_request_per_delivery(summary: SummaryJson) -> tuple[float, str]:
+    return 1.0, "1 request per delivered message"
+
+
+def one_poll_per_interval(summary: SummaryJson) -> tuple[float, str] | None:
+    """Short polling's predicted rate: one request every poll interval."""
+    config = summary.get("config")
+    interval = number(config, "poll_interval_ms") if isinstance(config, Mapping) else None
+    if not interval:
+        return None
+    per_minute = 60_000 / interval
+    return (
+        per_minute,
+        f"short polling: one poll every {interval:g} ms = {format_value(per_minute)} a minute",
+    )
+
+
+def select_main(summary: SummaryJson, saturated_marking: str) -> tuple[Selection, Footnotes]:
+    """The main scenario's charted strategies, with footnotes naming failures and saturation."""
+    selection = select_charted(summary["strategies"])
+    footnotes = Footnotes()
+    footnotes.add_failures(selection.failed)
+    saturated = [strategy_title(key) for key, result in selection.charted if is_saturated(result)]
+    if saturated:
+        footnotes.remarks.append(
+            f"{saturated_marking} = load generator saturated ({', '.join(saturated)}): Locust, "
+            "not the server, was the limit, so those numbers understate the server."
+        )
+    return selection, footnotes
+
+
+NOTHING_CHARTED = "No strategy finished this run successfully."
+
+
+def draw_bars(
+    axes: Axes, charted: Sequence[tuple[str, StrategyResult]], values: Sequence[float | None]
+) -> bool:
+    """Coloured, labelled bars; zeros and n/a stay visible as text at the baseline.
+
+    Returns whether the axis is logarithmic (the values span orders of magnitude).
+    """
+    log_scale = spans_orders_of_magnitude(values)
+    positions = range(len(charted))
+    heights = [value or 0.0 for value in values]
+    bars = axes.bar(
+        positions,
+        heights,
+        color=[strategy_colour(key) for key, _ in charted],
+        hatch=[SATURATED_HATCH if is_saturated(result) else "" for _, result in charted],
+        edgecolor="black",
+        linewidth=0.6,
+        width=0.6,
+    )
+    axes.set_xticks(list(positions), [strategy_title(key) for key, _ in charted])
+    if log_scale:
+        axes.set_yscale("log")
+        axes.set_ylim(*log_limits(values))
+    else:
+        top = max(heights) if any(heights) else 1.0
+        axes.set_ylim(0, top * 1.18)
+    baseline = axes.get_ylim()[0]
+    for bar, value in zip(bars, values, strict=True):
+        x = bar.get_x() + bar.get_width() / 2
+        if value is None or value <= 0:
+            axes.annotate(
+                format_value(value), (x, baseline), xytext=(0, 4), textcoords="offset points",
+                ha="center", va="bottom", fontsize=10, fontweight="bold",
+            )  # fmt: skip
+        else:
+            axes.annotate(
+                format_value(value), (x, value), xytext=(0, 3), textcoords="offset points",
+                ha="center", va="bottom", fontsize=10,
+            )  # fmt: skip
+    axes.grid(axis="y", alpha=0.3, which="both" if log_scale else "major")
+    axes.set_axisbelow(True)
+    return log_scale
+
+
+# --- delivery latency -------------------------------------------------------------------
+
+PERCENTILES = ("p50", "p95", "p99")
+
+
+def draw_delivery_latency(summary: SummaryJson) -> Figure:
+    """Grouped bars: one group per percentile, one bar per strategy in its colour."""
+    selection, footnotes = select_main(summary, "Hatched bars")
+    table = {key: [latency(result, p) for p in PERCENTILES] for key, result in selection.charted}
+    if any(value is None for values in table.values() for value in values):
+        footnotes.remarks.append("n/a: no deliveries, so no latency to show.")
+    figure, (axes,) = new_figure(summary, CHART_TITLES["delivery_latency.png"], footnotes)
+    every_value = [value for values in table.values() for value in values]
+    if not selection.charted:
+        no_data(axes, NOTHING_CHARTED)
+        return figure
+    if all(value is None for value in every_value):
+        no_data(axes, "No deliveries in this run, so there is no latency to show.")
+        return figure
+    log_scale = spans_orders_of_magnitude(every_value)
+    if log_scale:
+        axes.set_yscale("log")
+        axes.set_ylim(*log_limits(every_value))
+    else:
+        positive = [value for value in every_value if value]
+        axes.set_ylim(0, (max(positive) if positive else 1.0) * 1.18)
+    width = 0.8 / len(selection.charted)
+    baseline = axes.get_ylim()[0]
+    for index, (key, result) in enumerate(selection.charted):
+        offsets = [group + (index - (len(selection.charted) - 1) / 2) * width for group in range(3)]
+        values = table[key]
+        bars = axes.bar(
+            offsets,
+            [value or 0.0 for value in values],
+            width=width * 0.92,
+            color=strategy_colour(key),
+            hatch=SATURATED_HATCH if is_saturated(result) else "",
+            edgecolor="black",
+            linewidth=0.6,
+            label=strategy_title(key),
+        )
+        for bar, value in zip(bars, values, strict=True):
+            anchor = value if value else baseline
+            axes.annotate(
+                format_value(value), (bar.get_x() + bar.get_width() / 2, anchor),
+                xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                fontsize=8 if len(selection.charted) > 2 else 9,
+            )  # fmt: skip
+    axes.set_xticks(range(3), ["p50 (median)", "p95", "p99"])
+    axes.set_xlabel("percentile of deliveries")
+    axes.set_ylabel("delivery latency, send → receive (ms)" + (", log scale" if log_scale else ""))
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    axes.legend(loc="upper left")
+    return figure
+
+
+def draw_delivery_cdf(summary: SummaryJson) -> Figure:
+    """One step line per strategy: the fraction of deliveries that arrived within x ms."""
+    selection, footnotes = select_main(summary, "Dashed lines")
+    curves = {key: latency_cdf(result) for key, result in selection.charted}
+    empty = [strategy_title(key) for key, points in curves.items() if not points]
+    if empty:
+        footnotes.remarks.append(f"No deliveries to plot for {', '.join(empty)}.")
+    figure, (axes,) = new_figure(summary, CHART_TITLES["delivery_cdf.png"], footnotes)
+    every_ms = [ms for points in curves.values() for ms, _ in points]
+    if not selection.charted:
+        no_data(axes, NOTHING_CHARTED)
+        return figure
+    if not every_ms:
+        no_data(axes, "No deliveries in this run, so there is no latency distribution.")
+        return figure
+    log_scale = spans_orders_of_magnitude(every_ms)
+    for key, result in selection.charted:
+        points = [(ms, fraction) for ms, fraction in curves[key] if ms > 0 or not log_scale]
+        if points:
+            axes.plot(
+                [ms for ms, _ in points],
+                [fraction for _, fraction in points],
+                drawstyle="steps-post",
+                color=strategy_colour(key),
+                linestyle="--" if is_saturated(result) else "-",
+                linewidth=2,
+                label=strategy_title(key),
+            )
+    if log_scale:
+        axes.set_xscale("log")
+        axes.set_xlim(right=max(every_ms) * 2)
+    for fraction, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        axes.axhline(fraction, color="gray", linewidth=0.7, linestyle=":")
+        axes.annotate(
+            label, (0, fraction), xycoords=("axes fraction", "data"), xytext=(3, 2),
+            textcoords="offset points", fontsize=8, color="dimgray",
+        )  # fmt: skip
+    config = summary.get("config")
+    interval = number(config, "poll_interval_ms") if isinstance(config, Mapping) else None
+    if interval and any(key == SHORT_POLLING for key, _ in selection.charted):
+        axes.axvline(interval, color=strategy_colour(SHORT_POLLING), linewidth=1, linestyle=":")
+        axes.annotate(
+            f"poll interval {interval:g} ms", (interval, 0.03), xytext=(-3, 0),
+            textcoords="offset points", fontsize=8, color=strategy_colour(SHORT_POLLING),
+            rotation=90, ha="right", va="bottom",
+        )  # fmt: skip
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("delivery latency, send → receive (ms)" + (", log scale" if log_scale else ""))
+    axes.set_ylabel("fraction of deliveries at or below x (0 to 1)")
+    axes.grid(alpha=0.3, which="both" if log_scale else "major")
+    axes.legend(loc="best")
+    return figure
+
+
+# --- the sweep: cost and latency against the number of clients ---------------------------
+
+
+@dataclass(frozen=True)
+class SweepLine:
+    """One strategy's charted sweep points; failed points are left out and named."""
+
+    key: str
+    points: list[StrategyResult]
+    """The points whose status is ok, fewest clients first."""
+    failed: list[tuple[float | None, str]]
+    """(client count if recorded, why) for each failed point; the line breaks there."""
+
+    def failures(self) -> list[str]:
+        """'WebSocket at 40 clients: why' for each failed point."""
+        return [
+            f"{strategy_title(self.key)} "
+            + (
+                f"at {clients:g} clients"
+                if clients is not None
+                else "at an unrecorded client count"
+            )
+            + f": {reason}"
+            for clients, reason in self.failed
+        ]
+
+
+def select_sweep(summary: SummaryJson) -> list[SweepLine]:
+    """Sweep results per strategy in registry order, failed points split off."""
+    sweep = summary.get("sweep") or {}
+    lines = []
+    for key in registry_order(sweep):
+        points = [point for point in sweep[key] if not is_failed(point)]
+        points.sort(key=lambda point: number(point, "clients") or 0.0)
+        failed = [
+            (number(point, "clients"), failure_reason(point))
+            for point in sweep[key]
+            if is_failed(point)
+        ]
+        lines.append(SweepLine(key, points, failed))
+    return lines
+
+
+def sweep_footnotes(lines: Sequence[SweepLine]) -> Footnotes:
+    footnotes = Footnotes()
+    for line in lines:
+        for failure in line.failures():
+            footnotes.failures.append(f"FAILED: {failure} (not charted; the line breaks there)")
+    if any(is_saturated(point) for line in lines for point in line.points):
+        footnotes.remarks.append(
+            "Hollow markers = load generator saturated: Locust, not the server, was the limit."
+        )
+    return footnotes
+
+
+def plot_sweep(
+    axes: Axes,
+    lines: Sequence[SweepLine],
+    metric: Callable[[StrategyResult], float | None],
+    axis_label: str,
+) -> list[float]:
+    """Plot ``metric`` against clients for every line; returns the plotted values."""
+    plotted: list[float] = []
+    for line in lines:
+        measured = [
+            (clients, value, point)
+            for point in line.points
+            if (clients := number(point, "clients")) is not None
+            and (value := metric(point)) is not None
+        ]
+        if not measured:
+            continue
+        colour = strategy_colour(line.key)
+        breaks = [(clients, math.nan) for clients, _ in line.failed if clients is not None]
+        xy = sorted([(clients, value) for clients, value, _ in measured] + breaks)
+        axes.plot(
+            [x for x, _ in xy], [y for _, y in xy], color=colour, linewidth=2,
+            label=strategy_title(line.key),
+        )  # fmt: skip
+        for clients, value, point in measured:
+            axes.plot(
+                [clients], [value], marker="o", markersize=7, color=colour,
+                markerfacecolor="white" if is_saturated(point) else colour,
+            )  # fmt: skip
+        plotted.extend(value for _, value, _ in measured)
+    log_scale = spans_orders_of_magnitude(plotted)
+    if log_scale:
+        axes.set_yscale("log")
+    else:
+        axes.set_ylim(bottom=0)
+    axes.set_ylabel(axis_label + (", log scale" if log_scale else ""))
+    axes.set_xlabel("connected clients (count)")
+    axes.grid(alpha=0.3, which="both")
+    return plotted
+
+
+def draw_sweep_cost(summary: SummaryJson) -> Figure:
+    lines = select_sweep(summary)
+    figure, (requests_axes, cpu_axes) = new_figure(
+        summary, CHART_TITLES["sweep_cost.png"], sweep_footnotes(lines), columns=2, sweep=True
+    )
+    plot_sweep(
+        requests_axes,
+        lines,
+        partial(number, name="http_requests_per_client_per_min"),
+        "requests / client / minute",
+    )
+    requests_axes.set_title("HTTP requests per client per minute", fontsize=10)
+    plot_sweep(
+        cpu_axes,
+        lines,
+        partial(number, name="server_cpu_ms_per_delivery"),
+        "server CPU per delivery (ms)",
+    )
+    cpu_axes.set_title("Server CPU per delivered message", fontsize=10)
+    requests_axes.legend(loc="best")
+    return figure
+
+
+def draw_sweep_latency(summary: SummaryJson) -> Figure:
+    lines = select_sweep(summary)
+    figure, (axes,) = new_figure(
+        summary, CHART_TITLES["sweep_latency.png"], sweep_footnotes(lines), sweep=True
+    )
+    plotted = plot_sweep(
+        axes,
+        lines,
+        partial(latency, percentile="p95"),
+        "p95 delivery latency, send → receive (ms)",
+    )
+    if plotted:
+        axes.legend(loc="best")
+    else:
+        no_data(axes, "No sweep point has a delivery latency.")
+    return figure
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+def always(summary: SummaryJson) -> bool:
+    return True
+
+
+def has_sweep(summary: SummaryJson) -> bool:
+    return bool(summary.get("sweep"))
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart: its file in ``charts/``, its title, the question it answers, how to draw it."""
+
+    file_name: str
+    title: str
+    question: str
+    draw: Callable[[SummaryJson], Figure]
+    applies: Callable[[SummaryJson], bool] = always
+    """False when the run lacks the data (the sweep charts need ``sweep``)."""
+
+
+CHART_TITLES = {
+    "requests_per_delivery.png": "HTTP requests per delivered message (requests/message)",
+    "requests_per_client_per_min.png": "HTTP requests per client per minute (requests/min)",
+    "delivery_latency.png": "Delivery latency p50 / p95 / p99 (ms)",
+    "delivery_cdf.png": "Delivery latency distribution, CDF (ms)",
+    "bytes_per_delivery.png": "Bytes sent per delivered message (bytes)",
+    "server_cpu_per_delivery.png": "Server CPU time per delivered message (ms)",
+    "redis_commands_per_delivery.png": "Redis commands per delivered message (commands)",
+    "sweep_cost.png": "Cost as clients grow: requests per client per minute and CPU per delivery",
+    "sweep_latency.png": "p95 delivery latency as clients grow (ms)",
+}
+
+
+def chart(
+    file_name: str,
+    question: str,
+    draw: Callable[[SummaryJson], Figure],
+    applies: Callable[[SummaryJson], bool] = always,
+) -> Chart:
+    return Chart(file_name, CHART_TITLES[file_name], question, draw, applies)
+
+
+def metric_chart(
+    file_name: str, metric: str, axis_label: str, question: str, reference: Reference | None = None
+) -> Chart:
+    draw = bar_chart(metric, axis_label, CHART_TITLES[file_name], reference)
+    return chart(file_name, question, draw)
+
+
+CHARTS: tuple[Chart, ...] = (
+    metric_chart(
+        "requests_per_delivery.png",
+        "requests_per_delivery",
+        "HTTP requests per delivered message (requests)",
+        "How many HTTP requests does each strategy make for every message it delivers?",
+        one_request_per_delivery,
+    ),
+    metric_chart(
+        "requests_per_client_per_min.png",
+        "http_requests_per_client_per_min",
+        "HTTP requests per client per minute (requests/min)",
+        "How many HTTP requests does one client make each minute, whether or not anyone writes?",
+        one_poll_per_interval,
+    ),
+    chart(
+        "delivery_latency.png",
+        "How long does a message take from sender to receiver, typically (p50) and in the "
+        "slow tail (p95, p99)?",
+        draw_delivery_latency,
+    ),
+    chart(
+        "delivery_cdf.png",
+        "What fraction of deliveries arrived within a given number of milliseconds?",
+        draw_delivery_cdf,
+    ),
+    metric_chart(
+        "bytes_per_delivery.png",
+        "bytes_per_delivery",
+        "bytes sent by the server per delivered message (bytes)",
+        "How many bytes does the server send, headers and frame headers included, for each "
+        "message delivered?",
+    ),
+    metric_chart(
+        "server_cpu_per_delivery.png",
+        "server_cpu_ms_per_delivery",
+        "server CPU time per delivered message (ms)",
+        "How much server CPU time does each delivered message cost?",
+    ),
+    metric_chart(
+        "redis_commands_per_delivery.png",
+        "redis_commands_per_delivery",
+        "Redis commands per delivered message (commands)",
+        "How much Redis work does each delivered message cost?",
+    ),
+    chart(
+        "sweep_cost.png",
+        "How do requests per client per minute and server CPU per delivery change as the "
+        "number of clients grows?",
+        draw_sweep_cost,
+        has_sweep,
+    ),
+    chart(
+        "sweep_latency.png",
+        "How does the slow-tail (p95) delivery latency change as the number of clients grows?",
+        draw_sweep_latency,
+        has_sweep,
+    ),
+)

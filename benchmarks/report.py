@@ -1,0 +1,594 @@
+"""report.md and the charts of a run, as a pure function of its saved summary.json.
+
+``pushlab bench`` calls ``write_report`` after each run; ``pushlab charts RESULTS_DIR``
+calls ``redraw``, so a student can redraw old results after changing a chart.
+Nothing here reads the clock, the machine or the run directory's path: the same
+summary.json always gives the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from benchmarks.charts import (
+    CHARTS,
+    SHORT_POLLING,
+    Chart,
+    StrategyResult,
+    SummaryJson,
+    failure_reason,
+    format_value,
+    is_failed,
+    is_saturated,
+    latency,
+    number,
+    registry_order,
+    select_charted,
+    select_sweep,
+    strategy_title,
+)
+
+__all__ = ["CHARTS", "Chart", "ResultsError", "load_summary", "redraw", "write_report"]
+
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.md"
+CHARTS_DIR = "charts"
+MAIN_SCENARIO = "chat"
+SWEEP_SCENARIO = "sweep"
+"""The runner also files the sweep's largest step under this scenario name."""
+
+
+class ResultsError(Exception):
+    """A results directory that cannot be reported on; the message is one line for the user."""
+
+
+# --- reading and checking summary.json ------------------------------------------------
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    """Read ``run_dir/summary.json`` and check the shape the charts and report rely on."""
+    if not run_dir.is_dir():
+        raise ResultsError(f"no such results directory: {run_dir}")
+    path = run_dir / SUMMARY_FILE
+    if not path.is_file():
+        raise ResultsError(
+            f"{run_dir} has no {SUMMARY_FILE}; is it a directory `pushlab bench` wrote?"
+        )
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ResultsError(
+            f"{path} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsError(f"cannot read {path}: {error}") from error
+    check_shape(summary, path)
+    return summary
+
+
+def check_shape(summary: object, path: Path) -> None:
+    """Raise ResultsError unless the containers the report walks have the schema's types."""
+
+    def fail(what: str) -> ResultsError:
+        return ResultsError(f"{path} does not follow the results schema: {what}")
+
+    if not isinstance(summary, dict):
+        raise fail("the top level is not an object")
+    for name in ("config", "machine", "versions"):
+        if not isinstance(summary.get(name, {}), dict):
+            raise fail(f"'{name}' is not an object")
+    if not is_results_table(summary.get("strategies")):
+        raise fail("'strategies' must map each strategy key to an object of results")
+    scenarios = summary.get("scenarios", {})
+    if not isinstance(scenarios, dict) or not all(map(is_results_table, scenarios.values())):
+        raise fail("'scenarios' must map each scenario to {strategy key: results}")
+    sweep = summary.get("sweep") or {}
+    if not isinstance(sweep, dict) or not all(
+        isinstance(points, list) and all(isinstance(point, dict) for point in points)
+        for points in sweep.values()
+    ):
+        raise fail("'sweep' must map each strategy key to a list of results")
+
+
+def is_results_table(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def applicable_charts(summary: SummaryJson) -> list[Chart]:
+    return [chart for chart in CHARTS if chart.applies(summary)]
+
+
+def write_charts(summary: SummaryJson, charts_dir: Path) -> list[Path]:
+    """Draw every applicable chart as PNG; remove table charts that no longer apply."""
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    drawn = applicable_charts(summary)
+    for chart in drawn:
+        path = charts_dir / chart.file_name
+        chart.draw(summary).savefig(path, format="png", dpi=110)
+        written.append(path)
+    for chart in CHARTS:
+        if chart not in drawn:
+            (charts_dir / chart.file_name).unlink(missing_ok=True)
+    return written
+
+
+def write_report(run_dir: Path) -> list[Path]:
+    """Draw every applicable chart into ``run_dir/charts/`` and write ``run_dir/report.md``.
+
+    Returns the files written. Raises ResultsError when summary.json is missing or invalid.
+    """
+    summary = load_summary(run_dir)
+    written = write_charts(summary, run_dir / CHARTS_DIR)
+    report = run_dir / REPORT_FILE
+    report.write_text(render_report(summary, applicable_charts(summary)), encoding="utf-8")
+    return [*written, report]
+
+
+def redraw(run_dir: Path) -> int:
+    """``pushlab charts RESULTS_DIR``: 0 when redrawn; 2 with a one-line error otherwise."""
+    try:
+        written = write_report(run_dir)
+    except ResultsError as error:
+        print(f"pushlab charts: {error}", file=sys.stderr)
+        return 2
+    print(f"pushlab charts: wrote {len(written) - 1} charts and {written[-1]}")
+    return 0
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
+    """The whole report.md: warnings, reading, tables, charts, provenance, how to redraw."""
+    run_id = summary.get("run_id", "unknown run")
+    main = main_scenario(summary)
+    sections = [
+        f"# pushlab benchmark report: {run_id}",
+        *flags(summary),
+        run_line(summary),
+        "## What the numbers show\n\n" + "\n".join(f"- {line}" for line in reading(summary)),
+        f"## Results (scenario `{main}`)\n\n"
+        + results_table(summary["strategies"], RESULT_COLUMNS),
+        "## Charts\n\n" + "\n\n".join(chart_section(chart) for chart in charts),
+        *other_scenarios(summary),
+        *sweep_section(summary),
+        provenance(summary),
+        "## Redraw\n\nThe charts and this report are a pure function of `summary.json`. Redraw "
+        f"them with `pushlab charts <this directory>`, e.g. `pushlab charts results/{run_id}`.",
+    ]
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def flags(summary: SummaryJson) -> list[str]:
+    """Failed and saturated runs, flagged before anything else is read."""
+    lines = []
+    for scenario, results in all_scenarios(summary).items():
+        for key in registry_order(results):
+            result = results[key]
+            where = f" (scenario `{scenario}`)" if scenario != main_scenario(summary) else ""
+            if is_failed(result):
+                lines.append(
+                    f"> **FAILED: {strategy_title(key)}**{where}: {failure_reason(result)}. "
+                    "Its numbers are left out of the charts and of the reading below."
+                )
+            elif is_saturated(result):
+                cpu = number(result, "locust_cpu_percent")
+                used = f" (Locust used {format_value(cpu)}% CPU)" if cpu is not None else ""
+                lines.append(
+                    f"> **Load generator saturated: {strategy_title(key)}**{where}{used}: "
+                    "Locust, not the server, was the limit, so these numbers understate "
+                    "what the server can do."
+                )
+    for line in select_sweep(summary):
+        for failure in line.failures():
+            lines.append(
+                f"> **FAILED (sweep): {failure}**. That point is left out of the sweep charts."
+            )
+    return ["\n>\n".join(lines)] if lines else []
+
+
+def main_scenario(summary: SummaryJson) -> str:
+    return str(summary.get("config", {}).get("scenario", MAIN_SCENARIO))
+
+
+def all_scenarios(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+    """Every scenario's results, the main one (``strategies``) first."""
+    return {main_scenario(summary): summary["strategies"], **other_scenario_results(summary)}
+
+
+def other_scenario_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+    """Scenarios besides the main one; the sweep's own entry is left to the sweep section."""
+    main = main_scenario(summary)
+    return {
+        name: results
+        for name, results in summary.get("scenarios", {}).items()
+        if results and name != main and not (name == SWEEP_SCENARIO and summary.get("sweep"))
+    }
+
+
+RUN_FACTS = (
+    ("profile", "profile {}"),
+    ("clients", "{} clients per strategy"),
+    ("duration_s", "{} s of load"),
+    ("poll_interval_ms", "poll interval {} ms"),
+    ("server", "server {}"),
+)
+"""Config entries named in the report's first line, as (key, wording)."""
+
+
+def run_line(summary: SummaryJson) -> str:
+    config: Mapping[str, Any] = summary.get("config", {})
+    facts = [f"Run {summary.get('run_id', '?')}"]
+    if summary.get("created_at"):
+        facts.append(f"created {summary['created_at']}")
+    for name, label in RUN_FACTS:
+        if config.get(name) is not None:
+            facts.append(label.format(config[name]))
+    status = summary.get("status", "unknown")
+    facts.append(f"overall status **{status}**")
+    return " · ".join(facts) + "."
+
+
+def chart_section(chart: Chart) -> str:
+    image = f"![{chart.title}]({CHARTS_DIR}/{chart.file_name})"
+    return f"### {chart.title}\n\n*{chart.question}*\n\n{image}"
+
+
+# --- the plain-language reading ---------------------------------------------------------
+
+
+def reading(summary: SummaryJson) -> list[str]:
+    """Sentences generated from the numbers of the main scenario (and the sweep)."""
+    selection = select_charted(summary["strategies"])
+    charted = dict(selection.charted)
+    lines: list[str] = []
+    if selection.failed:
+        names = ", ".join(strategy_title(key) for key in selection.failed)
+        lines.append(f"Left out of this reading because they failed: {names}.")
+    if not charted:
+        return [*lines, "No strategy finished successfully, so there is nothing to compare."]
+    if all(not number(result, "deliveries") for result in charted.values()):
+        lines.append(
+            "No messages were delivered, so every per-delivery number and every latency is n/a."
+        )
+    lines.append(requests_sentence(charted))
+    lines.extend(other_scenario_sentences(summary, charted))
+    lines.extend(latency_sentences(charted))
+    lines.extend(poll_interval_sentences(summary, charted))
+    for metric, what, unit in (
+        ("bytes_per_delivery", "Fewest bytes sent per delivered message", " B"),
+        ("server_cpu_ms_per_delivery", "Least server CPU per delivered message", " ms"),
+        ("redis_commands_per_delivery", "Fewest Redis commands per delivered message", ""),
+    ):
+        lines.extend(extremes_sentence(charted, metric, what, unit))
+    lines.extend(sweep_sentences(summary))
+    return lines
+
+
+def requests_sentence(charted: Mapping[str, StrategyResult]) -> str:
+    parts = []
+    for key, result in charted.items():
+        per_minute = format_value(number(result, "http_requests_per_client_per_min"))
+        per_delivery = number(result, "requests_per_delivery")
+        delivered = (
+            f"{format_value(per_delivery)} per delivered message"
+            if per_delivery is not None
+            else "nothing was delivered"
+        )
+        parts.append(f"{strategy_title(key)} made {per_minute} ({delivered})")
+    return "HTTP requests per client per minute: " + "; ".join(parts) + "."
+
+
+def other_scenario_sentences(
+    summary: SummaryJson, main_results: Mapping[str, StrategyResult]
+) -> list[str]:
+    """Requests per client per minute in the other scenarios (e.g. idle) beside the main one's:
+    polling pays per interval whether or not anyone writes, push pays per message."""
+    main = main_scenario(summary)
+    lines = []
+    for scenario, results in other_scenario_results(summary).items():
+        charted = dict(select_charted(results).charted)
+        if not charted:
+            continue
+        sent = mean_of(charted.values(), "messages_sent")
+        main_sent = mean_of(main_results.values(), "messages_sent")
+        if sent == 0:
+            opening = f"With nobody writing (scenario `{scenario}`)"
+        else:
+            opening = (
+                f"In scenario `{scenario}` ({format_value(sent)} messages sent per run on "
+                f"average, {format_value(main_sent)} in `{main}`)"
+            )
+        parts = []
+        for key, result in charted.items():
+            main_rate = main_results.get(key, {}).get("http_requests_per_client_per_min")
+            parts.append(
+                f"{strategy_title(key)} {ratio('http_requests_per_client_per_min')(result)}"
+                + (f" ({format_value(main_rate)} in `{main}`)" if main_rate is not None else "")
+            )
+        lines.append(f"{opening}, HTTP requests per client per minute were: {', '.join(parts)}.")
+    return lines
+
+
+def mean_of(results: Iterable[StrategyResult], name: str) -> float | None:
+    values = [value for result in results if (value := number(result, name)) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def ranked(
+    charted: Mapping[str, StrategyResult], value: Callable[[StrategyResult], float | None]
+) -> list[tuple[str, float]]:
+    """Strategies that have the value, smallest first (registry order breaks ties)."""
+    pairs = [(key, v) for key, result in charted.items() if (v := value(result)) is not None]
+    return sorted(pairs, key=lambda pair: pair[1])
+
+
+def latency_sentences(charted: Mapping[str, StrategyResult]) -> list[str]:
+    lines = []
+    for percentile, label in (("p50", "median (p50)"), ("p95", "p95")):
+        order = ranked(charted, partial(latency, percentile=percentile))
+        if not order:
+            continue
+        (best, best_ms), rest = order[0], order[1:]
+        others = ", ".join(f"{strategy_title(key)} {format_value(ms)} ms" for key, ms in rest)
+        lines.append(
+            f"Lowest {label} delivery latency: {strategy_title(best)}, {format_value(best_ms)} ms"
+            + (f" (then {others})." if others else ".")
+        )
+    return lines
+
+
+def poll_interval_sentences(
+    summary: SummaryJson, charted: Mapping[str, StrategyResult]
+) -> list[str]:
+    """Short polling's two predictions from its poll interval, checked against the run."""
+    interval = number(summary.get("config", {}), "poll_interval_ms")
+    result = charted.get(SHORT_POLLING)
+    if not interval or result is None:
+        return []
+    title = strategy_title(SHORT_POLLING)
+    lines = []
+    per_minute = number(result, "http_requests_per_client_per_min")
+    if per_minute is not None:
+        polls = 60_000 / interval
+        sends = sends_per_client_per_minute(result)
+        predicted = polls + sends
+        verdict = (
+            "close to"
+            if abs(per_minute - predicted) <= 0.2 * predicted
+            else ("well below" if per_minute < predicted else "well above")
+        )
+        lines.append(
+            f"{title} asks once per poll interval whether or not anyone wrote: "
+            f"{format_value(per_minute)} requests per client per minute is {verdict} the "
+            f"{format_value(predicted)} that one poll every {interval:g} ms "
+            + (
+                f"({format_value(polls)}) plus the client's own {format_value(sends)} sends "
+                "predict."
+                if sends
+                else "predicts."
+            )
+        )
+    p50 = latency(result, "p50")
+    if p50 is not None:
+        half = interval / 2
+        agrees = abs(p50 - half) <= interval / 4
+        lines.append(
+            f"A message waits on average half a poll interval for the next poll, so {title}'s "
+            f"p50 should be near {interval:g} / 2 = {half:g} ms. This run measured "
+            f"{format_value(p50)} ms, which "
+            + (
+                "agrees."
+                if agrees
+                else f"does not agree (expected {half - interval / 4:g} to "
+                f"{half + interval / 4:g} ms); look for saturation or errors in the raw logs."
+            )
+        )
+    return lines
+
+
+def sends_per_client_per_minute(result: StrategyResult) -> float:
+    """The POSTs a client made itself, which every HTTP strategy counts as requests too."""
+    messages = number(result, "messages_sent")
+    clients = number(result, "clients")
+    duration = number(result, "duration_s")
+    if not (messages and clients and duration):
+        return 0.0
+    return messages * 60 / (clients * duration)
+
+
+def extremes_sentence(
+    charted: Mapping[str, StrategyResult], metric: str, what: str, unit: str
+) -> list[str]:
+    order = ranked(charted, lambda result: number(result, metric))
+    if len(order) < 2:
+        return []
+    (low, low_value), (high, high_value) = order[0], order[-1]
+    ratio = f", {high_value / low_value:.1f} times as much" if low_value > 0 else ""
+    return [
+        f"{what}: {strategy_title(low)} ({format_value(low_value)}{unit}); most: "
+        f"{strategy_title(high)} ({format_value(high_value)}{unit}{ratio})."
+    ]
+
+
+SWEEP_TRENDS: tuple[tuple[str, Callable[[StrategyResult], float | None], str], ...] = (
+    (
+        "requests per client per minute",
+        partial(number, name="http_requests_per_client_per_min"),
+        "",
+    ),
+    ("server CPU per delivery", partial(number, name="server_cpu_ms_per_delivery"), " ms"),
+    ("p95 delivery latency", partial(latency, percentile="p95"), " ms"),
+)
+"""What the reading follows from the fewest to the most clients: (wording, value, unit)."""
+
+
+def sweep_sentences(summary: SummaryJson) -> list[str]:
+    lines = []
+    for line in select_sweep(summary):
+        if len(line.points) < 2:
+            continue
+        first, last = line.points[0], line.points[-1]
+        changes = [
+            f"{what} {format_value(value(first))} → {format_value(value(last))}{unit}"
+            for what, value, unit in SWEEP_TRENDS
+        ]
+        lines.append(
+            f"Sweep, {strategy_title(line.key)} from {format_value(number(first, 'clients'))} "
+            f"to {format_value(number(last, 'clients'))} clients: {'; '.join(changes)}."
+        )
+    return lines
+
+
+# --- tables -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A results-table column; ``diagnostic`` columns are still shown for a failed strategy."""
+
+    header: str
+    cell: Callable[[StrategyResult], str]
+    diagnostic: bool = False
+
+
+def count(name: str) -> Callable[[StrategyResult], str]:
+    def cell(result: StrategyResult) -> str:
+        value = number(result, name)
+        return "n/a" if value is None else f"{value:,.0f}"
+
+    return cell
+
+
+def ratio(name: str) -> Callable[[StrategyResult], str]:
+    return lambda result: format_value(number(result, name))
+
+
+def percentile(name: str) -> Callable[[StrategyResult], str]:
+    return lambda result: format_value(latency(result, name))
+
+
+def status_cell(result: StrategyResult) -> str:
+    if is_failed(result):
+        return "**FAILED**"
+    return "ok, Locust saturated" if is_saturated(result) else "ok"
+
+
+def deliveries_cell(result: StrategyResult) -> str:
+    expected = number(result, "deliveries_expected")
+    delivered = count("deliveries")(result)
+    return delivered if expected is None else f"{delivered} of {expected:,.0f}"
+
+
+def integrity_cell(result: StrategyResult) -> str:
+    return " / ".join(count(name)(result) for name in ("lost", "duplicates", "out_of_order"))
+
+
+STATUS = Column("status", status_cell, diagnostic=True)
+CLIENTS = Column("clients", count("clients"), diagnostic=True)
+MESSAGES = Column("messages sent", count("messages_sent"), diagnostic=True)
+DELIVERIES = Column("deliveries", deliveries_cell, diagnostic=True)
+INTEGRITY = Column("lost / dup / out of order", integrity_cell, diagnostic=True)
+REQUESTS_PER_DELIVERY = Column("HTTP requests per delivery", ratio("requests_per_delivery"))
+REQUESTS_PER_MINUTE = Column(
+    "HTTP requests / client / min", ratio("http_requests_per_client_per_min")
+)
+BYTES = Column("bytes per delivery", ratio("bytes_per_delivery"))
+P50, P95, P99 = (Column(f"{p} ms", percentile(p)) for p in ("p50", "p95", "p99"))
+CPU = Column("server CPU ms per delivery", ratio("server_cpu_ms_per_delivery"))
+REDIS = Column("Redis commands per delivery", ratio("redis_commands_per_delivery"))
+REDIS_CLIENTS = Column("Redis clients peak", count("redis_clients_peak"))
+
+RESULT_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_DELIVERY,
+                  REQUESTS_PER_MINUTE, BYTES, P50, P95, P99, CPU, REDIS, REDIS_CLIENTS)  # fmt: skip
+SCENARIO_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_MINUTE,
+                    REQUESTS_PER_DELIVERY, BYTES, P50, P95, CPU)  # fmt: skip
+SWEEP_COLUMNS = (CLIENTS, STATUS, REQUESTS_PER_MINUTE, CPU, P50, P95)
+
+
+def results_table(results: Mapping[str, StrategyResult], columns: Sequence[Column]) -> str:
+    """One row per strategy in registry order; a failed row shows only diagnostic columns."""
+    rows = [(strategy_title(key), results[key]) for key in registry_order(results)]
+    return markdown_table(rows, columns)
+
+
+def markdown_table(rows: Sequence[tuple[str, StrategyResult]], columns: Sequence[Column]) -> str:
+    lines = [
+        "| strategy | " + " | ".join(column.header for column in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for title, result in rows:
+        cells = [
+            column.cell(result) if column.diagnostic or not is_failed(result) else "—"
+            for column in columns
+        ]
+        lines.append(
+            f"| {title} | " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+        )
+    if any(is_failed(result) for _, result in rows):
+        lines.append("\n— : left out because the strategy failed (see the top of this report).")
+    return "\n".join(lines)
+
+
+def other_scenarios(summary: SummaryJson) -> list[str]:
+    return [
+        f"## Scenario `{name}`\n\n" + results_table(results, SCENARIO_COLUMNS)
+        for name, results in other_scenario_results(summary).items()
+    ]
+
+
+def sweep_section(summary: SummaryJson) -> list[str]:
+    sweep = summary.get("sweep") or {}
+    rows = [
+        (strategy_title(key), point)
+        for key in registry_order(sweep)
+        for point in sorted(sweep[key], key=lambda point: number(point, "clients") or 0.0)
+    ]
+    if not rows:
+        return []
+    return [
+        "## Sweep (the same scenario at growing client counts)\n\n"
+        + markdown_table(rows, SWEEP_COLUMNS)
+    ]
+
+
+# --- provenance -------------------------------------------------------------------------
+
+
+def provenance(summary: SummaryJson) -> str:
+    """Everything needed to say where these numbers came from and to reproduce them."""
+    config: Mapping[str, Any] = summary.get("config", {})
+    machine: Mapping[str, Any] = summary.get("machine", {})
+    versions: Mapping[str, Any] = summary.get("versions", {})
+    server = config.get("server", "unknown")
+    lines = [
+        "## Provenance",
+        "",
+        f"- run id: `{summary.get('run_id', 'unknown')}`",
+        f"- created at: {summary.get('created_at', 'unknown')}",
+        f"- git sha: `{summary.get('git_sha', 'unknown')}`",
+        f"- ASGI server under test: {server}",
+        "- machine: " + key_values(machine),
+        "- config: " + key_values(config),
+        "- versions: " + key_values(versions),
+    ]
+    return "\n".join(lines)
+
+
+def key_values(mapping: Mapping[str, Any]) -> str:
+    if not mapping:
+        return "not recorded"
+    return ", ".join(
+        f"{key} `{value if isinstance(value, str) else json.dumps(value)}`"
+        for key, value in mapping.items()
+    )

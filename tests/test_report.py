@@ -1,0 +1,416 @@
+"""Charts and report.md drawn from synthetic summary.json files (no benchmark run needed)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.image import imread
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
+
+from benchmarks import report
+from benchmarks.charts import CHARTS, select_charted, select_sweep
+from lab.cli import main as pushlab
+from strategies import STRATEGIES
+
+MAIN_CHARTS = {
+    "requests_per_delivery.png",
+    "requests_per_client_per_min.png",
+    "delivery_latency.png",
+    "delivery_cdf.png",
+    "bytes_per_delivery.png",
+    "server_cpu_per_delivery.png",
+    "redis_commands_per_delivery.png",
+}
+SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+POLL_INTERVAL_MS = 1000
+
+# Per strategy: requests per client per minute, bytes, CPU ms and Redis commands per
+# delivery, p50 ms and the spread of the latency distribution (like a quick run on 2 cores).
+PROFILES: dict[str, dict[str, float]] = {
+    "short-polling": {"rpm": 72.1, "bytes": 1130.0, "cpu": 1.93, "redis": 0.0, "p50": 503.0},
+    "long-polling": {"rpm": 115.0, "bytes": 560.0, "cpu": 2.4, "redis": 2.1, "p50": 6.1},
+    "websocket": {"rpm": 2.0, "bytes": 190.0, "cpu": 0.9, "redis": 1.3, "p50": 4.2},
+}
+
+
+def latency_cdf(key: str, p50: float) -> list[list[float]]:
+    """101 points: uniform over one poll interval for short polling, log-normal otherwise."""
+    fractions = [i / 100 for i in range(101)]
+    if key == "short-polling":
+        return [[round(3 + POLL_INTERVAL_MS * f, 1), f] for f in fractions]
+    normal = NormalDist()
+    return [
+        [round(p50 * 2.7 ** (0.6 * normal.inv_cdf(min(max(f, 0.005), 0.995))), 2), f]
+        for f in fractions
+    ]
+
+
+def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[str, Any]:
+    """One StrategyResult as the runner writes it, with numbers consistent with each other.
+
+    More clients than the quick profile's 20 cost more CPU and, for the push strategies,
+    more latency (short polling's latency is set by its poll interval).
+    """
+    load = clients / 20
+    profile = dict(PROFILES[key])
+    profile["cpu"] = round(profile["cpu"] * (0.8 + 0.2 * load), 3)
+    if key != "short-polling":
+        profile["p50"] *= load**0.5
+    deliveries = messages * 10  # every message reaches the room's 10 clients
+    duration = 30.0
+    requests = round(profile["rpm"] * clients * duration / 60)
+    cdf = latency_cdf(key, profile["p50"])
+    ms = [point[0] for point in cdf]
+    return {
+        "status": "ok",
+        "failure": None,
+        "verify": {"ok": True, "lost": 0, "duplicates": 0, "out_of_order": 0, "deliveries": 18},
+        "scenario": "chat",
+        "clients": clients,
+        "duration_s": duration,
+        "messages_sent": messages,
+        "deliveries_expected": deliveries,
+        "deliveries": deliveries,
+        "lost": 0,
+        "duplicates": 0,
+        "out_of_order": 0,
+        "http_requests": requests,
+        "http_requests_per_client_per_min": profile["rpm"],
+        "requests_per_delivery": round(requests / deliveries, 4) if deliveries else None,
+        "bytes_sent": round(profile["bytes"] * deliveries),
+        "bytes_per_delivery": profile["bytes"] if deliveries else None,
+        "delivery_ms": {
+            "p50": ms[50],
+            "p95": ms[95],
+            "p99": ms[99],
+            "max": ms[100],
+            "mean": sum(ms) / len(ms),
+            "cdf": cdf,
+        },
+        "server_cpu_ms": profile["cpu"] * deliveries,
+        "server_cpu_ms_per_delivery": profile["cpu"] if deliveries else None,
+        "redis_commands": round(profile["redis"] * deliveries),
+        "redis_commands_per_delivery": profile["redis"] if deliveries else None,
+        "redis_clients_peak": 4,
+        "server_rss_mb_peak": 95.2,
+        "locust_cpu_percent": 35.0,
+        "locust_saturated": False,
+    }
+
+
+def build_summary(
+    *, failed: str | None = None, sweep: bool = False, zero_deliveries: bool = False
+) -> dict[str, Any]:
+    """A summary.json for every registered strategy; variants: one failed, sweep, silent."""
+    results = {
+        key: strategy_result(key, messages=0 if zero_deliveries else 109) for key in PROFILES
+    }
+    if zero_deliveries:
+        for result in results.values():
+            result["delivery_ms"] = dict.fromkeys(("p50", "p95", "p99", "max", "mean"))
+            result["delivery_ms"]["cdf"] = []
+    if failed:
+        results[failed].update(
+            status="failed", lost=7, deliveries=1083, failure="7 of 1090 deliveries were lost"
+        )
+    summary: dict[str, Any] = {
+        "run_id": "20261124-001500-quick",
+        "created_at": "2026-11-24T00:15:00+00:00",
+        "git_sha": "0123456789abcdef0123456789abcdef01234567",
+        "machine": {
+            "hostname": "lab",
+            "cpus": 2,
+            "memory_gb": 23.4,
+            "platform": "Linux-6.1-x86_64",
+            "python": "3.11.7",
+        },
+        "versions": {
+            "django": "5.2.19",
+            "channels": "4.3.2",
+            "daphne": "4.2.3",
+            "locust": "2.47.0",
+            "matplotlib": "3.11.2",
+        },
+        "config": {
+            "profile": "quick",
+            "scenario": "chat",
+            "scenarios": ["chat"],
+            "poll_interval_ms": POLL_INTERVAL_MS,
+            "clients": 20,
+            "duration_s": 30,
+            "room_size": 10,
+            "send_interval_s": 5,
+            "server": "daphne",
+            "processes": 1,
+            "strategies": list(PROFILES),
+        },
+        "status": "failed" if failed else "ok",
+        "strategies": results,
+        "scenarios": {"chat": results},
+    }
+    if sweep:
+        summary["sweep"] = {
+            key: [strategy_result(key, clients=clients) for clients in (10, 40, 80)]
+            for key in PROFILES
+        }
+    return summary
+
+
+def save(run_dir: Path, summary: dict[str, Any]) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return run_dir
+
+
+def report_text(summary: dict[str, Any]) -> str:
+    """report.md for ``summary`` without drawing: the tests of its wording need no PNGs."""
+    return report.render_report(summary, report.applicable_charts(summary))
+
+
+def drawn_charts(run_dir: Path) -> set[str]:
+    return {path.name for path in (run_dir / "charts").glob("*.png")}
+
+
+def assert_real_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    height, width, _ = imread(path).shape
+    assert width >= 600 and height >= 400, (path, width, height)
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        pytest.param({}, MAIN_CHARTS, id="ok"),
+        pytest.param({"sweep": True}, MAIN_CHARTS | SWEEP_CHARTS, id="sweep"),
+        pytest.param({"failed": "long-polling"}, MAIN_CHARTS, id="failed"),
+        pytest.param({"zero_deliveries": True}, MAIN_CHARTS, id="zero-deliveries"),
+    ],
+)
+def test_every_applicable_chart_is_a_real_png_embedded_in_the_report(
+    tmp_path: Path, variant: dict[str, Any], expected: set[str]
+) -> None:
+    run_dir = save(tmp_path / "run", build_summary(**variant))
+    written = report.write_report(run_dir)
+    assert drawn_charts(run_dir) == expected
+    assert {path.name for path in written} == expected | {"report.md"}
+    for name in expected:
+        assert_real_png(run_dir / "charts" / name)
+    text = (run_dir / "report.md").read_text()
+    assert text.startswith("# pushlab benchmark report: 20261124-001500-quick")
+    for name in expected:
+        assert f"](charts/{name})" in text
+    for name in (MAIN_CHARTS | SWEEP_CHARTS) - expected:
+        assert name not in text
+    for strategy in STRATEGIES.values():
+        assert strategy.title in text
+
+
+def test_chart_table_names_every_chart_of_the_schema_with_a_question() -> None:
+    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS
+    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS)
+    for chart in CHARTS:
+        assert chart.title and chart.question.endswith("?") and callable(chart.draw)
+    assert report.CHARTS is CHARTS
+
+
+def test_failed_strategy_is_flagged_first_and_never_charted() -> None:
+    summary = build_summary(failed="long-polling")
+    selection = select_charted(summary["strategies"])
+    assert [key for key, _ in selection.charted] == ["short-polling", "websocket"]
+    assert selection.failed == {"long-polling": "7 of 1090 deliveries were lost"}
+
+    text = report_text(summary)
+    flag = text.index("**FAILED: Long polling**: 7 of 1090 deliveries were lost")
+    assert flag < text.index("## What the numbers show")
+    reading = text[text.index("## What the numbers show") : text.index("## Results")]
+    assert "Left out of this reading because they failed: Long polling." in reading
+    assert "Long polling 6.1" not in reading
+    row = next(line for line in text.splitlines() if line.startswith("| Long polling |"))
+    assert "**FAILED**" in row and "7 / 0 / 0" in row and "1,083 of 1,090" in row
+    assert "6.1" not in row and row.count("—") == 9
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [pytest.param(chart, id=chart.file_name) for chart in CHARTS if chart.file_name in MAIN_CHARTS],
+)
+def test_a_failed_strategy_has_no_bar_line_or_label_only_a_failed_note(chart: Any) -> None:
+    failed = STRATEGIES["long-polling"]
+    figure = chart.draw(build_summary(failed="long-polling"))
+    texts = [text.get_text() for text in figure.findobj(Text)]
+    assert any(text.startswith(f"FAILED: {failed.title}: 7 of 1090") for text in texts)
+    assert failed.title not in texts  # no tick label, no legend entry
+    colour = to_rgba(failed.colour)
+    assert not [bar for bar in figure.findobj(Rectangle) if bar.get_facecolor() == colour]
+    assert not [line for line in figure.findobj(Line2D) if to_rgba(line.get_color()) == colour]
+
+
+def test_a_failed_sweep_point_is_left_out_and_flagged() -> None:
+    summary = build_summary(sweep=True)
+    summary["sweep"]["websocket"][1].update(status="failed", failure="the server crashed")
+    lines = {line.key: line for line in select_sweep(summary)}
+    assert [point["clients"] for point in lines["websocket"].points] == [10, 80]
+    assert lines["websocket"].failed == [(40, "the server crashed")]
+    assert [point["clients"] for point in lines["short-polling"].points] == [10, 40, 80]
+    text = report_text(summary)
+    assert "**FAILED (sweep): WebSocket at 40 clients: the server crashed**" in text
+
+
+def test_reading_is_generated_from_the_numbers() -> None:
+    summary = build_summary()
+    text = report_text(summary)
+    assert "Short polling made 72.1 (0.661 per delivered message)" in text
+    assert "WebSocket made 2 (0.0183 per delivered message)" in text
+    assert (
+        "Lowest median (p50) delivery latency: WebSocket, 4.2 ms "
+        "(then Long polling 6.1 ms, Short polling 503 ms)." in text
+    )
+    assert (
+        "72.1 requests per client per minute is close to the 70.9 that one poll every 1000 ms "
+        "(60) plus the client's own 10.9 sends predict." in text
+    )
+    assert "p50 should be near 1000 / 2 = 500 ms. This run measured 503 ms, which agrees." in text
+
+    slow = copy.deepcopy(summary)
+    slow["strategies"]["short-polling"]["delivery_ms"]["p50"] = 1400.0
+    slow["strategies"]["short-polling"]["http_requests_per_client_per_min"] = 20.0
+    text = report_text(slow)
+    assert "This run measured 1,400 ms, which does not agree (expected 250 to 750 ms)" in text
+    assert "20 requests per client per minute is well below the 70.9" in text
+
+
+def test_zero_deliveries_are_reported_as_not_available() -> None:
+    text = report_text(build_summary(zero_deliveries=True))
+    assert (
+        "No messages were delivered, so every per-delivery number and every latency is n/a." in text
+    )
+    row = next(line for line in text.splitlines() if line.startswith("| WebSocket |"))
+    assert "| 0 of 0 |" in row and "| n/a |" in row
+
+
+def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
+    summary = build_summary(sweep=True)
+    summary["strategies"]["short-polling"].update(locust_saturated=True, locust_cpu_percent=97.0)
+    summary["scenarios"]["idle"] = {key: strategy_result(key, messages=0) for key in PROFILES}
+    summary["scenarios"]["idle"]["short-polling"]["http_requests_per_client_per_min"] = 60.3
+    summary["scenarios"]["fanout"] = {key: strategy_result(key, messages=30) for key in PROFILES}
+    summary["scenarios"]["fanout"]["websocket"]["http_requests_per_client_per_min"] = 1.5
+    summary["scenarios"]["sweep"] = {key: steps[-1] for key, steps in summary["sweep"].items()}
+    text = report_text(summary)
+    assert "**Load generator saturated: Short polling** (Locust used 97% CPU)" in text
+    assert "| Short polling | ok, Locust saturated |" in text
+    sections = [line for line in text.splitlines() if line.startswith("## Scenario")]
+    assert sections == ["## Scenario `idle`", "## Scenario `fanout`"]
+    assert "## Sweep" in text
+    assert (
+        "With nobody writing (scenario `idle`), HTTP requests per client per minute were: "
+        "Short polling 60.3 (72.1 in `chat`)," in text
+    )
+    assert (
+        "In scenario `fanout` (30 messages sent per run on average, 109 in `chat`), HTTP "
+        "requests per client per minute were: " in text
+    )
+    assert "WebSocket 1.5 (2 in `chat`)." in text
+    provenance = text[text.index("## Provenance") :]
+    for fact in (
+        "git sha: `0123456789abcdef0123456789abcdef01234567`",
+        "daphne `4.2.3`",
+        "cpus `2`",
+        "poll_interval_ms `1000`",
+        "ASGI server under test: daphne",
+        "pushlab charts results/20261124-001500-quick",
+    ):
+        assert fact in provenance
+
+
+def test_redraw_is_pure_and_drops_charts_that_no_longer_apply(tmp_path: Path) -> None:
+    run_dir = save(tmp_path / "run", build_summary(sweep=True))
+    assert report.redraw(run_dir) == 0
+    first = (run_dir / "report.md").read_text()
+    assert report.redraw(run_dir) == 0
+    assert (run_dir / "report.md").read_text() == first
+    save(run_dir, build_summary())
+    assert report.redraw(run_dir) == 0
+    assert drawn_charts(run_dir) == MAIN_CHARTS
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        pytest.param(lambda d: None, "no such results directory", id="missing-dir"),
+        pytest.param(lambda d: d.mkdir(), "has no summary.json", id="no-summary"),
+        pytest.param(
+            lambda d: (d.mkdir(), (d / "summary.json").write_text("{not json")),
+            "summary.json is not valid JSON",
+            id="invalid-json",
+        ),
+        pytest.param(
+            lambda d: (d.mkdir(), (d / "summary.json").write_text('{"strategies": []}')),
+            "does not follow the results schema",
+            id="wrong-shape",
+        ),
+    ],
+)
+def test_redraw_refuses_a_bad_directory_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: Any, message: str
+) -> None:
+    run_dir = tmp_path / "run"
+    setup(run_dir)
+    assert report.redraw(run_dir) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("pushlab charts: ") and message in error
+    assert error.count("\n") == 1
+
+
+def test_pushlab_charts_command_redraws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = save(tmp_path / "run", build_summary())
+    assert pushlab(["charts", str(run_dir)]) == 0
+    assert drawn_charts(run_dir) == MAIN_CHARTS
+    assert (run_dir / "report.md").is_file()
+    assert pushlab(["charts", str(tmp_path / "missing")]) == 2
+    assert "no such results directory" in capsys.readouterr().err
+
+
+def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report(
+    tmp_path: Path,
+) -> None:
+    summary = build_summary(sweep=True)
+    summary["strategies"]["websocket"] = {"status": "failed", "failure": "the server crashed"}
+    summary["strategies"]["sse"] = strategy_result("websocket")
+    summary["sweep"]["websocket"] = [{"status": "failed", "failure": "the server crashed"}]
+    run_dir = save(tmp_path / "run", summary)
+    report.write_report(run_dir)
+    assert drawn_charts(run_dir) == MAIN_CHARTS | SWEEP_CHARTS
+    text = (run_dir / "report.md").read_text()
+    assert "> **FAILED: WebSocket**: the server crashed." in text
+    assert "**FAILED (sweep): WebSocket at an unrecorded client count: the server crashed**" in text
+    row = next(line for line in text.splitlines() if line.startswith("| WebSocket |"))
+    assert "| **FAILED** | n/a | n/a | n/a | n/a / n/a / n/a |" in row
+    assert [key for key, _ in select_charted(summary["strategies"]).charted] == [
+        "short-polling",
+        "long-polling",
+        "sse",
+    ]
+
+
+def test_a_run_where_every_strategy_failed_draws_empty_charts_and_says_so(tmp_path: Path) -> None:
+    summary = build_summary()
+    for result in summary["strategies"].values():
+        result.update(status="failed", failure="the server did not start")
+    assert select_charted(summary["strategies"]).charted == []
+    run_dir = save(tmp_path / "run", summary)
+    report.write_report(run_dir)
+    for name in MAIN_CHARTS:
+        assert_real_png(run_dir / "charts" / name)
+    text = (run_dir / "report.md").read_text()
+    assert "No strategy finished successfully, so there is nothing to compare." in text
+    assert text.count("the server did not start") == len(STRATEGIES)
