@@ -92,14 +92,17 @@ def test_compare_reads_a_run_and_names_the_cheapest(
     assert f"Reading {tmp_path}: run {summary['run_id']}" in printed
     assert f"fewest: {_title(fewest)}" in printed
     assert f"lowest median: {_title(fastest)}" in printed
+    assert f"{_title('short-polling'):15} busy" in printed, "busy and idle side by side"
 
 
-def test_compare_leaves_a_failed_strategy_out(
+def test_compare_leaves_a_failed_strategy_out_and_says_when_idle_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = synthetic_summary(failed="short-polling", with_sweep=False)
+    del summary["scenarios"]["idle"]  # as in a quick-profile run
     printed = run_notebook("compare.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
     assert "FAILED: lost 3 messages" in printed
+    assert "This run has no idle scenario" in printed
     assert f"fewest: {_title('short-polling')}" not in printed
 
 
