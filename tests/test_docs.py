@@ -129,6 +129,17 @@ def test_pushlab_subcommands_and_options_named_in_the_docs_exist() -> None:
             assert option in commands[command], f"`pushlab {command} {option}` does not exist"
 
 
+def test_bench_options_table_matches_the_cli() -> None:
+    """The running page's table of ``pushlab bench`` options names only real options."""
+    if not (REPO / "benchmarks" / "runner.py").is_file():
+        pytest.skip("the benchmark runner (and its full option set) has not landed on this branch")
+    running = (DOCS / "running.md").read_text(encoding="utf-8")
+    rows = [line for line in running.splitlines() if line.startswith("| `--")]
+    options = {option for row in rows for option in re.findall(r"`(--[a-z][a-z-]*)", row)}
+    assert len(options) >= 5, "the table lists the bench options"
+    assert options - pushlab_commands()["bench"] == set()
+
+
 def chart_file_names() -> set[str]:
     try:
         from benchmarks.report import CHARTS
