@@ -1,0 +1,357 @@
+"""The docs cannot drift: they build strictly, and every strategy, command, chart, file and
+name they mention exists in the code; their numbers match the committed reference run."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import reference_docs
+from strategies import STRATEGIES
+from tests.synthetic_summary import synthetic_summary
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+MKDOCS_YML = REPO / "mkdocs.yml"
+LANGUAGE_DIRS = {"en": DOCS, "ru": DOCS / "ru"}
+
+
+def doc_pages() -> list[Path]:
+    """Every hand-written page (the generated snippets are checked by their own test)."""
+    return sorted(p for p in DOCS.rglob("*.md") if "_generated" not in p.parts)
+
+
+def docs_text() -> str:
+    return "\n".join(page.read_text(encoding="utf-8") for page in doc_pages())
+
+
+def notebooks_text() -> str:
+    """Every cell's source of every notebook (markdown and code alike)."""
+    return "\n".join(
+        "".join(cell["source"])
+        for path in sorted((REPO / "notebooks").glob("*.ipynb"))
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+    )
+
+
+def test_strict_build_has_no_broken_links(tmp_path: Path) -> None:
+    """``mkdocs build --strict`` fails on a broken link, anchor, nav entry or snippet path."""
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (tmp_path / "site" / "strategies" / "websocket" / "index.html").is_file()
+    assert (tmp_path / "site" / "ru" / "exercises" / "index.html").is_file()
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGE_DIRS))
+@pytest.mark.parametrize("key", [pytest.param(key, id=key) for key in STRATEGIES])
+def test_every_strategy_has_its_page_in_both_languages(key: str, language: str) -> None:
+    strategy = STRATEGIES[key]
+    page = LANGUAGE_DIRS[language] / "strategies" / f"{key}.md"
+    assert page.is_file(), f"the registry has {key!r} but there is no {page.relative_to(REPO)}"
+    text = page.read_text(encoding="utf-8")
+    assert f"`{key}`" in text, "the page names its registry key"
+    assert Path(strategy.client_script).name in text, "the page shows the browser client"
+    assert strategy.locust_user in text, "the page names the strategy's Locust user"
+    suffix = "" if language == "en" else f".{language}"
+    assert f'--8<-- "costs-{key}{suffix}.md"' in text, "the page includes its costs table"
+    assert "```mermaid" in text and "sequenceDiagram" in text, "the page has a sequence diagram"
+    nav_entry = str(page.relative_to(DOCS)).replace(os.sep, "/")
+    assert nav_entry in MKDOCS_YML.read_text(encoding="utf-8"), f"{nav_entry} is not in the nav"
+
+
+def strategy_pages_without_registry_entry() -> list[str]:
+    return [
+        str(page.relative_to(DOCS))
+        for language_dir in LANGUAGE_DIRS.values()
+        for page in (language_dir / "strategies").glob("*.md")
+        if page.stem not in STRATEGIES
+    ]
+
+
+def test_no_strategy_page_outlives_its_registry_entry() -> None:
+    assert strategy_pages_without_registry_entry() == []
+
+
+def makefile_targets() -> set[str]:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([A-Za-z][\w-]*)\s*:(?!=)", makefile, flags=re.MULTILINE))
+
+
+def test_make_targets_named_in_the_docs_exist() -> None:
+    named = set(re.findall(r"\bmake ([a-z][\w-]*)", docs_text() + notebooks_text()))
+    assert named, "the docs name make targets"
+    assert named - makefile_targets() == set()
+
+
+def pushlab_commands() -> dict[str, set[str]]:
+    """``pushlab`` subcommand → its option strings, read from lab.cli's own parser."""
+    from lab.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {name: set(sub._option_string_actions) for name, sub in subparsers.choices.items()}
+
+
+def code_in(markdown: str) -> list[str]:
+    """The fenced blocks and inline code spans of a page: where commands are shown."""
+    fenced = re.findall(r"```[^\n]*\n(.*?)```", markdown, flags=re.DOTALL)
+    without_fenced = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
+    return fenced + re.findall(r"`([^`\n]+)`", without_fenced)
+
+
+PUSHLAB_USE = re.compile(r"(?:^|[\s/])pushlab ([a-z]+)([^\n#]*)", flags=re.MULTILINE)
+
+
+def test_pushlab_subcommands_and_options_named_in_the_docs_exist() -> None:
+    commands = pushlab_commands()
+    uses = [
+        use for code in code_in(docs_text() + notebooks_text()) for use in PUSHLAB_USE.findall(code)
+    ]
+    assert uses, "the docs show pushlab commands"
+    for command, rest in uses:
+        assert command in commands, f"`pushlab {command}` is named in the docs but does not exist"
+        for option in re.findall(r"(--[a-z][a-z-]*)", rest):
+            assert option in commands[command], f"`pushlab {command} {option}` does not exist"
+
+
+def test_bench_options_table_matches_the_cli() -> None:
+    """The running page's table of ``pushlab bench`` options names only real options."""
+    if not (REPO / "benchmarks" / "runner.py").is_file():
+        pytest.skip("the benchmark runner (and its full option set) has not landed on this branch")
+    running = (DOCS / "running.md").read_text(encoding="utf-8")
+    rows = [line for line in running.splitlines() if line.startswith("| `--")]
+    options = {option for row in rows for option in re.findall(r"`(--[a-z][a-z-]*)", row)}
+    assert len(options) >= 5, "the table lists the bench options"
+    assert options - pushlab_commands()["bench"] == set()
+
+
+def chart_file_names() -> set[str]:
+    try:
+        from benchmarks.report import CHARTS
+    except ImportError:
+        pytest.skip("benchmarks.report (the charts table CHARTS) has not landed on this branch")
+    return {chart.file_name for chart in CHARTS}
+
+
+def test_every_chart_named_in_the_docs_is_drawn_by_the_report() -> None:
+    drawn = chart_file_names()
+    named = set(re.findall(r"\b([a-z0-9_]+\.png)\b", docs_text() + notebooks_text()))
+    assert named, "the docs name charts"
+    assert named - drawn == set()
+
+
+def test_every_chart_the_report_draws_is_explained() -> None:
+    charts_page = (DOCS / "charts.md").read_text(encoding="utf-8")
+    explained = set(reference_docs.CHART_MARKER.findall(charts_page))
+    assert chart_file_names() - explained == set()
+
+
+def test_committed_numbers_match_the_committed_reference_run() -> None:
+    """docs/_generated/ is exactly what the generator makes of results/reference/ (or its
+    absence: then every numbers block says no reference run is committed yet)."""
+    summary = reference_docs.load_summary(reference_docs.REFERENCE_DIR)
+    pages = reference_docs.render_pages(summary)
+    stale = reference_docs.stale_files(pages, reference_docs.GENERATED_DIR)
+    assert stale == [], (
+        f"docs/_generated/ is stale ({', '.join(stale)}): "
+        "run `.venv/bin/python -m benchmarks.reference_docs` and commit the result"
+    )
+
+
+def test_every_generated_snippet_is_included_somewhere() -> None:
+    included = set(re.findall(r'--8<-- "([\w.-]+\.md)"', docs_text()))
+    generated = set(reference_docs.render_pages(None))
+    assert generated - included == set()
+    assert included - generated == set()
+
+
+REPO_PATH = re.compile(r"`((?:lab|strategies|benchmarks|notebooks|tests|docs)/[\w./-]+\.\w+)`")
+DOTTED_NAME = re.compile(r"`((?:lab|strategies|benchmarks)\.[\w.]+(?::\w+)?)`")
+OTHER_BRANCHES_FILES = {
+    "benchmarks/users.py",
+    "benchmarks/locustfile.py",
+    "benchmarks/runner.py",
+    "benchmarks/scenarios.py",
+    "benchmarks/shapes.py",
+    "benchmarks/report.py",
+    "tests/clients.py",
+    "tests/test_contract.py",
+}
+"""Files the docs describe that other engineers' branches add; checked once they exist."""
+
+
+def not_landed_yet(path: str) -> bool:
+    return path in OTHER_BRANCHES_FILES and not (REPO / path).exists()
+
+
+def module_file(dotted: str) -> str:
+    """``benchmarks.users:WebSocketUser`` → ``benchmarks/users.py`` (the first two parts)."""
+    return "/".join(dotted.partition(":")[0].split(".")[:2]) + ".py"
+
+
+def test_every_file_the_docs_name_exists() -> None:
+    named = {p for p in REPO_PATH.findall(docs_text()) if "sse" not in p}  # the worked example
+    assert named, "the docs name files"
+    missing = sorted(p for p in named if not (REPO / p).exists() and not not_landed_yet(p))
+    assert missing == []
+
+
+def module_source(parts: list[str]) -> Path | None:
+    for candidate in (
+        REPO.joinpath(*parts).with_suffix(".py"),
+        REPO.joinpath(*parts, "__init__.py"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def defined_names(body: list[ast.stmt]) -> dict[str, ast.stmt]:
+    """Top-level names a module or class body defines: functions, classes, assignments, imports."""
+    names: dict[str, ast.stmt] = {}
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names[node.name] = node
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update({(alias.asname or alias.name).split(".")[0]: node for alias in node.names})
+    return names
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``pkg.module.attr`` or ``pkg.module:Class`` names something that exists.
+
+    Read from the source with ``ast``, never imported: importing ``benchmarks.users`` would
+    let Locust monkey-patch this test process with gevent.
+    """
+    module_part, _, attribute = dotted.partition(":")
+    parts = module_part.split(".")
+    for cut in range(len(parts), 0, -1):
+        source = module_source(parts[:cut])
+        if source is None:
+            continue
+        body: list[ast.stmt] = ast.parse(source.read_text(encoding="utf-8")).body
+        for name in [*parts[cut:], *([attribute] if attribute else [])]:
+            node = defined_names(body).get(name)
+            if node is None:
+                return False
+            body = node.body if isinstance(node, ast.ClassDef) else []
+        return True
+    return False
+
+
+def test_every_code_name_the_docs_mention_exists() -> None:
+    named = {
+        name
+        for name in DOTTED_NAME.findall(docs_text())
+        if "sse" not in name and not not_landed_yet(module_file(name))
+    }
+    assert named, "the docs name functions and classes"
+    assert sorted(name for name in named if not resolves(name)) == []
+
+
+def test_every_setting_the_docs_name_exists_in_the_code() -> None:
+    """Each ``PUSHLAB_*`` name the docs mention is a setting, or a variable the benchmarks,
+    tests, CI or notebooks read: a renamed setting cannot linger in the docs."""
+    named = set(re.findall(r"\bPUSHLAB_[A-Z_]+\b", docs_text()))
+    assert named, "the docs name settings"
+    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py"), *REPO.glob("tests/*.py")]
+    sources = [path for path in sources if path.name != "test_docs.py"]  # not this file
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    code += (REPO / ".ci" / "run").read_text(encoding="utf-8") + notebooks_text()
+    assert sorted(name for name in named if not re.search(rf"\b{name}\b", code)) == []
+
+
+def test_the_worked_example_code_is_valid_python() -> None:
+    architecture = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", architecture, flags=re.DOTALL)
+    examples = [block for block in blocks if "--8<--" not in block]
+    assert len(examples) >= 3, "the SSE example shows its strategy, its view and its registry row"
+    for block in examples:
+        compile(block, "architecture.md", "exec")
+
+
+# --- the generator, against a schema-shaped summary (never committed) ------------------------
+
+
+def test_generator_without_a_run_says_so_instead_of_inventing_numbers() -> None:
+    pages = reference_docs.render_pages(None)
+    assert set(pages) >= {"answers.md", "answers.ru.md", "reference-run.md"}
+    for text in pages.values():
+        assert "results/reference/" in text
+        assert not re.search(r"\d+\.\d+", text), "no numbers without a run"
+
+
+def test_generator_answers_from_the_run_numbers() -> None:
+    summary = synthetic_summary()
+    pages = reference_docs.render_pages(summary)
+    chat = summary["strategies"]
+    fewest = min(chat, key=lambda key: chat[key]["requests_per_delivery"])
+    fastest = min(chat, key=lambda key: chat[key]["delivery_ms"]["p50"])
+    answers = pages["answers.md"]
+    assert f"Fewest requests per message: {STRATEGIES[fewest].title}" in answers
+    assert f"Lowest delivery latency: {STRATEGIES[fastest].title}" in answers
+    assert "grows with clients even when nobody writes" in answers
+    first, last = summary["sweep"]["short-polling"][0], summary["sweep"]["short-polling"][-1]
+    assert f"{first['clients']} short-polling clients" in answers
+    assert f"{last['clients']} clients made" in answers
+    for key, result in chat.items():
+        row = next(
+            line
+            for line in pages["reference-run.md"].splitlines()
+            if line.startswith(f"| {STRATEGIES[key].title} |")
+        )
+        assert reference_docs.number(result["requests_per_delivery"]) in row
+    assert "Меньше всего запросов на сообщение" in pages["answers.ru.md"]
+
+
+def test_generator_never_ranks_a_failed_strategy() -> None:
+    summary = synthetic_summary(failed="websocket", with_sweep=False)
+    pages = reference_docs.render_pages(summary)
+    assert "WebSocket" not in pages["answers.md"].split("3. ")[0]
+    assert "**failed**: lost 3 messages" in pages["reference-run.md"]
+    assert "**failed**" in pages["costs-websocket.md"]
+    assert "In the sweep" not in pages["answers.md"]
+
+
+def test_generator_check_mode_reports_stale_pages(tmp_path: Path) -> None:
+    out = tmp_path / "generated"
+    assert reference_docs.main(["--results", str(tmp_path / "none"), "--out", str(out)]) == 0
+    assert (
+        reference_docs.main(["--results", str(tmp_path / "none"), "--out", str(out), "--check"])
+        == 0
+    )
+    (out / "answers.md").write_text("edited by hand\n", encoding="utf-8")
+    assert (
+        reference_docs.main(["--results", str(tmp_path / "none"), "--out", str(out), "--check"])
+        == 1
+    )
+
+
+def test_chart_marker_becomes_the_reference_image_or_a_note(tmp_path: Path) -> None:
+    (tmp_path / "delivery_cdf.png").write_bytes(b"\x89PNG")
+    questions = {"delivery_cdf.png": "What fraction arrived within x ms?", "sweep_cost.png": "?"}
+    image = reference_docs.chart_markdown("delivery_cdf.png", "ru/charts.md", tmp_path, questions)
+    assert "](../reference/charts/delivery_cdf.png)" in image
+    assert "What fraction arrived within x ms?" in image
+    note = reference_docs.chart_markdown("sweep_cost.png", "charts.md", tmp_path, questions)
+    assert "!!! note" in note and "results/latest/charts/sweep_cost.png" in note
+    with pytest.raises(ValueError, match="CHARTS lacks"):
+        reference_docs.chart_markdown("pie.png", "charts.md", tmp_path, questions)

@@ -1,0 +1,131 @@
+"""The notebooks are stored clean, only read results, and run: against the committed reference
+run, and against schema-shaped summaries written to a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from tests.synthetic_summary import synthetic_summary, write_results_dir
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+NOTEBOOK_NAMES = ["compare.ipynb", "scaling.ipynb"]
+REFERENCE = REPO / "results" / "reference"
+
+
+def files_under(directory: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(directory)): p.stat().st_mtime_ns
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
+
+
+def run_notebook(name: str, results: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Execute a notebook against ``results``; return all its printed text.
+
+    Fails if the notebook wrote anything into the results directory: notebooks only read.
+    """
+    monkeypatch.setenv("PUSHLAB_RESULTS_DIR", str(results))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    before = files_under(results)
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    ).execute()
+    assert files_under(results) == before, f"{name} changed {results}"
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_is_stored_without_outputs(name: str) -> None:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(notebook)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code_cells
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code_cells)
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_never_runs_a_benchmark(name: str) -> None:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        assert "subprocess" not in cell.source and "os.system" not in cell.source
+        assert not any(line.lstrip().startswith(("!", "%")) for line in cell.source.splitlines())
+        assert "run_bench" not in cell.source
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_runs_against_the_reference_run(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not (REFERENCE / "summary.json").is_file():
+        pytest.skip("results/reference/ holds no run yet (the lead commits the reference run)")
+    printed = run_notebook(name, REFERENCE, monkeypatch)
+    assert f"Reading {REFERENCE}" in printed
+
+
+def test_compare_reads_a_run_and_names_the_cheapest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = synthetic_summary()
+    printed = run_notebook("compare.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    chat = summary["strategies"]
+    fewest = min(chat, key=lambda key: chat[key]["requests_per_delivery"])
+    fastest = min(chat, key=lambda key: chat[key]["delivery_ms"]["p50"])
+    assert f"Reading {tmp_path}: run {summary['run_id']}" in printed
+    assert f"fewest: {_title(fewest)}" in printed
+    assert f"lowest median: {_title(fastest)}" in printed
+    assert f"{_title('short-polling'):15} busy" in printed, "busy and idle side by side"
+
+
+def test_compare_leaves_a_failed_strategy_out_and_says_when_idle_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = synthetic_summary(failed="short-polling", with_sweep=False)
+    del summary["scenarios"]["idle"]  # as in a quick-profile run
+    printed = run_notebook("compare.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    assert "FAILED: lost 3 messages" in printed
+    assert "This run has no idle scenario" in printed
+    assert f"fewest: {_title('short-polling')}" not in printed
+
+
+def test_scaling_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = synthetic_summary(with_sweep=True)
+    printed = run_notebook("scaling.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    short = summary["sweep"]["short-polling"]
+    clients = [point["clients"] for point in short]
+    totals = [point["http_requests_per_client_per_min"] * point["clients"] for point in short]
+    slope = np.polyfit(clients, totals, 1)[0]
+    assert f"{_title('short-polling'):15} each extra client costs {slope:8.1f}" in printed
+
+
+def test_scaling_explains_a_run_without_a_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = synthetic_summary(with_sweep=False)
+    printed = run_notebook("scaling.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    assert "This run has no sweep" in printed
+    assert "pushlab bench --profile full" in printed
+
+
+def _title(key: str) -> str:
+    from strategies import STRATEGIES
+
+    return STRATEGIES[key].title
