@@ -24,7 +24,13 @@ pushlab.register("websocket", function (chat) {
                 chat.deliver([data]);
             }
         };
-        socket.onclose = function () {
+        socket.onclose = function (e) {
+            if (e.code === chat.LOGIN_REQUIRED_CLOSE_CODE) {
+                chat.signedOut();
+                return;
+            }
+            // Anything else (server restart, 1013 "try again later", network): reconnect
+            // with jittered backoff; ?after= makes the server send what was missed first.
             const delay = backoff.next();
             chat.setState("disconnected; reconnecting in " + (delay / 1000).toFixed(1) + " s");
             setTimeout(connect, delay);
