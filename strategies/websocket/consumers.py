@@ -7,7 +7,7 @@ lecture's ``"message"`` key. Bad frames get ``{"error": "..."}`` back.
 Close codes: a bad room name, a cursor beyond the room's newest id or a foreign
 Origin refuse the handshake (HTTP 403); with ``PUSHLAB_REQUIRE_LOGIN`` an anonymous
 socket is accepted and closed with 4401; past ``PUSHLAB_MAX_WEBSOCKETS`` open
-sockets in this process, with 1013 ("try again later").
+sockets in this process, with 4013 ("try again later").
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from lab.ratelimit import apost_client_message
 
 MAX_FRAME_CHARS = 16_384
 """Frames longer than this are refused before parsing (a message is at most 2000 characters)."""
-TRY_AGAIN_LATER_CLOSE_CODE = 1013
-"""RFC 6455 registry: "Try Again Later"; sent past ``PUSHLAB_MAX_WEBSOCKETS``."""
+TRY_AGAIN_LATER_CLOSE_CODE = 4013
+"""Sent past ``PUSHLAB_MAX_WEBSOCKETS``: 1013 "Try Again Later" in the application range
+(Daphne's autobahn lets an application send only 1000 and 3000-4999)."""
 
 
 def group_name(room: str) -> str:

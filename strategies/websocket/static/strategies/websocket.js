@@ -29,8 +29,9 @@ pushlab.register("websocket", function (chat) {
                 chat.signedOut();
                 return;
             }
-            // Anything else (server restart, 1013 "try again later", network): reconnect
-            // with jittered backoff; ?after= makes the server send what was missed first.
+            // Anything else (a server restart, the network, 4013 "too many sockets, try
+            // again later"): reconnect with jittered backoff; ?after= makes the server
+            // send what this page missed first.
             const delay = backoff.next();
             chat.setState("disconnected; reconnecting in " + (delay / 1000).toFixed(1) + " s");
             setTimeout(connect, delay);
