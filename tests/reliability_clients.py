@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -72,6 +73,14 @@ class ChatSession:
 def receive_json(socket: websocket.WebSocket, timeout: float = 10) -> dict[str, Any]:
     socket.settimeout(timeout)
     return dict(json.loads(socket.recv()))
+
+
+def close_code(socket: websocket.WebSocket) -> int:
+    """Read frames until the server's close frame; return its status code."""
+    while True:
+        opcode, frame = socket.recv_data_frame(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int(struct.unpack("!H", frame.data[:2])[0])
 
 
 class Receiver(threading.Thread):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from lab import chat
 from lab.ratelimit import RateLimited, TokenBucketLimiter
 from lab.serverproc import ServerProcess
 from strategies.websocket.consumers import TRY_AGAIN_LATER_CLOSE_CODE, ChatConsumer, group_name
-from tests.reliability_clients import ChatSession, wait_until
+from tests.reliability_clients import ChatSession, close_code, wait_until
 
 
 class FakeClock:
@@ -114,17 +113,6 @@ def test_long_polls_past_the_bound_get_503_with_retry_after(bounded_server: Serv
         thread.join(timeout=30)
     assert [answer.json()["last_id"] for answer in held] == [1, 1]
     assert client.wait(after=0, timeout=5).status_code == 200  # room again once they left
-
-
-def close_code(socket: object) -> int:
-    """Read frames until the server's close frame; return its status code."""
-    import websocket
-
-    assert isinstance(socket, websocket.WebSocket)
-    while True:
-        opcode, frame = socket.recv_data_frame(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int(struct.unpack("!H", frame.data[:2])[0])
 
 
 @pytest.mark.slow
