@@ -111,6 +111,11 @@ def test_bad_post_bodies_are_refused(session: ChatSession, body: str | bytes) ->
     assert_json_error(session.post_raw(body), status=400)
 
 
+def test_an_oversized_body_gets_413_json(session: ChatSession) -> None:
+    body = json.dumps({"message": "x" * 3_000_000})  # past DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert_json_error(session.post_raw(body), status=413)
+
+
 @pytest.mark.parametrize("after", BAD_CURSORS.values(), ids=BAD_CURSORS.keys())
 def test_bad_cursors_are_refused(session: ChatSession, after: str) -> None:
     assert_json_error(session.http.get(session.messages_url, params={"after": after}), 400)

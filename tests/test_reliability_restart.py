@@ -84,3 +84,25 @@ def test_restart_loses_and_repeats_nothing(
     seen = browser.execute_script("return window.seenStates")
     assert any("retrying" in s or "reconnecting" in s for s in seen), seen
     assert browser.execute_script("return window.pushlab.chat.lastId()") == 9
+
+
+BACKOFF_SAMPLES = """
+const delays = [];
+const backoff = window.pushlab.chat.backoff();
+for (let i = 0; i < 8; i++) delays.push(backoff.next());
+const firsts = [];
+for (let i = 0; i < 20; i++) firsts.push(window.pushlab.chat.backoff().next());
+return [delays, firsts];
+"""
+
+
+def test_clients_back_off_exponentially_with_jitter(
+    live_server_process: ServerProcess, browser: Any
+) -> None:
+    """0.5 s, 1 s, 2 s, ... capped at 15 s, each ±50 %, so clients do not return in step."""
+    browser.get(f"{live_server_process.url}/chat/backoff/?strategy=websocket")
+    delays, firsts = browser.execute_script(BACKOFF_SAMPLES)
+    for attempt, delay in enumerate(delays):
+        base = min(15000, 500 * 2**attempt)
+        assert base * 0.5 <= delay <= base * 1.5, (attempt, delay)
+    assert len(set(firsts)) > 1, "no jitter: every client would reconnect at the same moment"
