@@ -11,13 +11,24 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from lab.access import LOGIN_REQUIRED_CLOSE_CODE
 from lab.serverproc import ServerProcess
-from tests.reliability_clients import ChatSession, close_code, receive_json
+from tests.reliability_clients import (
+    STRATEGY_KEYS,
+    ChatSession,
+    chat_log_lines,
+    chromium,
+    close_code,
+    receive_json,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +119,38 @@ def test_signed_in_users_chat_as_themselves_over_every_transport(
         assert receive_json(socket)["author"] == USERNAME
     assert client.wait(after=1, timeout=5).json()["messages"][0]["author"] == USERNAME
     assert [m["author"] for m in client.read().json()["messages"]] == [USERNAME, USERNAME]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("strategy", STRATEGY_KEYS)
+def test_pages_chat_as_the_signed_in_user_and_stop_when_signed_out(
+    strategy: str, login_server: ServerProcess, browser: Any
+) -> None:
+    room = f"private-{secrets.token_hex(3)}"
+    page = f"/chat/{room}/?strategy={strategy}"
+    browser.delete_all_cookies()
+    browser.get(login_server.url + page)  # anonymous: sent to the login form
+    assert browser.current_url.startswith(f"{login_server.url}/admin/login/")
+    browser.find_element(By.ID, "id_username").send_keys(USERNAME)
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD + Keys.ENTER)
+    wait_until(lambda: browser.current_url == login_server.url + page)
+
+    state = browser.find_element(By.ID, "connection-state")
+    wait_until(lambda: state.text in {"polling", "waiting", "connected"}, timeout=15)
+    browser.find_element(By.ID, "chat-message-input").send_keys("signed in" + Keys.ENTER)
+    wait_until(lambda: chat_log_lines(browser) == ["signed in"])
+    reader = signed_in(login_server, room)
+    assert [m["author"] for m in reader.read().json()["messages"]] == [USERNAME]
+
+    # The sign-in goes away (an expired session); the next request or reconnect is refused,
+    # and the page says so instead of retrying forever.
+    browser.delete_cookie("sessionid")
+    login_server.restart()
+    wait_until(lambda: state.text == "signed out", timeout=30)
+    assert "Sign in" in browser.find_element(By.ID, "chat-error").text
