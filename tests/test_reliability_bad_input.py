@@ -19,7 +19,7 @@ import websocket
 
 from lab.serverproc import ServerProcess
 from strategies.websocket.consumers import MAX_FRAME_CHARS
-from tests.reliability_clients import ChatSession, receive_json
+from tests.reliability_clients import ChatSession, close_code, receive_json
 
 pytestmark = pytest.mark.slow
 
@@ -155,11 +155,48 @@ def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(
         socket.close()
 
 
-def test_a_flooding_session_is_limited_over_http_and_websocket_alike(
-    live_server_process: ServerProcess,
+def test_frames_over_the_servers_message_size_limit_close_the_socket(
+    session: ChatSession,
 ) -> None:
-    """The default bucket (10 at once, 2/s) is per session: HTTP and WS share it."""
-    flooder = ChatSession(live_server_process.url, f"flood-{secrets.token_hex(3)}")
+    """Past Daphne's 1 MiB the frame is never parsed: the server closes with 1009 (the
+    client may see the reset before the close frame, as the rest of its frame is unread)."""
+    socket = session.websocket()
+    try:
+        socket.send("x" * (2 * 1024 * 1024))
+        try:
+            code: int | None = close_code(socket)
+        except (ConnectionError, websocket.WebSocketConnectionClosedException):
+            code = None
+        assert code in (1009, None)
+    finally:
+        socket.close()
+    with contextlib.closing(session.websocket()) as again:
+        again.send_binary(b"still here?")
+        assert "error" in receive_json(again)
+
+
+@pytest.fixture(scope="module")
+def limited_server(
+    server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server with the default limit spelled out, whatever the session's server uses."""
+    var_dir = tmp_path_factory.mktemp("limited")
+    env = {
+        **server_env,
+        "PUSHLAB_VAR_DIR": str(var_dir),
+        "PUSHLAB_RATE_LIMIT_BURST": "10",
+        "PUSHLAB_RATE_LIMIT_PER_S": "2",
+    }
+    server = ServerProcess(env=env, log_path=var_dir / "server.log").start()
+    yield server
+    server.stop()
+
+
+def test_a_flooding_session_is_limited_over_http_and_websocket_alike(
+    limited_server: ServerProcess,
+) -> None:
+    """The bucket (10 at once, 2/s) is per session: HTTP and WS spend from the same one."""
+    flooder = ChatSession(limited_server.url, f"flood-{secrets.token_hex(3)}")
     answers = [flooder.post(f"flood {n}") for n in range(25)]
     statuses = [answer.status_code for answer in answers]
     assert statuses[:10] == [201] * 10
@@ -179,5 +216,5 @@ def test_a_flooding_session_is_limited_over_http_and_websocket_alike(
     stored = flooder.read().json()["messages"]
     assert len(stored) == statuses.count(201) + len(frames) - len(errors)
 
-    bystander = ChatSession(live_server_process.url, flooder.room)
+    bystander = ChatSession(limited_server.url, flooder.room)
     assert bystander.post("I am not flooding").status_code == 201
