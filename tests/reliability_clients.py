@@ -53,6 +53,17 @@ class ChatSession:
             self.messages_url + "/wait", params={"after": after, "timeout": timeout}, timeout=90
         )
 
+    def read_all(self) -> list[dict[str, Any]]:
+        """Every stored message of the room, page by page."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            answer = self.read(after=messages[-1]["id"] if messages else 0)
+            answer.raise_for_status()
+            page = answer.json()["messages"]
+            if not page:
+                return messages
+            messages.extend(page)
+
     def last_id(self) -> int:
         answer = self.read()
         answer.raise_for_status()

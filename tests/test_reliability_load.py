@@ -29,9 +29,16 @@ REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
     "PUSHLAB_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
-SENDERS = [("http", 0), ("websocket", 1), ("http", 1), ("websocket", 0)]
+SENDERS = [
+    ("http", 0),
+    ("websocket", 1),
+    ("http", 1),
+    ("websocket", 0),
+    ("http", 0),
+    ("websocket", 1),
+]
 """(transport, which server) for each sender process."""
-MESSAGES_PER_SENDER = 15
+MESSAGES_PER_SENDER = 20
 RECEIVER_KINDS = ("short-polling", "long-polling", "websocket", "lecture-websocket")
 
 
@@ -74,7 +81,9 @@ def two_servers(
             server.stop()
 
 
-def start_sender(base_url: str, room: str, transport: str, texts: list[str]) -> subprocess.Popen:
+def start_sender(
+    base_url: str, room: str, transport: str, texts: list[str]
+) -> subprocess.Popen[bytes]:
     code = "import sys, json; from tests.reliability_clients import send_burst; "
     code += "send_burst(*json.loads(sys.argv[1]))"
     argument = json.dumps([base_url, room, transport, texts])
@@ -106,7 +115,7 @@ def test_every_client_of_every_strategy_gets_every_message_once_in_order(
     for receiver in receivers:
         receiver.join(timeout=120)
 
-    stored = ChatSession(two_servers[0].url, room).read().json()["messages"]
+    stored = ChatSession(two_servers[0].url, room).read_all()
     assert [m["id"] for m in stored] == list(range(1, total + 1))
     assert sorted(m["message"] for m in stored) == sorted(itertools.chain(*texts_by_sender))
     for sender_texts in texts_by_sender:  # each sender's own messages keep their order
