@@ -98,6 +98,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A frame from the browser: store it through the one publish path, or say what is wrong."""
+        if not self.counted:  # a frame racing the close of a refused socket
+            return
         try:
             text = self.parse_frame(text_data, bytes_data)
             # Only "message" is read from the frame: an "author" key cannot spoof the sender.
