@@ -92,6 +92,8 @@ def bounded_server(
 @pytest.mark.slow
 def test_long_polls_past_the_bound_get_503_with_retry_after(bounded_server: ServerProcess) -> None:
     client = ChatSession(bounded_server.url, f"bound-{secrets.token_hex(3)}")
+    # Warm up the process's wake-up subscription, so the held polls register at once.
+    assert client.wait(after=0, timeout=0.1).status_code == 200
     held: list[requests.Response] = []
     threads = [
         threading.Thread(target=lambda: held.append(client.wait(after=0, timeout=20)))
