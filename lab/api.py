@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,12 +19,29 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from lab import chat
 from lab.authors import request_author
 from lab.chat import ChatError
+from lab.ratelimit import post_client_message
 
 View = Callable[..., Any]
 
 
 def error_response(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
+
+
+class ServerBusy(ChatError):
+    """A per-process bound is reached (``PUSHLAB_MAX_LONG_POLLS``): 503, come back later."""
+
+    status = 503
+    retry_after_s = 1.0
+
+
+def chat_error_response(exc: ChatError) -> JsonResponse:
+    """The JSON answer to a ``ChatError``, with ``Retry-After`` when it says when to retry."""
+    response = error_response(str(exc), exc.status)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
 
 
 def json_errors(view: View) -> View:
@@ -35,7 +53,7 @@ def json_errors(view: View) -> View:
             try:
                 return await view(request, *args, **kwargs)
             except ChatError as exc:
-                return error_response(str(exc), exc.status)
+                return chat_error_response(exc)
 
         return async_wrapper
 
@@ -44,7 +62,7 @@ def json_errors(view: View) -> View:
         try:
             return view(request, *args, **kwargs)
         except ChatError as exc:
-            return error_response(str(exc), exc.status)
+            return chat_error_response(exc)
         except RequestDataTooBig:
             return error_response("the request body is too large", 413)
 
@@ -102,4 +120,5 @@ def post_from_request(request: HttpRequest, room: str) -> dict[str, Any]:
         raise ChatError('the body must be JSON: {"message": "..."}') from None
     if not isinstance(body, dict) or "message" not in body:
         raise ChatError('the body must be a JSON object with a "message" key')
-    return chat.post_message(room=room, author=request_author(request), text=body["message"])
+    # Only "message" is read: an "author" key cannot spoof the sender (lab/authors.py).
+    return post_client_message(room=room, author=request_author(request), text=body["message"])

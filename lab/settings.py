@@ -27,6 +27,10 @@ def env_int(name: str, default: int) -> int:
     return int(env(name, str(default)))
 
 
+def env_float(name: str, default: float) -> float:
+    return float(env(name, str(default)))
+
+
 def env_bool(name: str, default: bool) -> bool:
     return env(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
 
@@ -72,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lab.access.login_required_middleware",  # PUSHLAB_REQUIRE_LOGIN
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -154,3 +159,13 @@ PUSHLAB_MAX_MESSAGE_LENGTH = 2000
 PUSHLAB_HISTORY_LENGTH = env_int("PUSHLAB_HISTORY_LENGTH", 50)
 PUSHLAB_PAGE_LIMIT = 500
 CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
+
+# Limits (docs/guarantees.md explains each and what happens past it).
+# Posting: a token bucket per client (session), in this process's memory; burst 0 turns it off.
+PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
+PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
+# Per server process; the full benchmark opens a few hundred of each.
+PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)
+PUSHLAB_MAX_WEBSOCKETS = env_int("PUSHLAB_MAX_WEBSOCKETS", 2000)
+# Anonymous users are refused by every strategy (lab/access.py).
+PUSHLAB_REQUIRE_LOGIN = env_bool("PUSHLAB_REQUIRE_LOGIN", False)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from lab import chat
-from lab.api import cursor_param, json_errors, messages_body
+from lab.api import ServerBusy, cursor_param, json_errors, messages_body
 from lab.chat import ChatError
 from strategies.long_polling.hub import current_hub
 
@@ -36,7 +36,12 @@ async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
         return JsonResponse({"error": "only GET is allowed here"}, status=405)
     room = chat.validate_room_name(room)
     timeout = timeout_param(request)
-    async with current_hub().subscribe(room) as wakeups:
+    hub = current_hub()
+    async with hub.subscribe(room) as wakeups:
+        if hub.waiting > settings.PUSHLAB_MAX_LONG_POLLS:  # counted after joining: exact
+            raise ServerBusy(
+                f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} long polls already"
+            )
         after = cursor_param(request, await chat.alast_message_id(room))
         messages = await chat.amessages_after(room, after)
         try:

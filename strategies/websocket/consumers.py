@@ -3,6 +3,11 @@
 Protocol (unchanged from the lecture): the client sends ``{"message": "text"}``;
 every socket in the room receives the stored message object, which has the
 lecture's ``"message"`` key. Bad frames get ``{"error": "..."}`` back.
+
+Close codes: a bad room name, a cursor beyond the room's newest id or a foreign
+Origin refuse the handshake (HTTP 403); with ``PUSHLAB_REQUIRE_LOGIN`` an anonymous
+socket is accepted and closed with 4401; past ``PUSHLAB_MAX_WEBSOCKETS`` open
+sockets in this process, with 4013 ("try again later").
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from lab import chat
+from lab import access, chat
 from lab.authors import scope_author
 from lab.chat import ChatError, ChatMessage
+from lab.ratelimit import apost_client_message
 
 MAX_FRAME_CHARS = 16_384
 """Frames longer than this are refused before parsing (a message is at most 2000 characters)."""
+TRY_AGAIN_LATER_CLOSE_CODE = 4013
+"""Sent past ``PUSHLAB_MAX_WEBSOCKETS``: 1013 "Try Again Later" in the application range
+(Daphne's autobahn lets an application send only 1000 and 3000-4999)."""
 
 
 def group_name(room: str) -> str:
@@ -43,9 +53,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
     room: str
     last_id: int
     """The id of the newest message this socket has been sent: nothing is sent twice."""
+    open_sockets = 0
+    """Accepted sockets in this process, bounded by ``PUSHLAB_MAX_WEBSOCKETS``."""
+    counted = False
 
     async def connect(self) -> None:
         """Join the room's group BEFORE reading the cursor, so no message falls in between."""
+        if access.refuses(self.scope.get("user")):
+            await self.refuse_after_accept(access.LOGIN_REQUIRED_CLOSE_CODE)
+            return
+        if ChatConsumer.open_sockets >= settings.PUSHLAB_MAX_WEBSOCKETS:
+            await self.refuse_after_accept(TRY_AGAIN_LATER_CLOSE_CODE)
+            return
         try:
             self.room = chat.validate_room_name(self.scope["url_route"]["kwargs"]["room"])
             after = requested_cursor(self.scope.get("query_string", b""))
@@ -61,17 +80,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.last_id = newest if after is None else after
         await self.accept()
+        ChatConsumer.open_sockets += 1
+        self.counted = True
         await self.catch_up()
 
+    async def refuse_after_accept(self, code: int) -> None:
+        """Accept, then close with ``code``: unlike a refused handshake, the browser sees why."""
+        await self.accept()
+        await self.close(code=code)
+
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            ChatConsumer.open_sockets -= 1
+            self.counted = False
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A frame from the browser: store it through the one publish path, or say what is wrong."""
+        if not self.counted:  # a frame racing the close of a refused socket
+            return
         try:
             text = self.parse_frame(text_data, bytes_data)
-            await chat.apost_message(room=self.room, author=self.author, text=text)
+            # Only "message" is read from the frame: an "author" key cannot spoof the sender.
+            await apost_client_message(room=self.room, author=self.author, text=text)
         except ChatError as exc:
             await self.send(text_data=json.dumps({"error": str(exc)}))
 

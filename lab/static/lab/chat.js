@@ -75,6 +75,14 @@ window.pushlab = (function () {
             show("connection-state", state);
         },
 
+        // PUSHLAB_REQUIRE_LOGIN and no (or an expired) sign-in: retrying cannot help.
+        LOGIN_REQUIRED_STATUS: 401,
+        LOGIN_REQUIRED_CLOSE_CODE: 4401,
+        signedOut() {
+            chat.setState("signed out");
+            chat.showError("Sign in to chat, then reload this page.");
+        },
+
         showError(message) {
             errorBox.textContent = message;
             errorBox.hidden = !message;

@@ -10,7 +10,11 @@ pushlab.register("long-polling", function (chat) {
             try {
                 const query = "/wait?after=" + chat.lastId() + "&timeout=" + chat.config.longPollTimeoutS;
                 const answer = await chat.fetchJson(chat.apiUrl(query));
-                if (answer.status !== 200) {
+                if (answer.status === chat.LOGIN_REQUIRED_STATUS) {
+                    chat.signedOut();
+                    return;
+                }
+                if (answer.status !== 200) {  // 503 when the server holds too many: back off
                     throw new Error(answer.body.error);
                 }
                 chat.deliver(answer.body.messages);

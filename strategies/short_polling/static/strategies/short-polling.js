@@ -9,6 +9,10 @@ pushlab.register("short-polling", function (chat) {
         let delay = chat.config.pollIntervalMs;
         try {
             const answer = await chat.fetchJson(chat.apiUrl("?after=" + chat.lastId()));
+            if (answer.status === chat.LOGIN_REQUIRED_STATUS) {
+                chat.signedOut();
+                return;
+            }
             if (answer.status !== 200) {
                 throw new Error(answer.body.error);
             }

@@ -24,7 +24,14 @@ pushlab.register("websocket", function (chat) {
                 chat.deliver([data]);
             }
         };
-        socket.onclose = function () {
+        socket.onclose = function (e) {
+            if (e.code === chat.LOGIN_REQUIRED_CLOSE_CODE) {
+                chat.signedOut();
+                return;
+            }
+            // Anything else (a server restart, the network, 4013 "too many sockets, try
+            // again later"): reconnect with jittered backoff; ?after= makes the server
+            // send what this page missed first.
             const delay = backoff.next();
             chat.setState("disconnected; reconnecting in " + (delay / 1000).toFixed(1) + " s");
             setTimeout(connect, delay);
