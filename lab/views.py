@@ -63,8 +63,12 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     )
 
 
+@ensure_csrf_cookie
 def compare(request: HttpRequest, room: str) -> HttpResponse:
+    """Every strategy side by side. The session and CSRF cookie are set here, before the
+    panels load at once: otherwise each panel mints its own and the last one wins."""
     room = checked_room(room)
+    request_author(request)
     return render(
         request, "lab/compare.html", {"room_name": room, "strategies": STRATEGIES.values()}
     )

@@ -91,3 +91,15 @@ def test_bad_room_or_strategy_is_a_404_page(path: str) -> None:
     response = Client().get(path)
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_compare_page_gives_every_panel_one_session_and_csrf_cookie() -> None:
+    """The panels load at once; had each to mint its own session, the last would win."""
+    client = Client()
+    client.get("/chat/lobby/compare/")
+    assert "csrftoken" in client.cookies and "sessionid" in client.cookies
+    names = {
+        page_config(client.get(f"/chat/lobby/?strategy={key}&embed=1").content.decode())["author"]
+        for key in STRATEGIES
+    }
+    assert len(names) == 1
