@@ -1,0 +1,132 @@
+"""The arithmetic of a benchmark result: percentiles, per-delivery ratios, delivery accounting.
+
+Pure functions of plain numbers, shared by the Locust users (which account for
+their own deliveries) and the runner (which adds them up), so both agree and
+the unit tests can check them without a server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+CDF_MAX_POINTS = 101
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) with linear interpolation between ranks; None if empty."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"a percentile is from 0 to 100, not {q}")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when nothing was delivered (a cost per nothing)."""
+    if not denominator:
+        return None
+    return numerator / denominator
+
+
+def per_client_per_minute(count: float, clients: int, duration_s: float) -> float | None:
+    """How many of something one client caused per minute of the run."""
+    return ratio(count * 60.0, clients * duration_s)
+
+
+def cdf_points(values: Sequence[float], max_points: int = CDF_MAX_POINTS) -> list[list[float]]:
+    """The empirical CDF as ``[[ms, fraction], ...]``, fraction ascending 0..1, at most max_points.
+
+    Small samples keep every value; larger ones are read at evenly spaced
+    fractions (the percentiles 0, 1, ..., 100 for 101 points).
+    """
+    if not values:
+        return []
+    if max_points < 2:
+        raise ValueError("a CDF needs at least 2 points")
+    ordered = sorted(values)
+    if len(ordered) <= max_points:
+        last = len(ordered) - 1 or 1
+        return [[value, index / last] for index, value in enumerate(ordered)]
+    fractions = [step / (max_points - 1) for step in range(max_points)]
+    return [[percentile(ordered, fraction * 100) or 0.0, fraction] for fraction in fractions]
+
+
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, Any]:
+    """``delivery_ms``: p50/p95/p99/max/mean and the downsampled CDF (numbers are None if empty)."""
+    return {
+        "p50": percentile(latencies_ms, 50),
+        "p95": percentile(latencies_ms, 95),
+        "p99": percentile(latencies_ms, 99),
+        "max": max(latencies_ms) if latencies_ms else None,
+        "mean": sum(latencies_ms) / len(latencies_ms) if latencies_ms else None,
+        "cdf": cdf_points(latencies_ms),
+    }
+
+
+@dataclass(frozen=True)
+class DeliveryAccount:
+    """What one receiver (or a sum of them) got compared with what it should have got."""
+
+    expected: int = 0
+    deliveries: int = 0
+    """Expected messages that arrived at least once."""
+    lost: int = 0
+    duplicates: int = 0
+    """Arrivals of a message already received."""
+    out_of_order: int = 0
+    """Arrivals with an id lower than one that arrived before them."""
+
+    def __add__(self, other: DeliveryAccount) -> DeliveryAccount:
+        return DeliveryAccount(
+            **{name: value + getattr(other, name) for name, value in asdict(self).items()}
+        )
+
+    @property
+    def clean(self) -> bool:
+        return self.lost == 0 and self.duplicates == 0 and self.out_of_order == 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def account_deliveries(expected_ids: Iterable[int], received_ids: Sequence[int]) -> DeliveryAccount:
+    """Compare the ids a receiver got (in arrival order) with the ids its room stored.
+
+    Ids received that are not expected (e.g. after the accounting snapshot) are
+    ignored for loss, but still count as duplicates or out of order if they are.
+    """
+    expected = set(expected_ids)
+    seen: set[int] = set()
+    duplicates = out_of_order = 0
+    newest = -1
+    for message_id in received_ids:
+        if message_id in seen:
+            duplicates += 1
+            continue
+        seen.add(message_id)
+        if message_id < newest:
+            out_of_order += 1
+        newest = max(newest, message_id)
+    delivered = len(expected & seen)
+    return DeliveryAccount(
+        expected=len(expected),
+        deliveries=delivered,
+        lost=len(expected) - delivered,
+        duplicates=duplicates,
+        out_of_order=out_of_order,
+    )
+
+
+def total_account(records: Iterable[dict[str, Any]]) -> DeliveryAccount:
+    """Sum the accounts that receivers wrote to deliveries.jsonl."""
+    total = DeliveryAccount()
+    for record in records:
+        total += DeliveryAccount(**{name: int(record[name]) for name in asdict(total)})
+    return total
