@@ -17,9 +17,26 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated strategy keys (default: every registered strategy)",
     )
-    parser.add_argument("--clients", type=int, default=None, help="clients per strategy")
-    parser.add_argument("--duration", type=float, default=None, help="seconds of load per run")
-    parser.add_argument("--out", default="results", help="results directory (default: %(default)s)")
+    parser.add_argument(
+        "--clients", type=int, default=None,
+        help="clients of the chat scenario (default: the profile's, 20 quick, 40 full)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duration", type=float, default=None,
+        help="seconds of load per scenario and strategy (default: the profile's; quick 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", default="results",
+        help="writes OUT/<run-id>/ and replaces OUT/latest/ (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=0, metavar="N",
+        help="run Locust as a master with N worker processes (default: one process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--server", choices=["daphne", "uvicorn"], default="daphne",
+        help="the ASGI server under test, the same for every strategy (default: %(default)s)",
+    )  # fmt: skip
 
 
 def add_charts_arguments(parser: argparse.ArgumentParser) -> None:

@@ -79,17 +79,27 @@ class Scenario:
         )
 
 
-CHAT = Scenario("chat", clients=20, duration_s=30, room_size=10, send_interval_s=5,
-                every_client_sends=True)  # fmt: skip
+CHAT = Scenario(
+    "chat", clients=20, duration_s=30, room_size=10, send_interval_s=5, every_client_sends=True
+)
 """Rooms of 10 clients, each sending about every 5 s: a busy chat."""
-IDLE = Scenario("idle", clients=20, duration_s=70, room_size=10, send_interval_s=60,
-                every_client_sends=False)  # fmt: skip
+IDLE = Scenario(
+    "idle", clients=20, duration_s=70, room_size=10, send_interval_s=60, every_client_sends=False
+)
 """Clients connected, about one message per room a minute: what waiting costs."""
-FANOUT = Scenario("fanout", clients=50, duration_s=30, room_size=0, send_interval_s=1,
-                  every_client_sends=False)  # fmt: skip
+FANOUT = Scenario(
+    "fanout", clients=50, duration_s=30, room_size=0, send_interval_s=1, every_client_sends=False
+)
 """One sender, one large room: the cost of delivering one message to many."""
-VERIFY = Scenario("verify", clients=4, duration_s=7, room_size=4, send_interval_s=1,
-                  every_client_sends=True, drain_s=2.5)  # fmt: skip
+VERIFY = Scenario(
+    "verify",
+    clients=4,
+    duration_s=7,
+    room_size=4,
+    send_interval_s=1,
+    every_client_sends=True,
+    drain_s=2.5,
+)
 """The check before timing: a few clients in one room must get every message once, in order."""
 LIVE_DEMO = replace(CHAT, duration_s=float("inf"))
 

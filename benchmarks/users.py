@@ -141,8 +141,9 @@ class ChatUser(HttpUser):
         self.client_number, started_at = claim_client_slot()
         self.room = f"bench-{RUN_TAG}-{SCENARIO.name}-{SCENARIO.room_of(self.client_number)}"
         self.send_until = started_at + SCENARIO.duration_s - SCENARIO.drain_s
-        page = self.client.get(f"/chat/{self.room}/?strategy={self.strategy_key}",
-                               name="/chat/[room]/")  # fmt: skip
+        page = self.client.get(
+            f"/chat/{self.room}/?strategy={self.strategy_key}", name="/chat/[room]/"
+        )
         found = PAGE_CONFIG.search(page.text)
         if page.status_code != 200 or found is None:
             raise RuntimeError(f"the room page answered {page.status_code} without its config")
@@ -194,16 +195,18 @@ class ChatUser(HttpUser):
         account = account_deliveries(self.room_ids_after(self.join_id), self.received_ids)
         if not account.clean:
             self.report_delivery_error(account)
-        append_record({
-            "strategy": self.strategy_key,
-            "scenario": SCENARIO.name,
-            "room": self.room,
-            "client": self.client_number,
-            "join_id": self.join_id,
-            "sent": self.sent,
-            **account.as_dict(),
-            "latencies_ms": self.latencies_ms,
-        })  # fmt: skip
+        append_record(
+            {
+                "strategy": self.strategy_key,
+                "scenario": SCENARIO.name,
+                "room": self.room,
+                "client": self.client_number,
+                "join_id": self.join_id,
+                "sent": self.sent,
+                **account.as_dict(),
+                "latencies_ms": self.latencies_ms,
+            }
+        )
 
     def room_ids_after(self, after: int) -> list[int]:
         """The ids the room stored after ``after``: what this client should have received.
@@ -339,9 +342,13 @@ class WebSocketUser(ChatUser):
                 continue
             if "error" in frame:
                 self.environment.events.request.fire(
-                    request_type="WS", name="/ws/chat/[room]/ error frame", response_time=0,
-                    response_length=0, exception=RuntimeError(frame["error"]), context={},
-                )  # fmt: skip
+                    request_type="WS",
+                    name="/ws/chat/[room]/ error frame",
+                    response_time=0,
+                    response_length=0,
+                    exception=RuntimeError(frame["error"]),
+                    context={},
+                )
             else:
                 self.deliver([frame])
 
