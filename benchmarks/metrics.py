@@ -35,6 +35,11 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator
 
 
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """Round for summary.json (keeps None, the mark of a ratio over nothing)."""
+    return None if value is None else round(value, digits)
+
+
 def per_client_per_minute(count: float, clients: int, duration_s: float) -> float | None:
     """How many of something one client caused per minute of the run."""
     return ratio(count * 60.0, clients * duration_s)
@@ -53,19 +58,19 @@ def cdf_points(values: Sequence[float], max_points: int = CDF_MAX_POINTS) -> lis
     ordered = sorted(values)
     if len(ordered) <= max_points:
         last = len(ordered) - 1 or 1
-        return [[value, index / last] for index, value in enumerate(ordered)]
-    fractions = [step / (max_points - 1) for step in range(max_points)]
-    return [[percentile(ordered, fraction * 100) or 0.0, fraction] for fraction in fractions]
+        return [[value, round(index / last, 4)] for index, value in enumerate(ordered)]
+    fractions = [round(step / (max_points - 1), 4) for step in range(max_points)]
+    return [[rounded(percentile(ordered, f * 100), 2) or 0.0, f] for f in fractions]
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, Any]:
     """``delivery_ms``: p50/p95/p99/max/mean and the downsampled CDF (numbers are None if empty)."""
     return {
-        "p50": percentile(latencies_ms, 50),
-        "p95": percentile(latencies_ms, 95),
-        "p99": percentile(latencies_ms, 99),
+        "p50": rounded(percentile(latencies_ms, 50), 2),
+        "p95": rounded(percentile(latencies_ms, 95), 2),
+        "p99": rounded(percentile(latencies_ms, 99), 2),
         "max": max(latencies_ms) if latencies_ms else None,
-        "mean": sum(latencies_ms) / len(latencies_ms) if latencies_ms else None,
+        "mean": rounded(sum(latencies_ms) / len(latencies_ms), 2) if latencies_ms else None,
         "cdf": cdf_points(latencies_ms),
     }
 

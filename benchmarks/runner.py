@@ -305,17 +305,17 @@ def timed_run(
         "duplicates": account.duplicates,
         "out_of_order": account.out_of_order,
         "http_requests": http_requests,
-        "http_requests_per_client_per_min": metrics.per_client_per_minute(
-            http_requests, scenario.clients, scenario.duration_s
+        "http_requests_per_client_per_min": metrics.rounded(
+            metrics.per_client_per_minute(http_requests, scenario.clients, scenario.duration_s)
         ),
-        "requests_per_delivery": metrics.ratio(http_requests, account.deliveries),
+        "requests_per_delivery": metrics.rounded(metrics.ratio(http_requests, account.deliveries)),
         "bytes_sent": bytes_sent,
-        "bytes_per_delivery": metrics.ratio(bytes_sent, account.deliveries),
+        "bytes_per_delivery": metrics.rounded(metrics.ratio(bytes_sent, account.deliveries)),
         "delivery_ms": metrics.latency_summary(latencies),
         "server_cpu_ms": round(cpu_ms, 1),
-        "server_cpu_ms_per_delivery": metrics.ratio(cpu_ms, account.deliveries),
+        "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
-        "redis_commands_per_delivery": metrics.ratio(commands, account.deliveries),
+        "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
         "server_rss_mb_peak": round(int(after_server["max_rss_kb"]) / 1024, 1),
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
@@ -428,6 +428,7 @@ def run_locust(
     deliveries = out_dir / "deliveries.jsonl"
     if not deliveries.exists():
         raise LocustFailed(f"Locust wrote no deliveries (see {log.name})")
+    (out_dir / "clients.json").unlink(missing_ok=True)  # the users' shared numbering, done
     return [json.loads(line) for line in deliveries.read_text().splitlines() if line.strip()]
 
 

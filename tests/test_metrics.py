@@ -1,0 +1,130 @@
+"""The benchmark's arithmetic (benchmarks/metrics.py) and scenario plumbing, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import metrics
+from benchmarks.metrics import DeliveryAccount, account_deliveries
+from benchmarks.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        pytest.param([5.0], 50, 5.0, id="one-value"),
+        pytest.param([1.0, 2.0, 3.0, 4.0], 50, 2.5, id="median-interpolates"),
+        pytest.param([4.0, 1.0, 3.0, 2.0], 50, 2.5, id="unsorted-input"),
+        pytest.param(list(range(101)), 95, 95.0, id="p95-of-0-to-100"),
+        pytest.param([10.0, 20.0], 0, 10.0, id="p0-is-min"),
+        pytest.param([10.0, 20.0], 100, 20.0, id="p100-is-max"),
+        pytest.param([0.0, 10.0], 99, 9.9, id="p99-between-two"),
+    ],
+)
+def test_percentile(values: list[float], q: float, expected: float) -> None:
+    assert metrics.percentile(values, q) == pytest.approx(expected)
+
+
+def test_percentile_of_nothing_is_none_and_bad_q_is_refused() -> None:
+    assert metrics.percentile([], 50) is None
+    with pytest.raises(ValueError):
+        metrics.percentile([1.0], 101)
+
+
+def test_ratios_over_zero_are_none_not_infinite_or_zero() -> None:
+    assert metrics.ratio(10, 4) == 2.5
+    assert metrics.ratio(0, 4) == 0
+    assert metrics.ratio(10, 0) is None
+    assert metrics.ratio(0, 0) is None
+    assert metrics.per_client_per_minute(600, clients=20, duration_s=30) == 60
+    assert metrics.per_client_per_minute(600, clients=0, duration_s=30) is None
+    assert metrics.rounded(None) is None
+    assert metrics.rounded(1 / 3, 2) == 0.33
+
+
+def test_accounting_of_a_perfect_receiver() -> None:
+    account = account_deliveries([4, 5, 6], [4, 5, 6])
+    assert account == DeliveryAccount(expected=3, deliveries=3)
+    assert account.clean
+
+
+def test_accounting_counts_lost_duplicate_and_out_of_order_separately() -> None:
+    # 5 arrives twice (one duplicate), 3 arrives after 4 (out of order), 6 never arrives.
+    account = account_deliveries([2, 3, 4, 5, 6], [2, 4, 3, 5, 5])
+    assert account.expected == 5
+    assert account.deliveries == 4
+    assert account.lost == 1
+    assert account.duplicates == 1
+    assert account.out_of_order == 1
+    assert not account.clean
+
+
+def test_accounting_ignores_unexpected_ids_for_loss_but_not_for_order() -> None:
+    account = account_deliveries([1, 2], [1, 2, 9, 3])
+    assert (account.deliveries, account.lost, account.out_of_order) == (2, 0, 1)
+
+
+def test_nothing_expected_nothing_received_is_clean() -> None:
+    assert account_deliveries([], []) == DeliveryAccount()
+
+
+def test_total_account_adds_receivers_lines() -> None:
+    lines = [
+        {**account_deliveries([1, 2], [1, 2]).as_dict(), "latencies_ms": [1.0]},
+        {**account_deliveries([1, 2, 3], [1, 1, 3]).as_dict(), "sent": 4},
+    ]
+    total = metrics.total_account(lines)
+    assert total == DeliveryAccount(expected=5, deliveries=4, lost=1, duplicates=1)
+
+
+def test_cdf_keeps_small_samples_whole_and_ends_at_one() -> None:
+    points = metrics.cdf_points([30.0, 10.0, 20.0])
+    assert points == [[10.0, 0.0], [20.0, 0.5], [30.0, 1.0]]
+    assert metrics.cdf_points([7.0]) == [[7.0, 0.0]]
+    assert metrics.cdf_points([]) == []
+
+
+def test_cdf_downsamples_large_samples_to_at_most_101_ascending_points() -> None:
+    values = [float(v % 997) for v in range(5000)]
+    points = metrics.cdf_points(values)
+    assert len(points) == metrics.CDF_MAX_POINTS
+    fractions = [fraction for _, fraction in points]
+    latencies = [ms for ms, _ in points]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert fractions == sorted(fractions) and latencies == sorted(latencies)
+    assert latencies[0] == min(values) and latencies[-1] == max(values)
+    assert points[50][0] == pytest.approx(metrics.percentile(values, 50), abs=0.01)
+
+
+def test_latency_summary_of_nothing_has_the_keys_and_no_numbers() -> None:
+    empty = metrics.latency_summary([])
+    assert set(empty) == {"p50", "p95", "p99", "max", "mean", "cdf"}
+    assert empty["p50"] is None and empty["cdf"] == []
+    full = metrics.latency_summary([1.0, 2.0, 3.0, 4.0])
+    assert (full["p50"], full["max"], full["mean"]) == (2.5, 4.0, 2.5)
+
+
+def test_scenario_travels_to_locust_through_the_environment() -> None:
+    assert Scenario.from_env(CHAT.to_env()) == CHAT
+    assert Scenario.from_env(FANOUT.to_env()) == FANOUT
+    assert Scenario.from_env({}).name == "chat"  # make locust: the chat, without an end
+
+
+def test_rooms_and_senders() -> None:
+    assert [CHAT.room_of(i) for i in (0, 9, 10, 19)] == [0, 0, 1, 1]
+    assert all(CHAT.sends(i) for i in range(20))
+    assert [FANOUT.room_of(i) for i in (0, 49)] == [0, 0]
+    assert [FANOUT.sends(i) for i in (0, 1, 10)] == [True, False, False]
+    assert [IDLE.sends(i) for i in (0, 1, 10, 11)] == [True, False, True, False]
+
+
+def test_profiles_quick_is_the_chat_only_and_full_sweeps_upward() -> None:
+    quick = profile_runs(PROFILES["quick"], clients=None, duration_s=None)
+    assert [name for name, _ in quick] == ["chat"]
+    assert (quick[0][1].clients, quick[0][1].duration_s) == (20, 30)
+    resized = profile_runs(PROFILES["quick"], clients=4, duration_s=6)
+    assert (resized[0][1].clients, resized[0][1].duration_s) == (4, 6)
+    full = profile_runs(PROFILES["full"], clients=None, duration_s=None)
+    assert [name for name, _ in full][:3] == ["chat", "idle", "fanout"]
+    sweep = [scenario.clients for name, scenario in full if name == "sweep"]
+    assert sweep[0] == 10 and sweep == sorted(sweep) and len(sweep) >= 3
