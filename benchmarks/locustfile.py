@@ -22,3 +22,4 @@ def load_user_class(spec: str) -> type:
 for _strategy in STRATEGIES.values():
     _user_class = load_user_class(_strategy.locust_user)
     globals()[_user_class.__name__] = _user_class
+del _strategy, _user_class  # Locust collects every User class in this module's namespace

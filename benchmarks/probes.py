@@ -70,6 +70,8 @@ class LoadSampler:
     warmup_s: float
     """CPU samples taken sooner than this after the start are ignored (Locust's imports)."""
     redis_clients_peak: int = 0
+    redis_clients_at_peak: list[dict[str, str]] = field(default_factory=list)
+    """``CLIENT LIST`` when the peak was reached: which commands hold the connections."""
     samples: list[CpuSample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -90,7 +92,9 @@ class LoadSampler:
             try:
                 # our own connection is one of them
                 clients = int(self.redis_client.info("clients")["connected_clients"]) - 1
-                self.redis_clients_peak = max(self.redis_clients_peak, clients)
+                if clients > self.redis_clients_peak:
+                    self.redis_clients_peak = clients
+                    self.redis_clients_at_peak = self.redis_client.client_list()
             except redis.RedisError:
                 pass
             if time.monotonic() - self._started >= self.warmup_s:

@@ -49,6 +49,7 @@ LOCUST_SATURATED_PERCENT = 90.0
 LOCUST_GRACE_S = 60.0
 """How long Locust may overrun the scenario (start-up, accounting) before it is killed."""
 PROGRESS_EVERY_S = 5.0
+REDIS_CLIENT_FIELDS = ("id", "age", "idle", "cmd", "psub", "sub", "name", "lib-name")
 VERSIONED_PACKAGES = (
     "django",
     "channels",
@@ -271,6 +272,9 @@ def timed_run(
     commands = redis_command_calls(monitor) - before_commands
     monitor.close()
     sampler = samplers[0]
+    with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
+        for client in sampler.redis_clients_at_peak:
+            listing.write(" ".join(f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS) + "\n")
     locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
 
     def server_diff(*names: str) -> int:
