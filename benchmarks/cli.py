@@ -4,34 +4,36 @@ from __future__ import annotations
 
 import argparse
 
+from benchmarks.scenarios import PROFILES, SWEEP_CLIENTS
+
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    quick, full = PROFILES["quick"], PROFILES["full"]
     parser.add_argument(
-        "--profile",
-        choices=["quick", "full"],
-        default="quick",
-        help="quick: chat scenario, ~3 min; full: every scenario (default: %(default)s)",
-    )
+        "--profile", choices=list(PROFILES), default="quick",
+        help=f"quick: the chat scenario, {quick.chat_clients} clients, "
+        f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
+        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; ~20 min) (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--strategies",
-        default="",
+        "--strategies", default="", metavar="KEY,...",
         help="comma-separated strategy keys (default: every registered strategy)",
-    )
-    parser.add_argument(
-        "--clients", type=int, default=None,
-        help="clients of the chat scenario (default: the profile's, 20 quick, 40 full)",
     )  # fmt: skip
     parser.add_argument(
-        "--duration", type=float, default=None,
-        help="seconds of load per scenario and strategy (default: the profile's; quick 30)",
+        "--clients", type=int, default=None, metavar="N",
+        help="clients of the chat scenario (default: the profile's)",
     )  # fmt: skip
     parser.add_argument(
-        "--out", default="results",
-        help="writes OUT/<run-id>/ and replaces OUT/latest/ (default: %(default)s)",
+        "--duration", type=float, default=None, metavar="S",
+        help="seconds of load per scenario and strategy (default: the profile's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", default="results", metavar="DIR",
+        help="writes DIR/<run-id>/ and replaces DIR/latest/ (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--processes", type=int, default=0, metavar="N",
-        help="run Locust as a master with N worker processes (default: one process)",
+        help="run Locust as a master with N worker processes (default: 0, one process)",
     )  # fmt: skip
     parser.add_argument(
         "--server", choices=["daphne", "uvicorn"], default="daphne",
