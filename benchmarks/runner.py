@@ -49,6 +49,7 @@ LOCUST_SATURATED_PERCENT = 90.0
 LOCUST_GRACE_S = 60.0
 """How long Locust may overrun the scenario (start-up, accounting) before it is killed."""
 PROGRESS_EVERY_S = 5.0
+RUN_OVERHEAD_S = 8.0
 REDIS_CLIENT_FIELDS = ("id", "age", "idle", "cmd", "psub", "sub", "name", "lib-name")
 VERSIONED_PACKAGES = (
     "django",
@@ -142,7 +143,8 @@ def draw_report(run_dir: Path) -> list[Path]:
 def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
     scenarios: dict[str, dict[str, dict[str, Any]]] = {}
     sweep: dict[str, list[dict[str, Any]]] = {}
-    total = len(config.runs) * len(config.strategies)
+    plan = [(scenario, key) for _, scenario in config.runs for key in config.strategies]
+    total = len(plan)
     number = 0
     for scenario_name, scenario in config.runs:
         for key in config.strategies:
@@ -151,6 +153,8 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             if scenario_name == "sweep":
                 raw_dir /= f"{scenario.clients}-clients"
             label = f"[{number}/{total}] {scenario_name} {key} ({scenario.clients} clients)"
+            left_s = sum(planned_seconds(later) for later, _ in plan[number - 1 :])
+            print(f"{label}: starting; about {left_s / 60:.1f} min left in all", flush=True)
             result = measure_strategy(key, scenario, config, raw_dir, label)
             failure = f" ({result['failure']})" if result["failure"] else ""
             print(f"{label}: {result['status']}{failure}", flush=True)
@@ -188,6 +192,11 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
     if any(result["status"] != "ok" for result in every_result):
         summary["status"] = "failed"
     return summary
+
+
+def planned_seconds(scenario: Scenario) -> float:
+    """A run's expected wall time: verify, load, and about 8 s of starting and stopping."""
+    return VERIFY.duration_s + scenario.duration_s + RUN_OVERHEAD_S
 
 
 def measure_strategy(

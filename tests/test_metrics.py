@@ -128,3 +128,15 @@ def test_profiles_quick_is_the_chat_only_and_full_sweeps_upward() -> None:
     assert [name for name, _ in full][:3] == ["chat", "idle", "fanout"]
     sweep = [scenario.clients for name, scenario in full if name == "sweep"]
     assert sweep[0] == 10 and sweep == sorted(sweep) and len(sweep) >= 3
+
+
+def test_a_failed_strategy_has_every_key_and_no_numbers_to_chart() -> None:
+    from benchmarks.runner import failed_result, summary_table
+
+    result = failed_result(CHAT, None, "the verify step did not deliver every message")
+    assert result["status"] == "failed" and result["failure"]
+    assert result["verify"]["ok"] is False
+    assert result["requests_per_delivery"] is None and result["delivery_ms"]["p50"] is None
+    assert result["lost"] is None  # unknown, not "0 lost"
+    table = summary_table({"scenarios": {"chat": {"websocket": result}}})
+    assert "failed" in table and "websocket" in table
