@@ -1,4 +1,5 @@
-"""The arithmetic of a benchmark result: percentiles, per-delivery ratios, delivery accounting.
+"""The arithmetic of a benchmark result: message send times, percentiles, per-delivery ratios,
+delivery accounting.
 
 Pure functions of plain numbers, shared by the Locust users (which account for
 their own deliveries) and the runner (which adds them up), so both agree and
@@ -8,11 +9,29 @@ the unit tests can check them without a server.
 from __future__ import annotations
 
 import math
+import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 CDF_MAX_POINTS = 101
+
+
+def message_text() -> str:
+    """A unique benchmark message that carries its own send time."""
+    return f"bench {uuid.uuid4().hex} {time.time() * 1000:.1f}"
+
+
+def sent_at_ms(text: str) -> float | None:
+    """The send time written into a benchmark message, None for any other text."""
+    parts = text.split()
+    if len(parts) != 3 or parts[0] != "bench":
+        return None
+    try:
+        return float(parts[2])
+    except ValueError:
+        return None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -63,12 +63,16 @@ class CpuSample:
 
 @dataclass
 class LoadSampler:
-    """Samples Redis connections and the Locust tree's CPU every half second, in a thread."""
+    """Samples Redis connections and the Locust tree's CPU every half second, in a thread.
+
+    Only samples inside ``window`` (seconds after Locust was launched) count: that
+    leaves out Locust's imports, the clients' connect storm and their disconnect
+    storm at the end, which are artefacts of starting everyone at once.
+    """
 
     redis_client: redis.Redis
     locust_pid: int
-    warmup_s: float
-    """CPU samples taken sooner than this after the start are ignored (Locust's imports)."""
+    window: tuple[float, float]
     redis_clients_peak: int = 0
     redis_clients_at_peak: list[dict[str, str]] = field(default_factory=list)
     """``CLIENT LIST`` when the peak was reached: which commands hold the connections."""
@@ -89,6 +93,15 @@ class LoadSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY_S):
+            since_launch = time.monotonic() - self._started
+            if since_launch < self.window[0]:
+                continue
+            if since_launch > self.window[1]:
+                return
+            cpu = {pid: process_cpu_s(pid) for pid in process_tree(self.locust_pid)}
+            self.samples.append(
+                CpuSample(time.monotonic(), {p: s for p, s in cpu.items() if s is not None})
+            )
             try:
                 # our own connection is one of them
                 clients = int(self.redis_client.info("clients")["connected_clients"]) - 1
@@ -97,11 +110,14 @@ class LoadSampler:
                     self.redis_clients_at_peak = self.redis_client.client_list()
             except redis.RedisError:
                 pass
-            if time.monotonic() - self._started >= self.warmup_s:
-                cpu = {pid: process_cpu_s(pid) for pid in process_tree(self.locust_pid)}
-                self.samples.append(
-                    CpuSample(time.monotonic(), {p: s for p, s in cpu.items() if s is not None})
-                )
+
+    def redis_clients_by_command(self) -> dict[str, int]:
+        """At the peak, how many connections were last used for each command (ours left out)."""
+        counts: dict[str, int] = {}
+        for client in self.redis_clients_at_peak:
+            if client.get("cmd") not in ("client", "info"):
+                counts[client.get("cmd", "?")] = counts.get(client.get("cmd", "?"), 0) + 1
+        return dict(sorted(counts.items()))
 
     def locust_cpu_percent(self) -> tuple[float | None, float | None]:
         """(whole tree, busiest single process) CPU percent of one core over the sampled window."""

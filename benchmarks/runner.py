@@ -50,6 +50,8 @@ LOCUST_GRACE_S = 60.0
 """How long Locust may overrun the scenario (start-up, accounting) before it is killed."""
 PROGRESS_EVERY_S = 5.0
 RUN_OVERHEAD_S = 8.0
+STEADY_FROM_S = 5.0
+"""Seconds after Locust's launch when every client is connected (imports ~2 s, spawning ~2 s)."""
 REDIS_CLIENT_FIELDS = ("id", "age", "idle", "cmd", "psub", "sub", "name", "lib-name")
 VERSIONED_PACKAGES = (
     "django",
@@ -270,7 +272,8 @@ def timed_run(
     samplers: list[LoadSampler] = []
 
     def start_sampling(locust_pid: int) -> None:
-        samplers.append(LoadSampler(monitor, locust_pid, warmup_s=3.0).start())
+        window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
+        samplers.append(LoadSampler(monitor, locust_pid, window).start())
 
     try:
         records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
@@ -326,10 +329,12 @@ def timed_run(
         "bytes_per_delivery": metrics.rounded(metrics.ratio(bytes_sent, account.deliveries)),
         "delivery_ms": metrics.latency_summary(latencies),
         "server_cpu_ms": round(cpu_ms, 1),
+        "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
         "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
         "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
+        "redis_clients_by_command": sampler.redis_clients_by_command(),
         "server_rss_mb_peak": round(int(after_server["max_rss_kb"]) / 1024, 1),
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
         "locust_saturated": (busiest_process_cpu or 0.0) > LOCUST_SATURATED_PERCENT,
@@ -359,6 +364,8 @@ def failed_result(
         "redis_clients_peak",
         "server_rss_mb_peak",
         "locust_cpu_percent",
+        "server_cpu_percent",
+        "redis_clients_by_command",
     )
     return {
         "status": "failed",

@@ -28,7 +28,7 @@ import gevent.lock
 import websocket
 from locust import HttpUser, constant, task
 
-from benchmarks.metrics import DeliveryAccount, account_deliveries
+from benchmarks.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
 from benchmarks.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
 
 SCENARIO = Scenario.from_env()
@@ -51,22 +51,6 @@ _room_ids: dict[str, list[int]] = {}
 
 class DeliveryError(Exception):
     """A client lost, duplicated or reordered messages (shown among Locust's failures)."""
-
-
-def message_text() -> str:
-    """A unique benchmark message that carries its own send time."""
-    return f"bench {uuid.uuid4().hex} {time.time() * 1000:.1f}"
-
-
-def sent_at_ms(text: str) -> float | None:
-    """The send time written into a benchmark message, None for any other text."""
-    parts = text.split()
-    if len(parts) != 3 or parts[0] != "bench":
-        return None
-    try:
-        return float(parts[2])
-    except ValueError:
-        return None
 
 
 def claim_client_slot() -> tuple[int, float]:

@@ -140,3 +140,15 @@ def test_a_failed_strategy_has_every_key_and_no_numbers_to_chart() -> None:
     assert result["lost"] is None  # unknown, not "0 lost"
     table = summary_table({"scenarios": {"chat": {"websocket": result}}})
     assert "failed" in table and "websocket" in table
+
+
+def test_a_message_carries_a_unique_id_and_its_send_time() -> None:
+    import time
+
+    before = time.time() * 1000
+    first, second = metrics.message_text(), metrics.message_text()
+    assert first != second and first.split()[1] != second.split()[1]
+    sent = metrics.sent_at_ms(first)
+    assert sent is not None and before - 1 <= sent <= time.time() * 1000 + 1
+    assert metrics.sent_at_ms("hello there") is None
+    assert metrics.sent_at_ms("bench abc not-a-number") is None
