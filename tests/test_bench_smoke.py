@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,23 @@ def test_charts_and_report_drawn(bench_run: tuple[Path, dict, str]) -> None:
     charts = sorted(path.name for path in (run_dir / "charts").glob("*.png"))
     assert "delivery_latency.png" in charts and "requests_per_delivery.png" in charts
     assert "charts/" in (run_dir / "report.md").read_text()
+
+
+def test_a_strategy_that_misses_messages_fails_verify_and_is_not_measured(
+    tmp_path: Path,
+) -> None:
+    # Polling every 30 s, short polling cannot deliver within the few seconds of verify.
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "short-polling",
+         "--clients", "2", "--duration", "4", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PUSHLAB_POLL_INTERVAL_MS": "30000"},
+    )  # fmt: skip
+    assert finished.returncode == 1, finished.stdout[-2000:] + finished.stderr[-2000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    result = summary["strategies"]["short-polling"]
+    assert summary["status"] == "failed" and summary["config"]["poll_interval_ms"] == 30000
+    assert result["status"] == "failed" and "verify" in result["failure"]
+    assert result["verify"]["ok"] is False and result["verify"]["lost"] > 0
+    assert result["delivery_ms"]["p50"] is None and result["requests_per_delivery"] is None
+    assert not (tmp_path / "latest" / "raw" / "chat" / "short-polling" / "chat_stats.csv").exists()
