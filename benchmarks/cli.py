@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from benchmarks.scenarios import PROFILES, SWEEP_CLIENTS
+from benchmarks.scenarios import CHAT, PROFILES, SWEEP_CLIENTS
+
+MIN_DURATION_S = CHAT.drain_s + 1
+"""Senders stop ``drain_s`` before the end, so a shorter run would send nothing."""
+
+
+def whole_number(low: int) -> Callable[[str], int]:
+    """An argparse type: an int of at least ``low``, refused with a clear message otherwise."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def duration_seconds(text: str) -> float:
+    value = float(text)
+    if not MIN_DURATION_S <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_DURATION_S:g} seconds")
+    return value
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,11 +43,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated strategy keys (default: every registered strategy)",
     )  # fmt: skip
     parser.add_argument(
-        "--clients", type=int, default=None, metavar="N",
+        "--clients", type=whole_number(1), default=None, metavar="N",
         help="clients of the chat scenario (default: the profile's)",
     )  # fmt: skip
     parser.add_argument(
-        "--duration", type=float, default=None, metavar="S",
+        "--duration", type=duration_seconds, default=None, metavar="S",
         help="seconds of load per scenario and strategy (default: the profile's)",
     )  # fmt: skip
     parser.add_argument(
@@ -32,7 +55,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="writes DIR/<run-id>/ and replaces DIR/latest/ (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--processes", type=int, default=0, metavar="N",
+        "--processes", type=whole_number(0), default=0, metavar="N",
         help="run Locust as a master with N worker processes (default: 0, one process)",
     )  # fmt: skip
     parser.add_argument(
