@@ -20,10 +20,11 @@ def whole_number(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
         return value
 
+    parse.__name__ = "whole number"  # argparse names it in "invalid whole number value"
     return parse
 
 
-def duration_seconds(text: str) -> float:
+def seconds(text: str) -> float:
     value = float(text)
     if not MIN_DURATION_S <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be at least {MIN_DURATION_S:g} seconds")
@@ -47,7 +48,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="clients of the chat scenario (default: the profile's)",
     )  # fmt: skip
     parser.add_argument(
-        "--duration", type=duration_seconds, default=None, metavar="S",
+        "--duration", type=seconds, default=None, metavar="S",
         help="seconds of load per scenario and strategy (default: the profile's)",
     )  # fmt: skip
     parser.add_argument(
