@@ -152,3 +152,59 @@ def test_a_message_carries_a_unique_id_and_its_send_time() -> None:
     assert sent is not None and before - 1 <= sent <= time.time() * 1000 + 1
     assert metrics.sent_at_ms("hello there") is None
     assert metrics.sent_at_ms("bench abc not-a-number") is None
+
+
+def test_redis_command_count_leaves_out_the_probes_own_info_calls() -> None:
+    import redis
+
+    from benchmarks.probes import redis_command_calls
+    from lab.embedded_redis import start_embedded_redis
+
+    server = start_embedded_redis()
+    try:
+        client = redis.Redis(unix_socket_path=str(server.socket_path))
+        before = redis_command_calls(client)
+        for number in range(5):
+            client.set(f"key-{number}", number)
+        client.info("clients")
+        assert redis_command_calls(client) - before == 5
+        client.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_load_sampler_sees_a_busy_process_tree_as_saturated() -> None:
+    """A parent that sleeps and a child that spins: the tree uses about one core."""
+    import subprocess
+    import sys
+    import time
+
+    import redis
+
+    from benchmarks.probes import LoadSampler, process_tree
+    from lab.embedded_redis import start_embedded_redis
+
+    spinner = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+        "'import time\\nend = time.time() + 4\\nwhile time.time() < end: pass']); time.sleep(4)"
+    )
+    server = start_embedded_redis()
+    parent = subprocess.Popen([sys.executable, "-c", spinner])
+    try:
+        client = redis.Redis(unix_socket_path=str(server.socket_path))
+        sampler = LoadSampler(client, parent.pid, window=(1.0, 3.5)).start()
+        time.sleep(1.5)
+        assert len(process_tree(parent.pid)) == 2
+        time.sleep(2.5)
+        sampler.stop()
+        tree_percent, busiest_percent = sampler.locust_cpu_percent()
+        assert tree_percent is not None and busiest_percent is not None
+        assert busiest_percent > 60  # a spinning process on a shared 2-core machine
+        assert tree_percent >= busiest_percent
+        assert sampler.redis_clients_peak == 0  # only the sampler's own connection
+        client.close()
+    finally:
+        parent.kill()
+        parent.wait()
+        server.stop()
