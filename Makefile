@@ -31,7 +31,7 @@ bench-full: $(STAMP)  ## every scenario, the sweep included (~20 minutes)
 	$(BIN)/pushlab bench --profile full
 
 locust: $(STAMP)  ## Locust's web UI against a running `make serve`
-	$(BIN)/locust -f benchmarks/locustfile.py --class-picker --host http://127.0.0.1:8000
+	$(BIN)/locust -f benchmarks/locustfile.py --class-picker --host http://127.0.0.1:8000 --web-host 127.0.0.1
 
 docs: $(STAMP)  ## build the docs site into site/
 	$(BIN)/mkdocs build --strict

@@ -3,23 +3,66 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+from benchmarks.scenarios import CHAT, PROFILES, SWEEP_CLIENTS
+
+MIN_DURATION_S = CHAT.drain_s + 1
+"""Senders stop ``drain_s`` before the end, so a shorter run would send nothing."""
+
+
+def whole_number(low: int) -> Callable[[str], int]:
+    """An argparse type: an int of at least ``low``, refused with a clear message otherwise."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names it in "invalid whole number value"
+    return parse
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not MIN_DURATION_S <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_DURATION_S:g} seconds")
+    return value
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    quick, full = PROFILES["quick"], PROFILES["full"]
     parser.add_argument(
-        "--profile",
-        choices=["quick", "full"],
-        default="quick",
-        help="quick: chat scenario, ~3 min; full: every scenario (default: %(default)s)",
-    )
+        "--profile", choices=list(PROFILES), default="quick",
+        help=f"quick: the chat scenario, {quick.chat_clients} clients, "
+        f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
+        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; ~20 min) (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--strategies",
-        default="",
+        "--strategies", default="", metavar="KEY,...",
         help="comma-separated strategy keys (default: every registered strategy)",
-    )
-    parser.add_argument("--clients", type=int, default=None, help="clients per strategy")
-    parser.add_argument("--duration", type=float, default=None, help="seconds of load per run")
-    parser.add_argument("--out", default="results", help="results directory (default: %(default)s)")
+    )  # fmt: skip
+    parser.add_argument(
+        "--clients", type=whole_number(1), default=None, metavar="N",
+        help="clients of the chat scenario (default: the profile's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duration", type=seconds, default=None, metavar="S",
+        help="seconds of load per scenario and strategy (default: the profile's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", default="results", metavar="DIR",
+        help="writes DIR/<run-id>/ and replaces DIR/latest/ (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=whole_number(0), default=0, metavar="N",
+        help="run Locust as a master with N worker processes (default: 0, one process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--server", choices=["daphne", "uvicorn"], default="daphne",
+        help="the ASGI server under test, the same for every strategy (default: %(default)s)",
+    )  # fmt: skip
 
 
 def add_charts_arguments(parser: argparse.ArgumentParser) -> None:

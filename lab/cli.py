@@ -68,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.cli import add_bench_arguments, add_charts_arguments
 
     add_bench_arguments(
-        commands.add_parser("bench", help="measure every strategy and write results/<run-id>/")
+        commands.add_parser(
+            "bench",
+            help="measure every strategy and write results/<run-id>/",
+            description="For each scenario and strategy: a fresh Redis, SQLite database and "
+            "server process, a verify step that must deliver every message, then Locust "
+            "headless. Writes DIR/<run-id>/ (summary.json, raw/, charts/, report.md), copies it "
+            "to DIR/latest/ and prints a summary table.",
+        )
     )
     add_charts_arguments(
         commands.add_parser("charts", help="redraw charts and report.md from saved results")

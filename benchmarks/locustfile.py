@@ -1,0 +1,25 @@
+"""The Locust entry point: one user class per registered strategy.
+
+``make locust`` opens Locust's web UI with ``--class-picker`` listing them;
+``pushlab bench`` runs them headless with ``benchmarks/shapes.py``. The user
+classes come from the strategy registry (``Strategy.locust_user``), so a new
+strategy's user appears here by its registry row alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from strategies import STRATEGIES
+
+
+def load_user_class(spec: str) -> type:
+    """``"module:Class"`` → the class."""
+    module_name, _, class_name = spec.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+for _strategy in STRATEGIES.values():
+    _user_class = load_user_class(_strategy.locust_user)
+    globals()[_user_class.__name__] = _user_class
+del _strategy, _user_class  # Locust collects every User class in this module's namespace

@@ -1,0 +1,584 @@
+"""``pushlab bench``: measure every strategy under each scenario and write results/<run-id>/.
+
+For each scenario and strategy: a fresh private Redis and a fresh SQLite
+directory, one ``pushlab serve`` process, then a short verify run that must
+deliver every message, then the timed Locust run (its own process or
+processes), with the server's and Redis's counters read around it. Locust is
+never imported here: it patches the process with gevent (STACK-NOTES).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from benchmarks import metrics
+from benchmarks.probes import LoadSampler, redis_command_calls
+from benchmarks.scenarios import (
+    DELIVERIES_DIR_ENV,
+    PROFILES,
+    RUN_TAG_ENV,
+    VERIFY,
+    Scenario,
+    profile_runs,
+)
+from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
+from lab.serverproc import ServerProcess
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCHMARKS_DIR.parent
+LOCUST_FILES = f"{BENCHMARKS_DIR / 'locustfile.py'},{BENCHMARKS_DIR / 'shapes.py'}"
+LOCUST_SATURATED_PERCENT = 90.0
+LOCUST_GRACE_S = 60.0
+"""How long Locust may overrun the scenario (start-up, accounting) before it is killed."""
+PROGRESS_EVERY_S = 5.0
+RUN_OVERHEAD_S = 8.0
+STEADY_FROM_S = 5.0
+"""Seconds after Locust's launch when every client is connected (imports ~2 s, spawning ~2 s)."""
+REDIS_CLIENT_FIELDS = ("id", "age", "idle", "cmd", "psub", "sub", "name", "lib-name")
+VERSIONED_PACKAGES = (
+    "django",
+    "channels",
+    "daphne",
+    "channels_redis",
+    "redis",
+    "locust",
+    "matplotlib",
+    "uvicorn",
+    "websocket-client",
+    "gevent",
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything a run was asked to do; written to summary.json's ``config``."""
+
+    profile: str
+    strategies: tuple[str, ...]
+    runs: tuple[tuple[str, Scenario], ...]
+    server: str
+    processes: int
+    poll_interval_ms: int
+    out: Path
+
+
+class LocustFailed(RuntimeError):
+    """Locust crashed, hung or wrote no deliveries: the strategy's run cannot be trusted."""
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Entry point of ``pushlab bench``; 0 when every strategy delivered every message."""
+    from strategies import STRATEGIES
+
+    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip()) or tuple(
+        STRATEGIES
+    )
+    unknown = [key for key in keys if key not in STRATEGIES]
+    if unknown:
+        print(
+            f"pushlab bench: unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGIES)}",
+            file=sys.stderr,
+        )
+        return 2
+    profile = PROFILES[args.profile]
+    config = BenchConfig(
+        profile=profile.name,
+        strategies=keys,
+        runs=tuple(profile_runs(profile, args.clients, args.duration)),
+        server=args.server,
+        processes=args.processes,
+        poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
+        out=Path(args.out),
+    )
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{profile.name}"
+    run_dir = config.out / run_id
+    started = time.monotonic()
+    print(
+        f"pushlab bench: {len(config.runs) * len(keys)} runs ({profile.name} profile, "
+        f"{config.server}), writing {run_dir}",
+        flush=True,
+    )
+    summary = measure_everything(config, run_id, run_dir)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    draw_report(run_dir)
+    latest = config.out / "latest"
+    shutil.rmtree(latest, ignore_errors=True)
+    shutil.copytree(run_dir, latest)
+    print(summary_table(summary))
+    print(
+        f"\n{summary['status']}: {run_dir} (also {latest}) in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
+    return 0 if summary["status"] == "ok" else 1
+
+
+def draw_report(run_dir: Path) -> list[Path]:
+    """Charts and report.md by ``benchmarks.report``, when that module is installed."""
+    try:
+        from benchmarks.report import write_report
+    except ModuleNotFoundError as exc:
+        if exc.name != "benchmarks.report":
+            raise
+        print("charts and report.md skipped: benchmarks.report is not in this checkout")
+        return []
+    return list(write_report(run_dir))
+
+
+def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
+    scenarios: dict[str, dict[str, dict[str, Any]]] = {}
+    sweep: dict[str, list[dict[str, Any]]] = {}
+    plan = [(scenario, key) for _, scenario in config.runs for key in config.strategies]
+    total = len(plan)
+    number = 0
+    for scenario_name, scenario in config.runs:
+        for key in config.strategies:
+            number += 1
+            raw_dir = run_dir / "raw" / scenario_name / key
+            if scenario_name == "sweep":
+                raw_dir /= f"{scenario.clients}-clients"
+            label = f"[{number}/{total}] {scenario_name} {key} ({scenario.clients} clients)"
+            left_s = sum(planned_seconds(later) for later, _ in plan[number - 1 :])
+            print(f"{label}: starting; about {left_s / 60:.1f} min left in all", flush=True)
+            result = measure_strategy(key, scenario, config, raw_dir, label)
+            failure = f" ({result['failure']})" if result["failure"] else ""
+            print(f"{label}: {result['status']}{failure}", flush=True)
+            if scenario_name == "sweep":
+                sweep.setdefault(key, []).append(result)
+            scenarios.setdefault(scenario_name, {})[key] = result  # the sweep keeps its largest
+    main = config.runs[0][1]
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_sha": git_sha(),
+        "machine": machine(),
+        "versions": versions(),
+        "config": {
+            "profile": config.profile,
+            "scenario": "chat",
+            "scenarios": list(dict.fromkeys(name for name, _ in config.runs)),
+            "poll_interval_ms": config.poll_interval_ms,
+            "clients": main.clients,
+            "duration_s": main.duration_s,
+            "room_size": main.room_size,
+            "send_interval_s": main.send_interval_s,
+            "server": config.server,
+            "processes": config.processes,
+            "strategies": list(config.strategies),
+        },
+        "status": "ok",
+        "strategies": scenarios.get("chat", {}),
+        "scenarios": scenarios,
+    }
+    if sweep:
+        summary["sweep"] = sweep
+    every_result = [r for by_key in scenarios.values() for r in by_key.values()]
+    every_result += [r for steps in sweep.values() for r in steps]
+    if any(result["status"] != "ok" for result in every_result):
+        summary["status"] = "failed"
+    return summary
+
+
+def planned_seconds(scenario: Scenario) -> float:
+    """A run's expected wall time: verify, load, and about 8 s of starting and stopping."""
+    return VERIFY.duration_s + scenario.duration_s + RUN_OVERHEAD_S
+
+
+def measure_strategy(
+    key: str, scenario: Scenario, config: BenchConfig, raw_dir: Path, label: str
+) -> dict[str, Any]:
+    """Verify, then time one strategy on its own fresh Redis, database and server."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    verify: dict[str, Any] | None = None
+    redis_server: EmbeddedRedis | None = None
+    server: ServerProcess | None = None
+    with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:
+        try:
+            redis_server = start_embedded_redis()
+            server = ServerProcess(
+                env={
+                    "REDIS_URL": redis_server.url,
+                    "PUSHLAB_VAR_DIR": var_dir,
+                    "DATABASE_URL": "",  # a fresh SQLite, whatever the shell points at
+                    "PUSHLAB_POLL_INTERVAL_MS": str(config.poll_interval_ms),
+                },
+                server=config.server,
+                log_path=raw_dir / "server.log",
+            ).start()
+            verify = verify_strategy(key, server, config, raw_dir / "verify", label)
+            if not verify["ok"]:
+                return failed_result(
+                    scenario,
+                    verify,
+                    "the verify step did not deliver every message exactly once and in order",
+                )
+            return timed_run(key, scenario, config, server, redis_server, raw_dir, verify, label)
+        except (LocustFailed, RuntimeError, OSError, redis.RedisError) as exc:
+            return failed_result(scenario, verify, f"{type(exc).__name__}: {exc}")
+        finally:
+            if server is not None:
+                server.stop()
+            if redis_server is not None:
+                redis_server.stop()
+
+
+def verify_strategy(
+    key: str, server: ServerProcess, config: BenchConfig, verify_dir: Path, label: str
+) -> dict[str, Any]:
+    """A few clients in one room; every one must get every message once, in order."""
+    verify_dir.mkdir(parents=True, exist_ok=True)
+    records = run_locust(key, VERIFY, config, server, verify_dir, f"{label} verify")
+    account = metrics.total_account(records)
+    return {
+        "ok": account.clean and account.deliveries > 0 and len(records) == VERIFY.clients,
+        "lost": account.lost,
+        "duplicates": account.duplicates,
+        "out_of_order": account.out_of_order,
+        "deliveries": account.deliveries,
+    }
+
+
+def timed_run(
+    key: str,
+    scenario: Scenario,
+    config: BenchConfig,
+    server: ServerProcess,
+    redis_server: EmbeddedRedis,
+    raw_dir: Path,
+    verify: dict[str, Any],
+    label: str,
+) -> dict[str, Any]:
+    """The measured Locust run, with server and Redis counters diffed around it."""
+    monitor = redis.Redis(unix_socket_path=str(redis_server.socket_path))
+    before_server = server.metrics()
+    before_commands = redis_command_calls(monitor)
+    samplers: list[LoadSampler] = []
+
+    def start_sampling(locust_pid: int) -> None:
+        window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
+        samplers.append(LoadSampler(monitor, locust_pid, window).start())
+
+    try:
+        records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
+    finally:
+        for sampler in samplers:
+            sampler.stop()
+    after_server = server.metrics()
+    commands = redis_command_calls(monitor) - before_commands
+    monitor.close()
+    sampler = samplers[0]
+    with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
+        for client in sampler.redis_clients_at_peak:
+            listing.write(" ".join(f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS) + "\n")
+    locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
+
+    def server_diff(*names: str) -> int:
+        return sum(int(after_server.get(n, 0)) - int(before_server.get(n, 0)) for n in names)
+
+    account = metrics.total_account(records)
+    latencies = [latency for record in records for latency in record["latencies_ms"]]
+    http_requests = server_diff("http_opened") - 1  # leave out the closing /api/metrics
+    bytes_sent = server_diff("http_bytes_sent", "websocket_bytes_sent")
+    cpu_ms = (float(after_server["cpu_s"]) - float(before_server["cpu_s"])) * 1000
+    failure = None
+    if len(records) != scenario.clients:
+        failure = f"only {len(records)} of {scenario.clients} clients reported their deliveries"
+    elif not account.clean:
+        failure = (
+            f"lost {account.lost}, duplicated {account.duplicates} and reordered "
+            f"{account.out_of_order} of {account.expected} deliveries"
+        )
+    elif account.deliveries == 0:
+        failure = "no message was delivered"
+    return {
+        "status": "failed" if failure else "ok",
+        "failure": failure,
+        "verify": verify,
+        "scenario": scenario.name,
+        "clients": scenario.clients,
+        "duration_s": float(scenario.duration_s),
+        "messages_sent": sum(int(record["sent"]) for record in records),
+        "deliveries_expected": account.expected,
+        "deliveries": account.deliveries,
+        "lost": account.lost,
+        "duplicates": account.duplicates,
+        "out_of_order": account.out_of_order,
+        "http_requests": http_requests,
+        "http_requests_per_client_per_min": metrics.rounded(
+            metrics.per_client_per_minute(http_requests, scenario.clients, scenario.duration_s)
+        ),
+        "requests_per_delivery": metrics.rounded(metrics.ratio(http_requests, account.deliveries)),
+        "bytes_sent": bytes_sent,
+        "bytes_per_delivery": metrics.rounded(metrics.ratio(bytes_sent, account.deliveries)),
+        "delivery_ms": metrics.latency_summary(latencies),
+        "server_cpu_ms": round(cpu_ms, 1),
+        "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
+        "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
+        "redis_commands": commands,
+        "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
+        "redis_clients_peak": sampler.redis_clients_peak,
+        "redis_clients_by_command": sampler.redis_clients_by_command(),
+        "server_rss_mb_peak": round(int(after_server["max_rss_kb"]) / 1024, 1),
+        "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
+        "locust_saturated": (busiest_process_cpu or 0.0) > LOCUST_SATURATED_PERCENT,
+    }
+
+
+def failed_result(
+    scenario: Scenario, verify: dict[str, Any] | None, failure: str
+) -> dict[str, Any]:
+    """A StrategyResult with every measurement null: never charted as if it were valid."""
+    numbers = (
+        "messages_sent",
+        "deliveries_expected",
+        "deliveries",
+        "lost",
+        "duplicates",
+        "out_of_order",
+        "http_requests",
+        "http_requests_per_client_per_min",
+        "requests_per_delivery",
+        "bytes_sent",
+        "bytes_per_delivery",
+        "server_cpu_ms",
+        "server_cpu_ms_per_delivery",
+        "redis_commands",
+        "redis_commands_per_delivery",
+        "redis_clients_peak",
+        "server_rss_mb_peak",
+        "locust_cpu_percent",
+        "server_cpu_percent",
+        "redis_clients_by_command",
+    )
+    return {
+        "status": "failed",
+        "failure": failure,
+        "verify": verify
+        or {
+            "ok": False,
+            "lost": None,
+            "duplicates": None,
+            "out_of_order": None,
+            "deliveries": None,
+        },
+        "scenario": scenario.name,
+        "clients": scenario.clients,
+        "duration_s": float(scenario.duration_s),
+        **dict.fromkeys(numbers),
+        "delivery_ms": metrics.latency_summary([]),
+        "locust_saturated": False,
+    }
+
+
+def run_locust(
+    key: str,
+    scenario: Scenario,
+    config: BenchConfig,
+    server: ServerProcess,
+    out_dir: Path,
+    label: str,
+    on_started: Any = None,
+) -> list[dict[str, Any]]:
+    """Run Locust headless as its own process(es); return the receivers' deliveries.jsonl lines."""
+    from strategies import STRATEGIES
+
+    user_class = STRATEGIES[key].locust_user.partition(":")[2]
+    for stale in ("deliveries.jsonl", "clients.json"):
+        (out_dir / stale).unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        LOCUST_FILES,
+        "--headless",
+        "--only-summary",
+        "--host",
+        server.url,
+        "--csv",
+        str(out_dir / scenario.name),
+        "--exit-code-on-error",
+        "0",
+    ]
+    if config.processes > 0:
+        command += ["--processes", str(config.processes)]
+    command.append(user_class)
+    env = {
+        **os.environ,
+        **scenario.to_env(),
+        DELIVERIES_DIR_ENV: str(out_dir),
+        RUN_TAG_ENV: uuid.uuid4().hex[:10],
+    }
+    with open(out_dir / "locust.log", "ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if on_started is not None:
+            on_started(process.pid)
+        try:
+            watch_progress(process, label, scenario.duration_s)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    if process.returncode != 0:
+        raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
+    deliveries = out_dir / "deliveries.jsonl"
+    if not deliveries.exists():
+        raise LocustFailed(f"Locust wrote no deliveries (see {log.name})")
+    (out_dir / "clients.json").unlink(missing_ok=True)  # the users' shared numbering, done
+    return [json.loads(line) for line in deliveries.read_text().splitlines() if line.strip()]
+
+
+def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: float) -> None:
+    """Wait for Locust, printing elapsed and remaining seconds; kill it if it overstays."""
+    started = time.monotonic()
+    next_report = started + PROGRESS_EVERY_S
+    while process.poll() is None:
+        now = time.monotonic()
+        if now - started > duration_s + LOCUST_GRACE_S:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise LocustFailed(f"Locust ran {LOCUST_GRACE_S:.0f} s past its {duration_s:g} s")
+        if now >= next_report:
+            elapsed = now - started
+            print(
+                f"  {label}: {elapsed:.0f} s elapsed, {max(0.0, duration_s - elapsed):.0f} s left",
+                flush=True,
+            )
+            next_report += PROGRESS_EVERY_S
+        time.sleep(0.2)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The closing table: one row per scenario, strategy and client count."""
+    columns = (
+        ("scenario", lambda r: r["scenario"]),
+        ("strategy", lambda r: r["key"]),
+        ("status", lambda r: r["status"]),
+        ("clients", lambda r: r["clients"]),
+        ("deliv", lambda r: r["deliveries"]),
+        ("lost/dup/ooo", lambda r: f"{r['lost']}/{r['duplicates']}/{r['out_of_order']}"),
+        ("p50 ms", lambda r: r["delivery_ms"]["p50"]),
+        ("p95 ms", lambda r: r["delivery_ms"]["p95"]),
+        ("req/cli/min", lambda r: r["http_requests_per_client_per_min"]),
+        ("req/deliv", lambda r: r["requests_per_delivery"]),
+        ("B/deliv", lambda r: r["bytes_per_delivery"]),
+        ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
+        ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
+        ("redis conns", lambda r: r["redis_clients_peak"]),
+        ("locust cpu%", lambda r: r["locust_cpu_percent"]),
+    )
+    rows = [[name for name, _ in columns]]
+    results = [
+        {**result, "key": key}
+        for name, by_key in summary["scenarios"].items()
+        if name != "sweep"
+        for key, result in by_key.items()
+    ]
+    results += [{**r, "key": key} for key, steps in summary.get("sweep", {}).items() for r in steps]
+    for result in results:
+        row = [cell(read(result)) for _, read in columns]
+        if result.get("locust_saturated"):
+            row[-1] += "!"
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = [
+        "  ".join(text.rjust(width) for text, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    if any(result.get("locust_saturated") for result in results):
+        lines.append(
+            f"! Locust used more than {LOCUST_SATURATED_PERCENT:.0f}% of a core: "
+            "its numbers include its own queueing"
+        )
+    return "\n" + "\n".join(lines)
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
+    return str(value)
+
+
+def git_sha() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_DIR,
+            text=True,
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+        return found.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    memory_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "hostname": socket.gethostname(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024**2, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for package in VERSIONED_PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    found["redis_server"] = redis_server_version()
+    return found
+
+
+def redis_server_version() -> str | None:
+    """The bundled redis-server's version (``redis-server --version``)."""
+    from lab.embedded_redis import redis_server_binary
+
+    try:
+        answer = subprocess.run(
+            [redis_server_binary(), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for part in answer.stdout.split():
+        if part.startswith("v="):
+            return part[2:]
+    return None

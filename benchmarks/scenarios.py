@@ -1,0 +1,154 @@
+"""The benchmark scenarios and profiles, and how a scenario reaches the Locust processes.
+
+The runner picks scenarios from a profile; each Locust process reads the one it
+runs from ``PUSHLAB_BENCH_*`` environment variables (``from_env``), so workers
+forked by ``--processes`` get it too. Without them (``make locust``) the chat
+scenario runs with no end, for a class watching Locust's web UI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+ENV_PREFIX = "PUSHLAB_BENCH_"
+DELIVERIES_DIR_ENV = ENV_PREFIX + "DELIVERIES_DIR"
+"""Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
+RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
+"""Part of every room name, so runs and verify steps never share a room."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of load: how many clients, in what rooms, who sends and how often."""
+
+    name: str
+    clients: int
+    duration_s: float
+    room_size: int
+    """Clients per room; the last room may be smaller. 0 means one room of every client."""
+    send_interval_s: float
+    """Each sender's average pause between messages."""
+    every_client_sends: bool
+    """True: every client sends; False: only the first client of each room does."""
+    drain_s: float = 3.0
+    """Senders stop this long before the end, so the last messages arrive before it."""
+
+    @property
+    def spawn_rate(self) -> float:
+        """Clients started per second: everyone connected within about two seconds."""
+        return max(10.0, self.clients / 2)
+
+    def room_of(self, client_index: int) -> int:
+        return 0 if self.room_size <= 0 else client_index // self.room_size
+
+    def sends(self, client_index: int) -> bool:
+        return self.every_client_sends or (
+            client_index == 0 if self.room_size <= 0 else client_index % self.room_size == 0
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            ENV_PREFIX + "SCENARIO": self.name,
+            ENV_PREFIX + "CLIENTS": str(self.clients),
+            ENV_PREFIX + "DURATION_S": str(self.duration_s),
+            ENV_PREFIX + "ROOM_SIZE": str(self.room_size),
+            ENV_PREFIX + "SEND_INTERVAL_S": str(self.send_interval_s),
+            ENV_PREFIX + "EVERY_CLIENT_SENDS": "1" if self.every_client_sends else "0",
+            ENV_PREFIX + "DRAIN_S": str(self.drain_s),
+        }
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Scenario:
+        """The scenario the runner asked for, or ``LIVE_DEMO`` when run by hand."""
+        environ = dict(os.environ if environ is None else environ)
+        if ENV_PREFIX + "SCENARIO" not in environ:
+            return LIVE_DEMO
+
+        def value(name: str) -> str:
+            return environ[ENV_PREFIX + name]
+
+        return cls(
+            name=value("SCENARIO"),
+            clients=int(value("CLIENTS")),
+            duration_s=float(value("DURATION_S")),
+            room_size=int(value("ROOM_SIZE")),
+            send_interval_s=float(value("SEND_INTERVAL_S")),
+            every_client_sends=value("EVERY_CLIENT_SENDS") == "1",
+            drain_s=float(value("DRAIN_S")),
+        )
+
+
+CHAT = Scenario(
+    "chat", clients=20, duration_s=30, room_size=10, send_interval_s=5, every_client_sends=True
+)
+"""Rooms of 10 clients, each sending about every 5 s: a busy chat."""
+IDLE = Scenario(
+    "idle", clients=20, duration_s=70, room_size=10, send_interval_s=60, every_client_sends=False
+)
+"""Clients connected, about one message per room a minute: what waiting costs."""
+FANOUT = Scenario(
+    "fanout", clients=50, duration_s=30, room_size=0, send_interval_s=1, every_client_sends=False
+)
+"""One sender, one large room: the cost of delivering one message to many."""
+VERIFY = Scenario(
+    "verify",
+    clients=4,
+    duration_s=7,
+    room_size=4,
+    send_interval_s=1,
+    every_client_sends=True,
+    drain_s=2.5,
+)
+"""The check before timing: a few clients in one room must get every message once, in order."""
+LIVE_DEMO = replace(CHAT, duration_s=float("inf"))
+
+SWEEP_CLIENTS = (10, 20, 40, 80)
+"""The client counts of the sweep (chat load): how cost and latency grow with clients."""
+SWEEP = replace(CHAT, name="sweep", duration_s=25)
+
+SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, SWEEP)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    scenarios: tuple[str, ...]
+    chat_clients: int
+    chat_duration_s: float
+
+
+PROFILES = {
+    "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
+    "full": Profile(
+        "full", ("chat", "idle", "fanout", "sweep"), chat_clients=40, chat_duration_s=45
+    ),
+}
+
+
+def profile_runs(
+    profile: Profile, clients: int | None, duration_s: float | None
+) -> list[tuple[str, Scenario]]:
+    """Every (scenario name, sized scenario) a profile runs, in order; sweep steps ascending.
+
+    ``--clients`` and ``--duration`` replace the sizes of the main (chat) scenario
+    and the duration of the others; the sweep keeps its client counts.
+    """
+    runs: list[tuple[str, Scenario]] = []
+    for name in profile.scenarios:
+        base = SCENARIOS[name]
+        if name == "chat":
+            sized = replace(
+                base,
+                clients=clients or profile.chat_clients,
+                duration_s=duration_s or profile.chat_duration_s,
+            )
+            runs.append((name, sized))
+        elif name == "sweep":
+            runs += [
+                (name, replace(base, clients=count, duration_s=duration_s or base.duration_s))
+                for count in SWEEP_CLIENTS
+            ]
+        else:
+            runs.append((name, replace(base, duration_s=duration_s or base.duration_s)))
+    return runs

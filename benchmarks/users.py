@@ -1,0 +1,353 @@
+"""Locust users: a shared base and one small class per strategy, each acting as its browser client.
+
+Every client joins a room the way the page does (GET the room page: cookies,
+CSRF token, the room's newest id), receives through its strategy, and, if the
+scenario makes it a sender, sends ``bench <uuid> <send_epoch_ms>`` texts. Each
+arrival is reported as a ``DELIVER`` request whose time is the end-to-end
+latency from the send time in the text. At stop, a client compares what it got
+with what its room stored and appends its account to deliveries.jsonl.
+Imported only inside Locust processes (it needs gevent's patching).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import json
+import os
+import random
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.lock
+import websocket
+from locust import HttpUser, constant, task
+
+from benchmarks.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
+from benchmarks.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
+
+SCENARIO = Scenario.from_env()
+DELIVERIES_DIR = (
+    Path(os.environ[DELIVERIES_DIR_ENV]) if os.environ.get(DELIVERIES_DIR_ENV) else None
+)
+RUN_TAG = os.environ.get(RUN_TAG_ENV) or uuid.uuid4().hex[:8]
+PAGE_CONFIG = re.compile(
+    r'<script id="pushlab-config" type="application/json">(.*?)</script>', re.S
+)
+ACCOUNTING_PAGE = 500
+"""Messages per request when a client reads its room's history at stop (the API's maximum)."""
+
+_local_client_numbers = itertools.count()
+_local_started_at = time.time()
+_room_ids_lock = gevent.lock.BoundedSemaphore()
+_room_ids: dict[str, list[int]] = {}
+"""Each finished room's stored ids, fetched once per process by the first client that stops."""
+
+
+class DeliveryError(Exception):
+    """A client lost, duplicated or reordered messages (shown among Locust's failures)."""
+
+
+def claim_client_slot() -> tuple[int, float]:
+    """This client's number across every Locust process of the run, and when client 0 started.
+
+    Workers forked by ``--processes`` share a small state file under a lock, so
+    rooms fill in order and every sender stops at the same moment.
+    """
+    if DELIVERIES_DIR is None:
+        return next(_local_client_numbers), _local_started_at
+    fd = os.open(DELIVERIES_DIR / "clients.json", os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as state_file:
+        fcntl.flock(state_file, fcntl.LOCK_EX)
+        text = state_file.read()
+        state = json.loads(text) if text else {"next": 0, "started_at": time.time()}
+        number = state["next"]
+        state["next"] = number + 1
+        state_file.seek(0)
+        state_file.truncate()
+        state_file.write(json.dumps(state))
+    return int(number), float(state["started_at"])
+
+
+def append_record(record: dict[str, Any]) -> None:
+    """One line per receiving client in deliveries.jsonl, locked against other processes."""
+    if DELIVERIES_DIR is None:
+        return
+    with open(DELIVERIES_DIR / "deliveries.jsonl", "a", encoding="utf-8") as out:
+        fcntl.flock(out, fcntl.LOCK_EX)
+        out.write(json.dumps(record) + "\n")
+
+
+class ChatUser(HttpUser):
+    """What every strategy's client shares: joining, sending, recording and accounting."""
+
+    abstract = True
+    strategy_key: str
+    wait_time = constant(0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config: dict[str, Any] | None = None
+        self.room = ""
+        self.client_number = -1
+        self.join_id = self.last_id = 0
+        self.received_ids: list[int] = []
+        self.seen_ids: set[int] = set()
+        self.latencies_ms: list[float] = []
+        self.sent = 0
+        self.send_until = float("inf")
+        self.greenlets: list[gevent.Greenlet] = []
+
+    # --- the hooks a strategy implements -------------------------------------------------
+    def connect(self) -> None:
+        """Called once the page is loaded: open whatever the strategy keeps open."""
+
+    def disconnect(self) -> None:
+        """Called at stop, before accounting."""
+
+    def send(self, text: str) -> bool:
+        """Send one message as the browser client does (default: POST to the API)."""
+        answer = self.client.post(
+            f"/api/rooms/{self.room}/messages",
+            json={"message": text},
+            headers={"X-CSRFToken": self.config["csrfToken"] if self.config else ""},
+            name="/api/rooms/[room]/messages",
+        )
+        return answer.status_code == 201
+
+    # --- shared life cycle ---------------------------------------------------------------
+    def on_start(self) -> None:
+        self.client_number, started_at = claim_client_slot()
+        self.room = f"bench-{RUN_TAG}-{SCENARIO.name}-{SCENARIO.room_of(self.client_number)}"
+        self.send_until = started_at + SCENARIO.duration_s - SCENARIO.drain_s
+        page = self.client.get(
+            f"/chat/{self.room}/?strategy={self.strategy_key}", name="/chat/[room]/"
+        )
+        found = PAGE_CONFIG.search(page.text)
+        if page.status_code != 200 or found is None:
+            raise RuntimeError(f"the room page answered {page.status_code} without its config")
+        self.config = json.loads(found.group(1))
+        self.join_id = self.last_id = int(self.config["lastId"])
+        self.connect()
+        if SCENARIO.sends(self.client_number):
+            self.greenlets.append(gevent.spawn(self.send_loop))
+
+    def send_loop(self) -> None:
+        """Send about every ``send_interval_s`` (jittered) until the drain before the end."""
+        interval = SCENARIO.send_interval_s
+        gevent.sleep(random.uniform(0, max(0.0, min(interval, self.send_until - time.time()))))
+        while time.time() < self.send_until:
+            if self.send(message_text()):
+                self.sent += 1
+            gevent.sleep(interval * random.uniform(0.8, 1.2))
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        """Record arrivals in order; report each first arrival's end-to-end latency."""
+        now_ms = time.time() * 1000
+        for message in messages:
+            message_id = int(message["id"])
+            first_arrival = message_id not in self.seen_ids
+            self.seen_ids.add(message_id)
+            self.received_ids.append(message_id)
+            self.last_id = max(self.last_id, message_id)
+            sent_ms = sent_at_ms(str(message.get("message", "")))
+            if sent_ms is None or not first_arrival:
+                continue
+            latency_ms = max(0.0, now_ms - sent_ms)
+            self.latencies_ms.append(round(latency_ms, 2))
+            self.environment.events.request.fire(
+                request_type="DELIVER",
+                name=self.strategy_key,
+                response_time=latency_ms,
+                response_length=len(message["message"]),
+                exception=None,
+                context={},
+            )
+
+    def on_stop(self) -> None:
+        for greenlet in self.greenlets:
+            greenlet.kill(block=True)
+        with contextlib.suppress(Exception):
+            self.disconnect()
+        if self.config is None:
+            return  # never joined: nothing to account for
+        account = account_deliveries(self.room_ids_after(self.join_id), self.received_ids)
+        if not account.clean:
+            self.report_delivery_error(account)
+        append_record(
+            {
+                "strategy": self.strategy_key,
+                "scenario": SCENARIO.name,
+                "room": self.room,
+                "client": self.client_number,
+                "join_id": self.join_id,
+                "sent": self.sent,
+                **account.as_dict(),
+                "latencies_ms": self.latencies_ms,
+            }
+        )
+
+    def room_ids_after(self, after: int) -> list[int]:
+        """The ids the room stored after ``after``: what this client should have received.
+
+        Once sending is over every client of a room sees the same history, so the
+        first client of a room to stop fetches it for the others in its process.
+        """
+        with _room_ids_lock:
+            ids = _room_ids.get(self.room)
+            if ids is None:
+                ids = self.fetch_room_ids()
+                if time.time() >= self.send_until:
+                    _room_ids[self.room] = ids
+        return [message_id for message_id in ids if message_id > after]
+
+    def fetch_room_ids(self) -> list[int]:
+        ids: list[int] = []
+        while True:
+            after = ids[-1] if ids else 0
+            answer = self.client.get(
+                f"/api/rooms/{self.room}/messages?after={after}&limit={ACCOUNTING_PAGE}",
+                name="/api/rooms/[room]/messages (accounting)",
+            )
+            batch = answer.json()["messages"]
+            ids += [int(message["id"]) for message in batch]
+            if len(batch) < ACCOUNTING_PAGE:
+                return ids
+
+    def report_delivery_error(self, account: DeliveryAccount) -> None:
+        self.environment.events.request.fire(
+            request_type="DELIVER",
+            name=f"{self.strategy_key} accounting",
+            response_time=0,
+            response_length=0,
+            exception=DeliveryError(
+                f"lost {account.lost}, duplicates {account.duplicates}, "
+                f"out of order {account.out_of_order} of {account.expected}"
+            ),
+            context={},
+        )
+
+    def get_messages(self, path: str, name: str, timeout: float | None = None) -> list[Any] | None:
+        """GET a message list from the API; None (and a Locust failure) on any error."""
+        try:
+            answer = self.client.get(path, name=name, timeout=timeout)
+            return list(answer.json()["messages"]) if answer.status_code == 200 else None
+        except (ValueError, KeyError):
+            return None
+
+
+class ShortPollingUser(ChatUser):
+    """Asks for messages after its newest id every poll interval, like short-polling.js."""
+
+    strategy_key = "short-polling"
+
+    def wait_time(self) -> float:
+        return float(self.config["pollIntervalMs"]) / 1000 if self.config else 1.0
+
+    @task
+    def poll(self) -> None:
+        messages = self.get_messages(
+            f"/api/rooms/{self.room}/messages?after={self.last_id}", "/api/rooms/[room]/messages"
+        )
+        if messages is not None:
+            self.deliver(messages)
+
+
+class LongPollingUser(ChatUser):
+    """Holds a wait request open and re-asks at once when it answers, like long-polling.js.
+
+    Locust records each held request's time under ``.../wait``: that is how long
+    the server held it, not a delivery latency.
+    """
+
+    strategy_key = "long-polling"
+
+    @task
+    def long_poll(self) -> None:
+        timeout = float(self.config["longPollTimeoutS"]) if self.config else 25.0
+        messages = self.get_messages(
+            f"/api/rooms/{self.room}/messages/wait?after={self.last_id}&timeout={timeout:g}",
+            "/api/rooms/[room]/messages/wait",
+            timeout=timeout + 10,
+        )
+        if messages is None:
+            gevent.sleep(1.0)  # back off after an error, as the page does
+        else:
+            self.deliver(messages)
+
+
+class WebSocketUser(ChatUser):
+    """One socket per client and a reader greenlet, like websocket.js (resumes with ?after=)."""
+
+    strategy_key = "websocket"
+    wait_time = constant(1)
+    socket: websocket.WebSocket | None = None
+
+    def connect(self) -> None:
+        self.open_socket()
+        self.greenlets.append(gevent.spawn(self.read_loop))
+
+    def open_socket(self) -> None:
+        host = self.host or ""
+        url = host.replace("http", "ws", 1) + f"/ws/chat/{self.room}/?after={self.last_id}"
+        cookies = "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
+        started = time.perf_counter()
+        exception: Exception | None = None
+        try:
+            self.socket = websocket.create_connection(url, origin=host, cookie=cookies)
+        except (OSError, websocket.WebSocketException) as exc:
+            exception = exc
+        self.environment.events.request.fire(
+            request_type="WS",
+            name="/ws/chat/[room]/ connect",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=exception,
+            context={},
+        )
+        if exception is not None:
+            raise exception
+
+    def read_loop(self) -> None:
+        """The reader greenlet: websocket-client blocks cooperatively under gevent."""
+        while True:
+            try:
+                assert self.socket is not None
+                frame = json.loads(self.socket.recv())
+            except (OSError, AssertionError, websocket.WebSocketException):
+                gevent.sleep(1.0)  # the page reconnects with ?after=<its newest id>
+                with contextlib.suppress(OSError, websocket.WebSocketException):
+                    self.open_socket()
+                continue
+            if "error" in frame:
+                self.environment.events.request.fire(
+                    request_type="WS",
+                    name="/ws/chat/[room]/ error frame",
+                    response_time=0,
+                    response_length=0,
+                    exception=RuntimeError(frame["error"]),
+                    context={},
+                )
+            else:
+                self.deliver([frame])
+
+    def send(self, text: str) -> bool:
+        try:
+            assert self.socket is not None
+            self.socket.send(json.dumps({"message": text}))
+            return True
+        except (OSError, AssertionError, websocket.WebSocketException):
+            return False
+
+    def disconnect(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+    @task
+    def stay_connected(self) -> None:
+        """Nothing to do on a schedule: the reader greenlet receives, the send loop sends."""

@@ -1,0 +1,145 @@
+"""A small real benchmark: ``pushlab bench`` end to end into a temporary directory.
+
+Real Redis, real server processes, real Locust; a few clients for a few seconds
+per strategy. It checks the results layout and the summary.json contract of
+DESIGN.md, and that nothing was lost, duplicated or reordered.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from strategies import STRATEGIES
+
+pytestmark = pytest.mark.slow
+
+DESIGN_KEYS = {
+    "clients", "messages_sent", "deliveries_expected", "deliveries", "lost", "duplicates",
+    "out_of_order", "http_requests", "http_requests_per_client_per_min", "requests_per_delivery",
+    "bytes_per_delivery", "delivery_ms", "server_cpu_ms_per_delivery",
+    "redis_commands_per_delivery", "redis_clients_peak",
+}  # fmt: skip
+SCHEMA_KEYS = DESIGN_KEYS | {
+    "status", "failure", "verify", "scenario", "duration_s", "bytes_sent", "server_cpu_ms",
+    "redis_commands", "server_rss_mb_peak", "locust_cpu_percent", "locust_saturated",
+}  # fmt: skip
+CLIENTS = 4
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    out = tmp_path_factory.mktemp("results")
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--clients", str(CLIENTS), "--duration", "6",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    run_dirs = [path for path in out.iterdir() if path.name != "latest"]
+    assert len(run_dirs) == 1
+    summary = json.loads((run_dirs[0] / "summary.json").read_text())
+    return run_dirs[0], summary, finished.stdout
+
+
+def test_results_layout_and_latest_copy(bench_run: tuple[Path, dict, str]) -> None:
+    run_dir, summary, _ = bench_run
+    assert summary["run_id"] == run_dir.name and run_dir.name.endswith("-quick")
+    latest = run_dir.parent / "latest"
+    assert json.loads((latest / "summary.json").read_text()) == summary
+    assert not (latest / "summary.json").is_symlink()
+    for key in STRATEGIES:
+        raw = run_dir / "raw" / "chat" / key
+        for name in ("chat_stats.csv", "chat_stats_history.csv", "chat_failures.csv",
+                     "deliveries.jsonl", "locust.log", "server.log"):  # fmt: skip
+            assert (raw / name).is_file(), raw / name
+        lines = (raw / "deliveries.jsonl").read_text().splitlines()
+        assert len(lines) == CLIENTS  # one line per receiving client
+        stats = (raw / "chat_stats.csv").read_text()
+        assert f"DELIVER,{key}," in stats  # latencies went through Locust's request event
+
+
+def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> None:
+    _, summary, _ = bench_run
+    assert {"run_id", "created_at", "git_sha", "machine", "versions", "config", "status"} <= set(
+        summary
+    )
+    config = summary["config"]
+    assert config["profile"] == "quick" and config["clients"] == CLIENTS
+    assert config["duration_s"] == 6 and config["poll_interval_ms"] > 0
+    assert config["server"] == "daphne" and config["strategies"] == list(STRATEGIES)
+    assert summary["status"] == "ok"
+    assert set(summary["strategies"]) == set(STRATEGIES)
+    assert summary["scenarios"]["chat"] == summary["strategies"]
+    for key, result in summary["strategies"].items():
+        assert set(result) >= SCHEMA_KEYS, (key, SCHEMA_KEYS - set(result))
+        assert {"p50", "p95", "p99", "max", "mean", "cdf"} <= set(result["delivery_ms"])
+        assert result["status"] == "ok" and result["verify"]["ok"], (key, result["failure"])
+
+
+def test_every_message_delivered_once_in_order(bench_run: tuple[Path, dict, str]) -> None:
+    _, summary, _ = bench_run
+    for key, result in summary["strategies"].items():
+        assert (result["lost"], result["duplicates"], result["out_of_order"]) == (0, 0, 0), key
+        assert result["messages_sent"] > 0
+        assert result["deliveries"] == result["deliveries_expected"] > 0, key
+        # every client of a room receives every message of its room, its own included
+        assert result["deliveries"] == result["messages_sent"] * CLIENTS, key
+        latency = result["delivery_ms"]
+        assert 0 <= latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+        cdf = result["delivery_ms"]["cdf"]
+        assert 0 < len(cdf) <= 101 and cdf[-1][1] == 1.0
+        assert result["http_requests"] > 0 and result["bytes_sent"] > 0
+
+
+def test_strategies_differ_as_the_lecture_says(bench_run: tuple[Path, dict, str]) -> None:
+    _, summary, _ = bench_run
+    results = summary["strategies"]
+    # only short polling asks again and again when nothing is new
+    polling = results["short-polling"]["http_requests_per_client_per_min"]
+    assert polling > results["websocket"]["http_requests_per_client_per_min"]
+    assert results["websocket"]["requests_per_delivery"] < 1
+
+
+def test_summary_table_printed(bench_run: tuple[Path, dict, str]) -> None:
+    _, _, stdout = bench_run
+    assert "p50 ms" in stdout and "req/deliv" in stdout
+    for key in STRATEGIES:
+        assert key in stdout.split("p50 ms", 1)[1]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("benchmarks.report") is None,
+    reason="benchmarks.report (charts) is not in this checkout",
+)
+def test_charts_and_report_drawn(bench_run: tuple[Path, dict, str]) -> None:
+    run_dir, _, _ = bench_run
+    charts = sorted(path.name for path in (run_dir / "charts").glob("*.png"))
+    assert "delivery_latency.png" in charts and "requests_per_delivery.png" in charts
+    assert "charts/" in (run_dir / "report.md").read_text()
+
+
+def test_a_strategy_that_misses_messages_fails_verify_and_is_not_measured(
+    tmp_path: Path,
+) -> None:
+    # Polling every 30 s, short polling cannot deliver within the few seconds of verify.
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "short-polling",
+         "--clients", "2", "--duration", "4", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PUSHLAB_POLL_INTERVAL_MS": "30000"},
+    )  # fmt: skip
+    assert finished.returncode == 1, finished.stdout[-2000:] + finished.stderr[-2000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    result = summary["strategies"]["short-polling"]
+    assert summary["status"] == "failed" and summary["config"]["poll_interval_ms"] == 30000
+    assert result["status"] == "failed" and "verify" in result["failure"]
+    assert result["verify"]["ok"] is False and result["verify"]["lost"] > 0
+    assert result["delivery_ms"]["p50"] is None and result["requests_per_delivery"] is None
+    assert not (tmp_path / "latest" / "raw" / "chat" / "short-polling" / "chat_stats.csv").exists()
