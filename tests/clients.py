@@ -1,91 +1,124 @@
-"""Small, readable Python clients of a running pushlab server, one per strategy.
+"""Small, readable Python clients of a running pushlab server: one session, one receiver
+per strategy, one sender.
 
 Each receiver follows one room the way that strategy's browser client does and
 records every message in arrival order, doing no reordering and no de-duplication
-of its own, so a test sees exactly what the server delivered. Each sender posts
-the way that strategy's browser client does: HTTP POST with the CSRF token for
-the polling strategies, a WebSocket frame for ``websocket``.
-
-Only the standard library and websocket-client are used (no ``requests``: see
-STACK-NOTES about importing it next to Locust).
+of its own, so a test sees exactly what the server delivered. The sender posts the
+way a strategy's browser client does: HTTP POST with the CSRF token for the polling
+strategies, a WebSocket frame for ``websocket``. ``RECEIVERS`` and ``SENDS_OVER`` are
+keyed by ``strategies.STRATEGIES`` keys; tests/test_contract.py fails for a strategy
+that has no client here.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
+import contextlib
 import json
+import struct
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from typing import Any
 
+import requests
 import websocket
 
 Message = dict[str, Any]
 
 
-class HttpSession:
-    """A cookie-keeping HTTP client: GET the room page once, then POST with its CSRF token."""
+class ChatSession:
+    """One browser-like client: opening the room page gives it a session and a CSRF cookie."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, room: str, *, open_page: bool = True) -> None:
         self.base_url = base_url
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.room = room
+        self.http = requests.Session()
+        if open_page:
+            self.http.get(f"{base_url}/chat/{room}/", timeout=10).raise_for_status()
 
-    def request(
-        self, method: str, path: str, body: bytes | None = None, timeout: float = 30.0
-    ) -> tuple[int, Any]:
-        """(status, decoded JSON body) for any status, so tests can check 4xx answers too."""
+    @property
+    def messages_url(self) -> str:
+        return f"{self.base_url}/api/rooms/{self.room}/messages"
+
+    def post(self, text: Any, **extra: Any) -> requests.Response:
+        """POST ``{"message": text, **extra}`` with the CSRF header, as the pages do."""
+        return self.post_raw(json.dumps({"message": text, **extra}))
+
+    def post_raw(self, body: str | bytes, *, csrf: bool = True) -> requests.Response:
         headers = {"Content-Type": "application/json"}
-        token = self.cookie("csrftoken")
-        if token:
-            headers["X-CSRFToken"] = token
-        request = urllib.request.Request(
-            self.base_url + path, data=body, method=method, headers=headers
+        if csrf:
+            headers["X-CSRFToken"] = self.http.cookies.get("csrftoken", "")
+        return self.http.post(self.messages_url, data=body, headers=headers, timeout=10)
+
+    def send(self, text: str) -> Message:
+        """Post one message that must be stored (201); the stored message."""
+        answer = self.post(text)
+        assert answer.status_code == 201, (answer.status_code, answer.text)
+        return dict(answer.json())
+
+    def read(self, after: int = 0) -> requests.Response:
+        return self.http.get(self.messages_url, params={"after": after}, timeout=10)
+
+    def wait(self, after: int, timeout: float = 5) -> requests.Response:
+        return self.http.get(
+            self.messages_url + "/wait", params={"after": after, "timeout": timeout}, timeout=90
         )
-        try:
-            with self.opener.open(request, timeout=timeout) as answer:
-                return answer.status, json.load(answer)
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, json.load(error)
 
-    def cookie(self, name: str) -> str | None:
-        return next((c.value for c in self.cookies if c.name == name), None)
+    def read_all(self) -> list[Message]:
+        """Every stored message of the room, page by page."""
+        messages: list[Message] = []
+        while True:
+            answer = self.read(after=messages[-1]["id"] if messages else 0)
+            answer.raise_for_status()
+            page = answer.json()["messages"]
+            if not page:
+                return messages
+            messages.extend(page)
 
-    def open_room_page(self, room: str, strategy: str = "short-polling") -> None:
-        """What a browser does first: the page sets the csrftoken and session cookies."""
-        with self.opener.open(f"{self.base_url}/chat/{room}/?strategy={strategy}") as page:
-            page.read()
+    def last_id(self) -> int:
+        answer = self.read()
+        answer.raise_for_status()
+        messages = answer.json()["messages"]
+        return int(messages[-1]["id"]) if messages else 0
 
-    def post_message(self, room: str, text: str) -> Message:
-        status, body = self.request(
-            "POST", f"/api/rooms/{room}/messages", json.dumps({"message": text}).encode()
+    def websocket(self, after: int | None = None, **options: Any) -> websocket.WebSocket:
+        """A socket to the room with this session's cookies; ``after=None`` is the lecture's URL."""
+        ws_base = self.base_url.replace("http://", "ws://", 1)
+        query = "" if after is None else f"?after={after}"
+        cookies = "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
+        options.setdefault("origin", self.base_url)
+        return websocket.create_connection(
+            f"{ws_base}/ws/chat/{self.room}/{query}", cookie=cookies, timeout=10, **options
         )
-        assert status == 201, (status, body)
-        return dict(body)
 
 
-def open_websocket(ws_url: str, room: str, query: str = "", timeout: float = 10.0) -> Any:
-    """A websocket-client socket to the room, with the Origin the server accepts."""
-    origin = ws_url.replace("ws://", "http://", 1)
-    return websocket.create_connection(
-        f"{ws_url}/ws/chat/{room}/{query}", origin=origin, timeout=timeout
-    )
+def receive_json(socket: websocket.WebSocket, timeout: float = 10) -> Message:
+    socket.settimeout(timeout)
+    return dict(json.loads(socket.recv()))
+
+
+def close_code(socket: websocket.WebSocket) -> int:
+    """Read frames until the server's close frame; return its status code."""
+    while True:
+        opcode, frame = socket.recv_data_frame(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int(struct.unpack("!H", frame.data[:2])[0])
 
 
 class Receiver:
-    """Follows a room in a background thread; ``messages`` is what arrived, in order."""
+    """Follows a room in a background thread; ``messages`` is what arrived, in order,
+    repeats included."""
 
-    def __init__(self, server_url: str, ws_url: str, room: str) -> None:
-        self.server_url = server_url
-        self.ws_url = ws_url
+    def __init__(self, base_url: str, room: str) -> None:
         self.room = room
+        self.session = ChatSession(base_url, room)
         self.messages: list[Message] = []
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.session.base_url}, {self.room!r})"
 
     def start(self) -> Receiver:
         self.connect()
@@ -116,18 +149,20 @@ class Receiver:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.01)
-        assert not self.errors, f"{type(self).__name__} failed: {self.errors!r}"
+        assert not self.errors, f"{self!r} failed: {self.errors!r}"
         assert len(self.messages) >= count, (
-            f"{type(self).__name__} got {len(self.messages)} of {count} messages "
+            f"{self!r} got {len(self.messages)} of {count} messages "
             f"in {timeout} s: {[m['message'] for m in self.messages]}"
         )
         return list(self.messages)
 
     def stop(self) -> list[Message]:
+        """End the thread; everything that arrived, late repeats included."""
         self._stop.set()
         self.disconnect()
         self._thread.join(timeout=10)
-        assert not self._thread.is_alive(), f"{type(self).__name__} did not stop"
+        assert not self._thread.is_alive(), f"{self!r} did not stop"
+        self.session.http.close()
         return list(self.messages)
 
     def disconnect(self) -> None:
@@ -139,16 +174,11 @@ class ShortPollingReceiver(Receiver):
 
     interval = 0.05
 
-    def connect(self) -> None:
-        self.http = HttpSession(self.server_url)
-
     def follow(self) -> None:
         while not self._stop.is_set():
-            status, body = self.http.request(
-                "GET", f"/api/rooms/{self.room}/messages?after={self.last_id}"
-            )
-            assert status == 200, (status, body)
-            self.messages.extend(body["messages"])
+            answer = self.session.read(after=self.last_id)
+            assert answer.status_code == 200, (answer.status_code, answer.text)
+            self.messages.extend(answer.json()["messages"])
             self._stop.wait(self.interval)
 
 
@@ -157,22 +187,27 @@ class LongPollingReceiver(Receiver):
 
     timeout_s = 1  # short, so a stopped receiver ends quickly; wake-ups come well before it
 
-    def connect(self) -> None:
-        self.http = HttpSession(self.server_url)
-
     def follow(self) -> None:
         while not self._stop.is_set():
-            query = f"?after={self.last_id}&timeout={self.timeout_s}"
-            status, body = self.http.request("GET", f"/api/rooms/{self.room}/messages/wait{query}")
-            assert status == 200, (status, body)
-            self.messages.extend(body["messages"])
+            answer = self.session.wait(after=self.last_id, timeout=self.timeout_s)
+            assert answer.status_code == 200, (answer.status_code, answer.text)
+            self.messages.extend(answer.json()["messages"])
 
 
 class WebSocketReceiver(Receiver):
-    """One WebSocket; a reader thread appends each frame (the lecture's client, in Python)."""
+    """One WebSocket; the thread appends each frame (the lecture's client, in Python).
+
+    ``after=None`` is the lecture's URL (no cursor); ``after=0`` resumes from the start."""
+
+    def __init__(self, base_url: str, room: str, after: int | None = None) -> None:
+        super().__init__(base_url, room)
+        self.after = after
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, after={self.after})"
 
     def connect(self) -> None:
-        self.socket = open_websocket(self.ws_url, self.room)
+        self.socket = self.session.websocket(after=self.after)
         self.socket.settimeout(None)
 
     def follow(self) -> None:
@@ -190,7 +225,7 @@ RECEIVERS: dict[str, type[Receiver]] = {
     "long-polling": LongPollingReceiver,
     "websocket": WebSocketReceiver,
 }
-
+"""The receiver of each strategy, by ``strategies.STRATEGIES`` key."""
 
 SENDS_OVER: dict[str, str] = {
     "short-polling": "http",
@@ -200,26 +235,93 @@ SENDS_OVER: dict[str, str] = {
 """How each strategy's browser client sends: the polling ones POST, ``websocket`` sends a frame."""
 
 
-class Sender:
-    """Sends messages into one room the way a strategy's browser client does."""
+def one_receiver_of_each_kind(base_url: str, room: str) -> list[Receiver]:
+    """Unstarted: one receiver per strategy (the lecture's WebSocket URL among them) plus a
+    WebSocket that resumes with ``?after=0``, the clients every delivery promise covers."""
+    from strategies import STRATEGIES  # here, so send_burst's bare child processes skip Django
 
-    def __init__(self, key: str, server_url: str, ws_url: str, room: str) -> None:
-        self.room = room
-        self.http: HttpSession | None = None
-        self.socket: Any = None
-        if SENDS_OVER[key] == "websocket":
-            self.socket = open_websocket(ws_url, room)
-        else:
-            self.http = HttpSession(server_url)
-            self.http.open_room_page(room, key)
+    receivers = [RECEIVERS[key](base_url, room) for key in STRATEGIES]
+    return [*receivers, WebSocketReceiver(base_url, room, after=0)]
+
+
+class Sender:
+    """Sends messages into one room over ``transport`` (``http`` or ``websocket``)."""
+
+    def __init__(self, transport: str, base_url: str, room: str) -> None:
+        assert transport in ("http", "websocket"), transport
+        self.session = ChatSession(base_url, room)
+        self.socket: websocket.WebSocket | None = None
+        if transport == "websocket":
+            self.socket = self.session.websocket()
+
+    @classmethod
+    def like(cls, key: str, base_url: str, room: str) -> Sender:
+        """A sender that sends the way strategy ``key``'s browser client does."""
+        return cls(SENDS_OVER[key], base_url, room)
 
     def send(self, text: str) -> None:
         if self.socket is not None:
             self.socket.send(json.dumps({"message": text}))
         else:
-            assert self.http is not None
-            self.http.post_message(self.room, text)
+            self.session.send(text)
+
+    def wait_until_echoed(self, texts: list[str]) -> None:
+        """WebSocket only: read frames until each of ``texts`` came back, so each is stored."""
+        assert self.socket is not None
+        waiting = set(texts)
+        while waiting:
+            frame = receive_json(self.socket, timeout=30)
+            assert "error" not in frame, frame
+            waiting.discard(frame["message"])
 
     def close(self) -> None:
         if self.socket is not None:
             self.socket.close()
+        self.session.http.close()
+
+
+def send_burst(base_url: str, room: str, transport: str, texts: list[str]) -> None:
+    """Post ``texts`` as one client over ``transport`` (http or websocket), as fast as it can.
+
+    Run in its own process by the load tests. A WebSocket sender waits until its
+    own messages come back before closing, so each one is known to be stored.
+    """
+    sender = Sender(transport, base_url, room)
+    with contextlib.closing(sender):
+        for text in texts:
+            sender.send(text)
+        if transport == "websocket":
+            sender.wait_until_echoed(texts)
+
+
+HEALTHY_STATE: dict[str, str] = {
+    "short-polling": "polling",
+    "long-polling": "waiting",
+    "websocket": "connected",
+}
+"""What ``#connection-state`` shows on a strategy's page once it is following the room."""
+
+
+def wait_until_following(driver: Any, strategy: str, timeout: float = 15) -> Any:
+    """Wait until the open chat page of ``strategy`` follows its room; its state element."""
+    state = driver.find_element("id", "connection-state")
+    wait_until(lambda: state.text == HEALTHY_STATE[strategy], timeout=timeout)
+    return state
+
+
+def chat_log_lines(driver: Any) -> list[str]:
+    """The lines of ``#chat-log`` as the page shows them."""
+    value = driver.execute_script("return document.querySelector('#chat-log').value")
+    return [line for line in str(value).split("\n") if line]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:
+    """Poll ``condition()`` until it is truthy; return its value, or fail with the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout} s (last value {value!r})")
+        time.sleep(interval)

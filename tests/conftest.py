@@ -6,13 +6,14 @@ so in-process tests and the server processes started here share one Redis.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -76,9 +77,19 @@ def missing_browser() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[WebDriver]:
-    """One headless Chromium for the session. Skips without one, unless
+def chrome_options() -> Any:
+    """The STACK-NOTES options; every browser of the suite starts from these."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    for argument in CHROME_OPTIONS:
+        options.add_argument(argument)
+    return options
+
+
+@contextlib.contextmanager
+def headless_chromium() -> Iterator[WebDriver]:
+    """A headless Chromium, quit afterwards. Skips without one, unless
     PUSHLAB_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure."""
     reason = missing_browser()
     if reason:
@@ -89,11 +100,22 @@ def browser() -> Iterator[WebDriver]:
     from selenium.webdriver.chrome.service import Service
 
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download
-    options = webdriver.ChromeOptions()
-    for argument in CHROME_OPTIONS:
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=chrome_options())
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[WebDriver]:
+    """One headless Chromium for the session (see ``headless_chromium``)."""
+    with headless_chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def fresh_browser() -> Iterator[WebDriver]:
+    """A headless Chromium of this test's own: no cookies, windows or page state of others."""
+    with headless_chromium() as driver:
+        yield driver

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -219,42 +220,36 @@ async def test_oversized_body_is_a_json_413_and_nothing_is_stored() -> None:
 
 
 BAD_QUERIES = [
-    pytest.param("?after=-1", id="negative-cursor"),
-    pytest.param("?after=abc", id="word-cursor"),
-    pytest.param("?after=1.5", id="fraction-cursor"),
-    pytest.param("?after=%D9%A3", id="non-ascii-digit-cursor"),
-    pytest.param("?after=99999999999999999999999", id="huge-cursor"),
-    pytest.param("?after=2", id="cursor-beyond-newest"),
-    pytest.param("?limit=0", id="zero-limit"),
-    pytest.param("?limit=100000", id="huge-limit"),
-    pytest.param("?limit=ten", id="word-limit"),
+    pytest.param(messages_url, "?after=-1", id="negative-cursor"),
+    pytest.param(messages_url, "?after=abc", id="word-cursor"),
+    pytest.param(messages_url, "?after=1.5", id="fraction-cursor"),
+    pytest.param(messages_url, "?after=%D9%A3", id="non-ascii-digit-cursor"),
+    pytest.param(messages_url, "?after=99999999999999999999999", id="huge-cursor"),
+    pytest.param(messages_url, "?after=2", id="cursor-beyond-newest"),
+    pytest.param(messages_url, "?limit=0", id="zero-limit"),
+    pytest.param(messages_url, "?limit=100000", id="huge-limit"),
+    pytest.param(messages_url, "?limit=ten", id="word-limit"),
+    pytest.param(wait_url, "?after=5&timeout=1", id="wait-cursor-beyond-newest"),
+    pytest.param(wait_url, "?after=x&timeout=1", id="wait-word-cursor"),
+    pytest.param(wait_url, "?timeout=0", id="wait-zero-timeout"),
+    pytest.param(wait_url, "?timeout=-3", id="wait-negative-timeout"),
+    pytest.param(wait_url, "?timeout=61", id="wait-timeout-over-60"),
+    pytest.param(wait_url, "?timeout=nan", id="wait-nan-timeout"),
+    pytest.param(wait_url, "?timeout=inf", id="wait-inf-timeout"),
+    pytest.param(wait_url, "?timeout=soon", id="wait-word-timeout"),
 ]
+"""(read or long-poll URL, bad query): the room holds one message, so ``after=2`` is past it."""
 
 
-@pytest.mark.parametrize("query", BAD_QUERIES)
-async def test_bad_cursor_or_limit_is_a_json_400(query: str) -> None:
+@pytest.mark.parametrize(("url", "query"), BAD_QUERIES)
+async def test_bad_cursor_limit_or_timeout_is_a_json_400_at_once(
+    url: Callable[..., str], query: str
+) -> None:
     await chat.apost_message(room=ROOM, author="ann", text="the only one")
-    assert_json_error(await AsyncClient().get(messages_url(query=query)), 400)
-    assert await stored_count() == 1
-
-
-BAD_WAITS = [
-    pytest.param("?after=5&timeout=1", id="cursor-beyond-newest"),
-    pytest.param("?after=x&timeout=1", id="word-cursor"),
-    pytest.param("?timeout=0", id="zero-timeout"),
-    pytest.param("?timeout=-3", id="negative-timeout"),
-    pytest.param("?timeout=61", id="timeout-over-60"),
-    pytest.param("?timeout=nan", id="nan-timeout"),
-    pytest.param("?timeout=inf", id="inf-timeout"),
-    pytest.param("?timeout=soon", id="word-timeout"),
-]
-
-
-@pytest.mark.parametrize("query", BAD_WAITS)
-async def test_bad_long_poll_query_is_a_json_400_at_once(query: str) -> None:
     started = time.monotonic()
-    assert_json_error(await AsyncClient().get(wait_url(query=query)), 400)
+    assert_json_error(await AsyncClient().get(url(query=query)), 400)
     assert time.monotonic() - started < 5, "a bad query should not be held"
+    assert await stored_count() == 1
 
 
 async def test_wrong_methods_and_unknown_endpoints_answer_json() -> None:

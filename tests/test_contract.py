@@ -32,7 +32,7 @@ def unique_room(prefix: str) -> str:
 
 
 def start_receiver(key: str, server: ServerProcess, room: str) -> Receiver:
-    return RECEIVERS[key](server.url, server.ws_url, room).start()
+    return RECEIVERS[key](server.url, room).start()
 
 
 def assert_received_once_in_order(receiver: Receiver, texts: list[str]) -> None:
@@ -70,7 +70,7 @@ def test_pair_delivers_each_message_once_in_order(
 ) -> None:
     room = unique_room("pair")
     receiver = start_receiver(receiver_key, live_server_process, room)
-    sender = Sender(sender_key, live_server_process.url, live_server_process.ws_url, room)
+    sender = Sender.like(sender_key, live_server_process.url, room)
     texts = [f"{sender_key} says {n}" for n in range(1, MESSAGES_PER_TEST + 1)]
     try:
         for text in texts:
@@ -87,7 +87,7 @@ def test_one_sender_reaches_every_strategy_at_once(live_server_process, sender_k
     room = unique_room("all")
     receivers = [start_receiver(key, live_server_process, room) for key in STRATEGIES]
     receivers.append(start_receiver("websocket", live_server_process, room))
-    sender = Sender(sender_key, live_server_process.url, live_server_process.ws_url, room)
+    sender = Sender.like(sender_key, live_server_process.url, room)
     texts = [f"to everyone {n}" for n in range(1, MESSAGES_PER_TEST + 1)]
     try:
         for text in texts:
@@ -105,7 +105,7 @@ def test_other_rooms_receive_nothing(live_server_process, key: str) -> None:
     room, other_room = unique_room("here"), unique_room("elsewhere")
     bystander = start_receiver(key, live_server_process, other_room)
     listener = start_receiver(key, live_server_process, room)
-    sender = Sender(key, live_server_process.url, live_server_process.ws_url, room)
+    sender = Sender.like(key, live_server_process.url, room)
     try:
         sender.send("only for this room")
         listener.wait_for(1)

@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks import reference_docs
 from strategies import STRATEGIES
-from tests.synthetic_summary import synthetic_summary
+from tests.synthetic_summary import build_summary
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -300,7 +300,7 @@ def test_generator_without_a_run_says_so_instead_of_inventing_numbers() -> None:
 
 
 def test_generator_answers_from_the_run_numbers() -> None:
-    summary = synthetic_summary()
+    summary = build_summary(sweep=True, idle=True)
     pages = reference_docs.render_pages(summary)
     chat = summary["strategies"]
     fewest = min(chat, key=lambda key: chat[key]["requests_per_delivery"])
@@ -323,10 +323,11 @@ def test_generator_answers_from_the_run_numbers() -> None:
 
 
 def test_generator_never_ranks_a_failed_strategy() -> None:
-    summary = synthetic_summary(failed="websocket", with_sweep=False)
+    summary = build_summary(failed="websocket", idle=True)
     pages = reference_docs.render_pages(summary)
     assert "WebSocket" not in pages["answers.md"].split("3. ")[0]
-    assert "**failed**: lost 3 messages" in pages["reference-run.md"]
+    failure = summary["strategies"]["websocket"]["failure"]
+    assert f"**failed**: {failure}" in pages["reference-run.md"]
     assert "**failed**" in pages["costs-websocket.md"]
     assert "In the sweep" not in pages["answers.md"]
 

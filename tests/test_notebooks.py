@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from tests.synthetic_summary import synthetic_summary, write_results_dir
+from tests.synthetic_summary import build_summary, save
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -84,8 +84,8 @@ def test_notebook_runs_against_the_reference_run(
 def test_compare_reads_a_run_and_names_the_cheapest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    summary = synthetic_summary()
-    printed = run_notebook("compare.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    summary = build_summary(sweep=True, idle=True)
+    printed = run_notebook("compare.ipynb", save(tmp_path, summary), monkeypatch)
     chat = summary["strategies"]
     fewest = min(chat, key=lambda key: chat[key]["requests_per_delivery"])
     fastest = min(chat, key=lambda key: chat[key]["delivery_ms"]["p50"])
@@ -98,17 +98,17 @@ def test_compare_reads_a_run_and_names_the_cheapest(
 def test_compare_leaves_a_failed_strategy_out_and_says_when_idle_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    summary = synthetic_summary(failed="short-polling", with_sweep=False)
+    summary = build_summary(failed="short-polling", idle=True)
     del summary["scenarios"]["idle"]  # as in a quick-profile run
-    printed = run_notebook("compare.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
-    assert "FAILED: lost 3 messages" in printed
+    printed = run_notebook("compare.ipynb", save(tmp_path, summary), monkeypatch)
+    assert f"FAILED: {summary['strategies']['short-polling']['failure']}" in printed
     assert "This run has no idle scenario" in printed
     assert f"fewest: {_title('short-polling')}" not in printed
 
 
 def test_scaling_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    summary = synthetic_summary(with_sweep=True)
-    printed = run_notebook("scaling.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    summary = build_summary(sweep=True, idle=True)
+    printed = run_notebook("scaling.ipynb", save(tmp_path, summary), monkeypatch)
     short = summary["sweep"]["short-polling"]
     clients = [point["clients"] for point in short]
     totals = [point["http_requests_per_client_per_min"] * point["clients"] for point in short]
@@ -119,8 +119,8 @@ def test_scaling_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_scaling_explains_a_run_without_a_sweep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    summary = synthetic_summary(with_sweep=False)
-    printed = run_notebook("scaling.ipynb", write_results_dir(tmp_path, summary), monkeypatch)
+    summary = build_summary(idle=True)
+    printed = run_notebook("scaling.ipynb", save(tmp_path, summary), monkeypatch)
     assert "This run has no sweep" in printed
     assert "pushlab bench --profile full" in printed
 

@@ -19,14 +19,14 @@ import pytest
 
 from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
-from tests.clients import RECEIVERS, HttpSession
-from tests.services import EXTERNAL_POSTGRES, tcp_reachable
+from tests.clients import RECEIVERS, ChatSession
+from tests.services import EXTERNAL_POSTGRES, skip_unless_reachable
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not tcp_reachable(EXTERNAL_POSTGRES),
-        reason="no PostgreSQL at 127.0.0.1:5432: the DATABASE_URL path needs one "
+    skip_unless_reachable(
+        EXTERNAL_POSTGRES,
+        "no PostgreSQL at 127.0.0.1:5432: the DATABASE_URL path needs one "
         "(python-svc machines and CI have it)",
     ),
 ]
@@ -113,13 +113,12 @@ def test_a_server_on_postgresql_delivers_to_every_strategy(
     env = {key: database_env[key] for key in ("DATABASE_URL", "REDIS_URL")}
     server = ServerProcess(env=env, log_path=tmp_path / "server.log").start(migrate=False)
     room = "on-postgres"
-    receivers = [RECEIVERS[key](server.url, server.ws_url, room).start() for key in STRATEGIES]
+    receivers = [RECEIVERS[key](server.url, room).start() for key in STRATEGIES]
     try:
-        session = HttpSession(server.url)
-        session.open_room_page(room)
+        session = ChatSession(server.url, room)
         texts = ["stored in PostgreSQL", "and pushed"]
         for text in texts:
-            session.post_message(room, text)
+            session.send(text)
         for receiver in receivers:
             assert [m["message"] for m in receiver.wait_for(len(texts))] == texts
     finally:

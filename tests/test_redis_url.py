@@ -14,14 +14,14 @@ import pytest
 import redis
 
 from lab.serverproc import ServerProcess
-from tests.clients import HttpSession, LongPollingReceiver, WebSocketReceiver
-from tests.services import EXTERNAL_REDIS, tcp_reachable
+from tests.clients import ChatSession, LongPollingReceiver, WebSocketReceiver
+from tests.services import EXTERNAL_REDIS, skip_unless_reachable
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not tcp_reachable(EXTERNAL_REDIS),
-        reason="no Redis at 127.0.0.1:6379: the REDIS_URL path needs an external Redis "
+    skip_unless_reachable(
+        EXTERNAL_REDIS,
+        "no Redis at 127.0.0.1:6379: the REDIS_URL path needs an external Redis "
         "(python-svc machines and CI have one)",
     ),
 ]
@@ -56,18 +56,17 @@ def test_servers_use_the_external_redis_and_deliver_across_processes(
     wakeups.subscribe(f"pushlab:room:{room}")
     wakeups.get_message(timeout=2)  # the subscribe confirmation
     receivers = [
-        WebSocketReceiver(other.url, other.ws_url, room).start(),
-        LongPollingReceiver(other.url, other.ws_url, room).start(),
-        WebSocketReceiver(poster.url, poster.ws_url, room).start(),
+        WebSocketReceiver(other.url, room).start(),
+        LongPollingReceiver(other.url, room).start(),
+        WebSocketReceiver(poster.url, room).start(),
     ]
     try:
         # channels_redis keeps a room's group in this Redis while a socket is in it.
         assert outside.exists(f"asgi:group:chat_{room}")
-        session = HttpSession(poster.url)
-        session.open_room_page(room)
+        session = ChatSession(poster.url, room)
         texts = [f"through the shared Redis {n}" for n in range(1, 4)]
         for text in texts:
-            session.post_message(room, text)
+            session.send(text)
         for receiver in receivers:
             received = receiver.wait_for(len(texts))
             assert [m["message"] for m in received] == texts

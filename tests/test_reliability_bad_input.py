@@ -19,7 +19,8 @@ import websocket
 
 from lab.serverproc import ServerProcess
 from strategies.websocket.consumers import MAX_FRAME_CHARS
-from tests.reliability_clients import ChatSession, close_code, receive_json
+from tests.clients import ChatSession, close_code, receive_json
+from tests.services import own_server
 
 pytestmark = pytest.mark.slow
 
@@ -180,16 +181,9 @@ def limited_server(
     server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """A server with the default limit spelled out, whatever the session's server uses."""
-    var_dir = tmp_path_factory.mktemp("limited")
-    env = {
-        **server_env,
-        "PUSHLAB_VAR_DIR": str(var_dir),
-        "PUSHLAB_RATE_LIMIT_BURST": "10",
-        "PUSHLAB_RATE_LIMIT_PER_S": "2",
-    }
-    server = ServerProcess(env=env, log_path=var_dir / "server.log").start()
-    yield server
-    server.stop()
+    limits = {"PUSHLAB_RATE_LIMIT_BURST": "10", "PUSHLAB_RATE_LIMIT_PER_S": "2"}
+    with own_server(server_env, tmp_path_factory.mktemp("limited"), **limits) as server:
+        yield server
 
 
 def test_a_flooding_session_is_limited_over_http_and_websocket_alike(

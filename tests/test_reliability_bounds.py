@@ -11,7 +11,6 @@ import contextlib
 import secrets
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -25,7 +24,8 @@ from lab import chat
 from lab.ratelimit import RateLimited, TokenBucketLimiter
 from lab.serverproc import ServerProcess
 from strategies.websocket.consumers import TRY_AGAIN_LATER_CLOSE_CODE, ChatConsumer, group_name
-from tests.reliability_clients import ChatSession, close_code, wait_until
+from tests.clients import ChatSession, close_code, wait_until
+from tests.services import own_server
 
 
 class FakeClock:
@@ -77,16 +77,9 @@ def bounded_server(
     server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """A server that allows only two waiting long polls and two open sockets."""
-    var_dir: Path = tmp_path_factory.mktemp("bounded")
-    env = {
-        **server_env,
-        "PUSHLAB_VAR_DIR": str(var_dir),
-        "PUSHLAB_MAX_LONG_POLLS": "2",
-        "PUSHLAB_MAX_WEBSOCKETS": "2",
-    }
-    server = ServerProcess(env=env, log_path=var_dir / "server.log").start()
-    yield server
-    server.stop()
+    bounds = {"PUSHLAB_MAX_LONG_POLLS": "2", "PUSHLAB_MAX_WEBSOCKETS": "2"}
+    with own_server(server_env, tmp_path_factory.mktemp("bounded"), **bounds) as server:
+        yield server
 
 
 @pytest.mark.slow

@@ -19,13 +19,9 @@ from typing import Any
 import pytest
 
 from lab.serverproc import ServerProcess
-from tests.reliability_clients import (
-    STRATEGY_KEYS,
-    ChatSession,
-    chat_log_lines,
-    chromium,
-    wait_until,
-)
+from strategies import STRATEGIES
+from tests.clients import ChatSession, chat_log_lines, wait_until, wait_until_following
+from tests.services import own_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,22 +33,13 @@ new MutationObserver(() => window.seenStates.push(state.textContent))
 """
 """Keeps every text #connection-state shows, so a short outage cannot be missed."""
 OUTAGE_STATE = re.compile(r"retrying|reconnecting")
-HEALTHY_STATES = {"short-polling": "polling", "long-polling": "waiting", "websocket": "connected"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
 
 
 @pytest.fixture
 def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of this test's own: restarting the session's shared one would disturb others."""
-    env = {**server_env, "PUSHLAB_VAR_DIR": str(tmp_path)}
-    process = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
-    yield process
-    process.stop()
+    with own_server(server_env, tmp_path) as process:
+        yield process
 
 
 def post_all(poster: ChatSession, texts: list[str]) -> None:
@@ -61,20 +48,19 @@ def post_all(poster: ChatSession, texts: list[str]) -> None:
         assert answer.status_code == 201, answer.text
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_KEYS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_restart_loses_and_repeats_nothing(
-    strategy: str, server: ServerProcess, browser: Any
+    strategy: str, server: ServerProcess, fresh_browser: Any
 ) -> None:
     room = f"restart-{secrets.token_hex(3)}"
-    browser.get(f"{server.url}/chat/{room}/?strategy={strategy}")
-    browser.execute_script(RECORD_STATES)
-    state = browser.find_element("id", "connection-state")
-    wait_until(lambda: state.text == HEALTHY_STATES[strategy], timeout=15)
+    fresh_browser.get(f"{server.url}/chat/{room}/?strategy={strategy}")
+    fresh_browser.execute_script(RECORD_STATES)
+    state = wait_until_following(fresh_browser, strategy)
 
     poster = ChatSession(server.url, room)
     before, during, after = ([f"{phase}-{n}" for n in range(3)] for phase in ("a", "b", "c"))
     post_all(poster, before)
-    wait_until(lambda: chat_log_lines(browser) == before)
+    wait_until(lambda: chat_log_lines(fresh_browser) == before)
 
     # ServerProcess.restart() in its two halves, so the test can see the page notice the
     # outage: a fast restart could otherwise fall between two short polls.
@@ -82,14 +68,14 @@ def test_restart_loses_and_repeats_nothing(
     wait_until(lambda: OUTAGE_STATE.search(state.text), timeout=15)
     server.start(migrate=False)
     post_all(poster, during)  # the page is still backing off: it must catch up on these
-    wait_until(lambda: chat_log_lines(browser) == before + during, timeout=45)
-    wait_until(lambda: state.text == HEALTHY_STATES[strategy], timeout=15)
+    wait_until(lambda: chat_log_lines(fresh_browser) == before + during, timeout=45)
+    wait_until_following(fresh_browser, strategy)
     post_all(poster, after)
-    wait_until(lambda: chat_log_lines(browser) == before + during + after)
+    wait_until(lambda: chat_log_lines(fresh_browser) == before + during + after)
 
-    seen = browser.execute_script("return window.seenStates")
+    seen = fresh_browser.execute_script("return window.seenStates")
     assert [s for s in seen if OUTAGE_STATE.search(s)], seen
-    assert browser.execute_script("return window.pushlab.chat.lastId()") == 9
+    assert fresh_browser.execute_script("return window.pushlab.chat.lastId()") == 9
 
 
 BACKOFF_SAMPLES = """
@@ -103,11 +89,11 @@ return [delays, firsts];
 
 
 def test_clients_back_off_exponentially_with_jitter(
-    live_server_process: ServerProcess, browser: Any
+    live_server_process: ServerProcess, fresh_browser: Any
 ) -> None:
     """0.5 s, 1 s, 2 s, ... capped at 15 s, each ±50 %, so clients do not return in step."""
-    browser.get(f"{live_server_process.url}/chat/backoff/?strategy=websocket")
-    delays, firsts = browser.execute_script(BACKOFF_SAMPLES)
+    fresh_browser.get(f"{live_server_process.url}/chat/backoff/?strategy=websocket")
+    delays, firsts = fresh_browser.execute_script(BACKOFF_SAMPLES)
     for attempt, delay in enumerate(delays):
         base = min(15000, 500 * 2**attempt)
         assert base * 0.5 <= delay <= base * 1.5, (attempt, delay)

@@ -10,7 +10,6 @@ and its memory must level off (the last samples no more than half again the firs
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
 import threading
@@ -19,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.serverproc import ServerProcess
-from tests.reliability_clients import ChatSession, Receiver, wait_until
+from tests.clients import ChatSession, one_receiver_of_each_kind, wait_until
+from tests.services import own_server
 
 MINUTES = float(os.environ.get("PUSHLAB_SOAK_MINUTES", "0"))
 WRITERS = 3
 LISTENERS_PER_KIND = 2
-RECEIVER_KINDS = ("short-polling", "long-polling", "websocket", "lecture-websocket")
 SAMPLE_EVERY_S = 10
 
 pytestmark = [
@@ -44,15 +42,14 @@ def write_steadily(session: ChatSession, count: int, tag: str) -> None:
 def test_a_steady_chat_for_minutes_keeps_every_promise(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**server_env, "PUSHLAB_VAR_DIR": str(tmp_path)}
-    server = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
-    try:
+    with own_server(server_env, tmp_path) as server:
         room = f"soak-{secrets.token_hex(3)}"
         per_writer = int(MINUTES * 60)
         total = per_writer * WRITERS
         receivers = [
-            Receiver(kind, ChatSession(server.url, room), total, deadline_s=MINUTES * 60 + 120)
-            for kind, _ in itertools.product(RECEIVER_KINDS, range(LISTENERS_PER_KIND))
+            receiver
+            for _ in range(LISTENERS_PER_KIND)
+            for receiver in one_receiver_of_each_kind(server.url, room)
         ]
         for receiver in receivers:
             receiver.start()
@@ -69,11 +66,10 @@ def test_a_steady_chat_for_minutes_keeps_every_promise(
             rss_kb.append(server.metrics()["max_rss_kb"])
             time.sleep(SAMPLE_EVERY_S)
         for receiver in receivers:
-            receiver.join(timeout=120)
-
+            receiver.wait_for(total, timeout=120)
         for receiver in receivers:
-            assert receiver.error is None, (receiver.kind, receiver.error)
-            assert [m["id"] for m in receiver.received] == list(range(1, total + 1)), receiver.kind
+            received = receiver.stop()  # late repeats included
+            assert [m["id"] for m in received] == list(range(1, total + 1)), receiver
         # Once every client has left, nothing stays open but the metrics request itself.
         wait_until(
             lambda: (
@@ -85,5 +81,3 @@ def test_a_steady_chat_for_minutes_keeps_every_promise(
         quarter = max(1, len(rss_kb) // 4)
         print(f"\nsoak: {total} messages, peak RSS samples (kB): {rss_kb}")
         assert max(rss_kb[-quarter:]) <= 1.5 * max(rss_kb[:quarter]), rss_kb
-    finally:
-        server.stop()

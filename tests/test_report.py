@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import pytest
@@ -19,6 +17,12 @@ from benchmarks import report
 from benchmarks.charts import CHARTS, select_charted, select_sweep
 from lab.cli import main as pushlab
 from strategies import STRATEGIES
+from tests.synthetic_summary import (
+    PROFILES,
+    build_summary,
+    save,
+    strategy_result,
+)
 
 MAIN_CHARTS = {
     "requests_per_delivery.png",
@@ -31,144 +35,6 @@ MAIN_CHARTS = {
 }
 SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-POLL_INTERVAL_MS = 1000
-
-# Per strategy: requests per client per minute, bytes, CPU ms and Redis commands per
-# delivery, p50 ms and the spread of the latency distribution (like a quick run on 2 cores).
-PROFILES: dict[str, dict[str, float]] = {
-    "short-polling": {"rpm": 72.1, "bytes": 1130.0, "cpu": 1.93, "redis": 0.0, "p50": 503.0},
-    "long-polling": {"rpm": 115.0, "bytes": 560.0, "cpu": 2.4, "redis": 2.1, "p50": 6.1},
-    "websocket": {"rpm": 2.0, "bytes": 190.0, "cpu": 0.9, "redis": 1.3, "p50": 4.2},
-}
-
-
-def latency_cdf(key: str, p50: float) -> list[list[float]]:
-    """101 points: uniform over one poll interval for short polling, log-normal otherwise."""
-    fractions = [i / 100 for i in range(101)]
-    if key == "short-polling":
-        return [[round(3 + POLL_INTERVAL_MS * f, 1), f] for f in fractions]
-    normal = NormalDist()
-    return [
-        [round(p50 * 2.7 ** (0.6 * normal.inv_cdf(min(max(f, 0.005), 0.995))), 2), f]
-        for f in fractions
-    ]
-
-
-def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[str, Any]:
-    """One StrategyResult as the runner writes it, with numbers consistent with each other.
-
-    More clients than the quick profile's 20 cost more CPU and, for the push strategies,
-    more latency (short polling's latency is set by its poll interval).
-    """
-    load = clients / 20
-    profile = dict(PROFILES[key])
-    profile["cpu"] = round(profile["cpu"] * (0.8 + 0.2 * load), 3)
-    if key != "short-polling":
-        profile["p50"] *= load**0.5
-    deliveries = messages * 10  # every message reaches the room's 10 clients
-    duration = 30.0
-    requests = round(profile["rpm"] * clients * duration / 60)
-    cdf = latency_cdf(key, profile["p50"])
-    ms = [point[0] for point in cdf]
-    return {
-        "status": "ok",
-        "failure": None,
-        "verify": {"ok": True, "lost": 0, "duplicates": 0, "out_of_order": 0, "deliveries": 18},
-        "scenario": "chat",
-        "clients": clients,
-        "duration_s": duration,
-        "messages_sent": messages,
-        "deliveries_expected": deliveries,
-        "deliveries": deliveries,
-        "lost": 0,
-        "duplicates": 0,
-        "out_of_order": 0,
-        "http_requests": requests,
-        "http_requests_per_client_per_min": profile["rpm"],
-        "requests_per_delivery": round(requests / deliveries, 4) if deliveries else None,
-        "bytes_sent": round(profile["bytes"] * deliveries),
-        "bytes_per_delivery": profile["bytes"] if deliveries else None,
-        "delivery_ms": {
-            "p50": ms[50],
-            "p95": ms[95],
-            "p99": ms[99],
-            "max": ms[100],
-            "mean": sum(ms) / len(ms),
-            "cdf": cdf,
-        },
-        "server_cpu_ms": profile["cpu"] * deliveries,
-        "server_cpu_ms_per_delivery": profile["cpu"] if deliveries else None,
-        "redis_commands": round(profile["redis"] * deliveries),
-        "redis_commands_per_delivery": profile["redis"] if deliveries else None,
-        "redis_clients_peak": 4,
-        "server_rss_mb_peak": 95.2,
-        "locust_cpu_percent": 35.0,
-        "locust_saturated": False,
-    }
-
-
-def build_summary(
-    *, failed: str | None = None, sweep: bool = False, zero_deliveries: bool = False
-) -> dict[str, Any]:
-    """A summary.json for every registered strategy; variants: one failed, sweep, silent."""
-    results = {
-        key: strategy_result(key, messages=0 if zero_deliveries else 109) for key in PROFILES
-    }
-    if zero_deliveries:
-        for result in results.values():
-            result["delivery_ms"] = dict.fromkeys(("p50", "p95", "p99", "max", "mean"))
-            result["delivery_ms"]["cdf"] = []
-    if failed:
-        results[failed].update(
-            status="failed", lost=7, deliveries=1083, failure="7 of 1090 deliveries were lost"
-        )
-    summary: dict[str, Any] = {
-        "run_id": "20261124-001500-quick",
-        "created_at": "2026-11-24T00:15:00+00:00",
-        "git_sha": "0123456789abcdef0123456789abcdef01234567",
-        "machine": {
-            "hostname": "lab",
-            "cpus": 2,
-            "memory_gb": 23.4,
-            "platform": "Linux-6.1-x86_64",
-            "python": "3.11.7",
-        },
-        "versions": {
-            "django": "5.2.19",
-            "channels": "4.3.2",
-            "daphne": "4.2.3",
-            "locust": "2.47.0",
-            "matplotlib": "3.11.2",
-        },
-        "config": {
-            "profile": "quick",
-            "scenario": "chat",
-            "scenarios": ["chat"],
-            "poll_interval_ms": POLL_INTERVAL_MS,
-            "clients": 20,
-            "duration_s": 30,
-            "room_size": 10,
-            "send_interval_s": 5,
-            "server": "daphne",
-            "processes": 1,
-            "strategies": list(PROFILES),
-        },
-        "status": "failed" if failed else "ok",
-        "strategies": results,
-        "scenarios": {"chat": results},
-    }
-    if sweep:
-        summary["sweep"] = {
-            key: [strategy_result(key, clients=clients) for clients in (10, 40, 80)]
-            for key in PROFILES
-        }
-    return summary
-
-
-def save(run_dir: Path, summary: dict[str, Any]) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return run_dir
 
 
 def report_text(summary: dict[str, Any]) -> str:

@@ -8,14 +8,14 @@ into a reloaded page, and on the compare page — and the flag must stay unset.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 
 from lab.serverproc import ServerProcess
-from tests.reliability_clients import STRATEGY_KEYS, chat_log_lines, chromium, wait_until
+from strategies import STRATEGIES
+from tests.clients import chat_log_lines, wait_until, wait_until_following
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,45 +24,37 @@ PAYLOADS = (
     '</textarea><img src=x onerror="window.pwned = true">',
     "<script>window.pwned = true</script>",
 )
-READY_STATES = {"short-polling": "polling", "long-polling": "waiting", "websocket": "connected"}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
+def assert_inert(fresh_browser: Any) -> None:
+    wait_until(lambda: chat_log_lines(fresh_browser) == list(PAYLOADS))
+    assert fresh_browser.execute_script("return window.pwned === undefined")
+    assert fresh_browser.find_elements(By.CSS_SELECTOR, "img[src=x]") == []
 
 
-def assert_inert(browser: Any) -> None:
-    wait_until(lambda: chat_log_lines(browser) == list(PAYLOADS))
-    assert browser.execute_script("return window.pwned === undefined")
-    assert browser.find_elements(By.CSS_SELECTOR, "img[src=x]") == []
-
-
-@pytest.mark.parametrize("strategy", STRATEGY_KEYS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_markup_in_messages_shows_as_text_and_never_runs(
-    strategy: str, live_server_process: ServerProcess, browser: Any
+    strategy: str, live_server_process: ServerProcess, fresh_browser: Any
 ) -> None:
     room = f"xss-{secrets.token_hex(3)}"
     page = f"{live_server_process.url}/chat/{room}/?strategy={strategy}"
-    browser.get(page)
-    state = browser.find_element(By.ID, "connection-state")
-    wait_until(lambda: state.text == READY_STATES[strategy], timeout=15)
-    field = browser.find_element(By.ID, "chat-message-input")
+    fresh_browser.get(page)
+    wait_until_following(fresh_browser, strategy)
+    field = fresh_browser.find_element(By.ID, "chat-message-input")
     for payload in PAYLOADS:
         field.send_keys(payload)
-        browser.find_element(By.ID, "chat-message-submit").click()
-        wait_until(lambda payload=payload: payload in chat_log_lines(browser))
-    assert_inert(browser)  # delivered live
+        fresh_browser.find_element(By.ID, "chat-message-submit").click()
+        wait_until(lambda payload=payload: payload in chat_log_lines(fresh_browser))
+    assert_inert(fresh_browser)  # delivered live
 
-    browser.get(page)
-    assert_inert(browser)  # rendered into the page as history
+    fresh_browser.get(page)
+    assert_inert(fresh_browser)  # rendered into the page as history
 
-    browser.get(f"{live_server_process.url}/chat/{room}/compare/")
-    frames = browser.find_elements(By.TAG_NAME, "iframe")
-    assert len(frames) == len(STRATEGY_KEYS)
+    fresh_browser.get(f"{live_server_process.url}/chat/{room}/compare/")
+    frames = fresh_browser.find_elements(By.TAG_NAME, "iframe")
+    assert len(frames) == len(STRATEGIES)
     for frame in frames:
-        browser.switch_to.frame(frame)
-        assert_inert(browser)
-        browser.switch_to.default_content()
-    assert browser.execute_script("return window.pwned === undefined")
+        fresh_browser.switch_to.frame(frame)
+        assert_inert(fresh_browser)
+        fresh_browser.switch_to.default_content()
+    assert fresh_browser.execute_script("return window.pwned === undefined")

@@ -11,7 +11,7 @@ import pytest
 import websocket
 
 from lab.serverproc import ServerProcess
-from tests.reliability_clients import ChatSession, receive_json
+from tests.clients import ChatSession, receive_json
 
 pytestmark = pytest.mark.slow
 

@@ -20,15 +20,16 @@ from selenium.webdriver.common.keys import Keys
 
 from lab.access import LOGIN_REQUIRED_CLOSE_CODE
 from lab.serverproc import ServerProcess
-from tests.reliability_clients import (
-    STRATEGY_KEYS,
+from strategies import STRATEGIES
+from tests.clients import (
     ChatSession,
     chat_log_lines,
-    chromium,
     close_code,
     receive_json,
     wait_until,
+    wait_until_following,
 )
+from tests.services import own_server
 
 pytestmark = pytest.mark.slow
 
@@ -46,16 +47,15 @@ def login_server(
     server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     var_dir = tmp_path_factory.mktemp("login")
-    env = {**server_env, "PUSHLAB_VAR_DIR": str(var_dir), "PUSHLAB_REQUIRE_LOGIN": "1"}
-    server = ServerProcess(env=env, log_path=var_dir / "server.log").start()
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", CREATE_USER.format(USERNAME, PASSWORD)],
-        env={**os.environ, **env},
-        cwd=REPO,
-        check=True,
-    )
-    yield server
-    server.stop()
+    login = {"PUSHLAB_REQUIRE_LOGIN": "1"}
+    with own_server(server_env, var_dir, **login) as server:
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", CREATE_USER.format(USERNAME, PASSWORD)],
+            env={**os.environ, **server_env, "PUSHLAB_VAR_DIR": str(var_dir), **login},
+            cwd=REPO,
+            check=True,
+        )
+        yield server
 
 
 @pytest.fixture
@@ -121,36 +121,29 @@ def test_signed_in_users_chat_as_themselves_over_every_transport(
     assert [m["author"] for m in client.read().json()["messages"]] == [USERNAME, USERNAME]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
-
-
 @pytest.mark.browser
-@pytest.mark.parametrize("strategy", STRATEGY_KEYS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_pages_chat_as_the_signed_in_user_and_stop_when_signed_out(
-    strategy: str, login_server: ServerProcess, browser: Any
+    strategy: str, login_server: ServerProcess, fresh_browser: Any
 ) -> None:
     room = f"private-{secrets.token_hex(3)}"
     page = f"/chat/{room}/?strategy={strategy}"
-    browser.delete_all_cookies()
-    browser.get(login_server.url + page)  # anonymous: sent to the login form
-    assert browser.current_url.startswith(f"{login_server.url}/admin/login/")
-    browser.find_element(By.ID, "id_username").send_keys(USERNAME)
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD + Keys.ENTER)
-    wait_until(lambda: browser.current_url == login_server.url + page)
+    fresh_browser.delete_all_cookies()
+    fresh_browser.get(login_server.url + page)  # anonymous: sent to the login form
+    assert fresh_browser.current_url.startswith(f"{login_server.url}/admin/login/")
+    fresh_browser.find_element(By.ID, "id_username").send_keys(USERNAME)
+    fresh_browser.find_element(By.ID, "id_password").send_keys(PASSWORD + Keys.ENTER)
+    wait_until(lambda: fresh_browser.current_url == login_server.url + page)
 
-    state = browser.find_element(By.ID, "connection-state")
-    wait_until(lambda: state.text in {"polling", "waiting", "connected"}, timeout=15)
-    browser.find_element(By.ID, "chat-message-input").send_keys("signed in" + Keys.ENTER)
-    wait_until(lambda: chat_log_lines(browser) == ["signed in"])
+    state = wait_until_following(fresh_browser, strategy)
+    fresh_browser.find_element(By.ID, "chat-message-input").send_keys("signed in" + Keys.ENTER)
+    wait_until(lambda: chat_log_lines(fresh_browser) == ["signed in"])
     reader = signed_in(login_server, room)
     assert [m["author"] for m in reader.read().json()["messages"]] == [USERNAME]
 
     # The sign-in goes away (an expired session); the next request or reconnect is refused,
     # and the page says so instead of retrying forever.
-    browser.delete_cookie("sessionid")
+    fresh_browser.delete_cookie("sessionid")
     login_server.restart()
     wait_until(lambda: state.text == "signed out", timeout=30)
-    assert "Sign in" in browser.find_element(By.ID, "chat-error").text
+    assert "Sign in" in fresh_browser.find_element(By.ID, "chat-error").text

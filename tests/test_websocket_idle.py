@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from lab.serverproc import ServerProcess
-from tests.clients import open_websocket
+from tests.clients import ChatSession, receive_json
 
 IDLE_SECONDS = 7
 
@@ -24,14 +24,14 @@ def test_websocket_idle_for_seven_seconds_still_sends_and_receives(
     live_server_process: ServerProcess,
 ) -> None:
     room = f"idle-{uuid.uuid4().hex[:8]}"
-    sender = open_websocket(live_server_process.ws_url, room)
-    reader = open_websocket(live_server_process.ws_url, room)
+    sender = ChatSession(live_server_process.url, room).websocket()
+    reader = ChatSession(live_server_process.url, room).websocket()
     try:
         time.sleep(IDLE_SECONDS)
         assert sender.connected and reader.connected, "a socket was closed while idle"
         sender.send(json.dumps({"message": "after the nap"}))
         for socket in (sender, reader):
-            frame = json.loads(socket.recv())
+            frame = receive_json(socket)
             assert frame.get("message") == "after the nap", frame
     finally:
         sender.close()
