@@ -139,7 +139,9 @@ def draw_report(run_dir: Path) -> list[Path]:
             raise
         print("charts and report.md skipped: benchmarks.report is not in this checkout")
         return []
-    return list(write_report(run_dir))
+    drawn = list(write_report(run_dir))
+    print(f"charts and report: {len(drawn)} files in {run_dir} (report.md, charts/)")
+    return drawn
 
 
 def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[str, Any]:

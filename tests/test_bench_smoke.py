@@ -143,3 +143,20 @@ def test_a_strategy_that_misses_messages_fails_verify_and_is_not_measured(
     assert result["verify"]["ok"] is False and result["verify"]["lost"] > 0
     assert result["delivery_ms"]["p50"] is None and result["requests_per_delivery"] is None
     assert not (tmp_path / "latest" / "raw" / "chat" / "short-polling" / "chat_stats.csv").exists()
+
+
+def test_locust_master_and_workers_account_for_every_client(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients", "6",
+         "--duration", "6", "--processes", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    result = summary["strategies"]["websocket"]
+    assert summary["config"]["processes"] == 2
+    assert result["status"] == "ok" and result["lost"] == 0
+    raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
+    clients = sorted(json.loads(line)["client"] for line in (raw / "deliveries.jsonl").open())
+    assert clients == list(range(6))  # numbered across both workers, each once
+    assert "2 workers connected" in (raw / "locust.log").read_text()
