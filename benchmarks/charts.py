@@ -145,18 +145,32 @@ def run_context(summary: SummaryJson, sweep: bool = False) -> str:
     """One grey line under every chart, so a PNG seen alone still says what run it shows."""
     config = summary.get("config")
     config = config if isinstance(config, Mapping) else {}
-    parts = [f"run {summary.get('run_id', '?')}", f"scenario {config.get('scenario', 'chat')}"]
+    run = f"run {summary.get('run_id', '?')}"
     if sweep:
-        parts.append("sweep over the number of clients")
-    elif (clients := number(config, "clients")) is not None:
-        parts.append(f"{clients:g} clients")
-    if (duration := number(config, "duration_s")) is not None:
-        parts.append(f"{duration:g} s")
+        parts = [run, "scenario sweep (chat load at each number of clients)"]
+        if (duration := sweep_step_duration(summary)) is not None:
+            parts.append(f"{duration:g} s per step")
+    else:
+        parts = [run, f"scenario {config.get('scenario', 'chat')}"]
+        if (clients := number(config, "clients")) is not None:
+            parts.append(f"{clients:g} clients")
+        if (duration := number(config, "duration_s")) is not None:
+            parts.append(f"{duration:g} s")
     if config.get("server"):
         parts.append(f"server {config['server']}")
     if (interval := number(config, "poll_interval_ms")) is not None:
         parts.append(f"poll interval {interval:g} ms")
     return " · ".join(parts)
+
+
+def sweep_step_duration(summary: SummaryJson) -> float | None:
+    """The sweep's own step length (the config's ``duration_s`` is the chat scenario's)."""
+    sweep = summary.get("sweep")
+    for steps in sweep.values() if isinstance(sweep, Mapping) else ():
+        for step in steps if isinstance(steps, list) else ():
+            if isinstance(step, Mapping) and (duration := number(step, "duration_s")) is not None:
+                return duration
+    return None
 
 
 @dataclass

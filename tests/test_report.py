@@ -14,7 +14,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from benchmarks import report
-from benchmarks.charts import CHARTS, select_charted, select_sweep
+from benchmarks.charts import CHARTS, run_context, select_charted, select_sweep
 from lab.cli import main as pushlab
 from strategies import STRATEGIES
 from tests.synthetic_summary import (
@@ -280,3 +280,14 @@ def test_a_run_where_every_strategy_failed_draws_empty_charts_and_says_so(tmp_pa
     text = (run_dir / "report.md").read_text()
     assert "No strategy finished successfully, so there is nothing to compare." in text
     assert text.count("the server did not start") == len(STRATEGIES)
+
+
+def test_sweep_charts_name_the_sweep_and_its_own_step_length() -> None:
+    summary = build_summary(sweep=True)
+    summary["config"]["duration_s"] = 45
+    for steps in summary["sweep"].values():
+        for step in steps:
+            step["duration_s"] = 25
+    line = run_context(summary, sweep=True)
+    assert "scenario sweep" in line and "25 s per step" in line and "45 s" not in line
+    assert "scenario chat" in run_context(summary) and "45 s" in run_context(summary)
