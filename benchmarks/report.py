@@ -523,8 +523,9 @@ REDIS = Column("Redis commands per delivery", ratio("redis_commands_per_delivery
 REDIS_CLIENTS = Column("Redis clients peak", count("redis_clients_peak"))
 RESTARTS = Column("server restarts", restarts_cell, diagnostic=True)
 SEND_FAILURES = Column("failed sends", count("send_failures"), diagnostic=True)
+RECONNECTS = Column("client reconnects", count("reconnects"), diagnostic=True)
 MAX = Column("max ms", percentile("max"))
-RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, P99, MAX)
+RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, RECONNECTS, P99, MAX)
 """Added to a scenario's table when its server was restarted (chaos): the outage and its cost."""
 
 RESULT_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_DELIVERY,

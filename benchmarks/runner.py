@@ -343,6 +343,7 @@ def timed_run(
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
         "locust_saturated": (busiest_process_cpu or 0.0) > LOCUST_SATURATED_PERCENT,
         "send_failures": sum(int(record.get("send_failures", 0)) for record in records),
+        "reconnects": sum(int(record.get("reconnects", 0)) for record in records),
         "restarts": restarter.restarts,
     }
 
@@ -373,6 +374,7 @@ def failed_result(
         "server_cpu_percent",
         "redis_clients_by_command",
         "send_failures",
+        "reconnects",
     )
     return {
         "status": "failed",

@@ -118,6 +118,8 @@ class ChatUser(HttpUser):
         self.seen_ids: set[int] = set()
         self.latencies_ms: list[float] = []
         self.sent = self.send_failures = 0
+        self.reconnects = 0
+        """Times this client got through to the server again after losing it (a restart)."""
         self.backoff = Backoff()
         self.send_until = float("inf")
         self.greenlets: list[gevent.Greenlet] = []
@@ -194,6 +196,12 @@ class ChatUser(HttpUser):
                 context={},
             )
 
+    def back_online(self) -> None:
+        """A request or socket worked: count a recovery if it followed errors, reset the backoff."""
+        if self.backoff.attempt:
+            self.reconnects += 1
+        self.backoff.reset()
+
     def on_stop(self) -> None:
         for greenlet in self.greenlets:
             greenlet.kill(block=True)
@@ -213,6 +221,7 @@ class ChatUser(HttpUser):
                 "join_id": self.join_id,
                 "sent": self.sent,
                 "send_failures": self.send_failures,
+                "reconnects": self.reconnects,
                 **account.as_dict(),
                 "latencies_ms": self.latencies_ms,
             }
@@ -288,7 +297,7 @@ class ShortPollingUser(ChatUser):
             self.retry_in_s = self.backoff.next_delay_s()
         else:
             self.retry_in_s = None
-            self.backoff.reset()
+            self.back_online()
             self.deliver(messages)
 
 
@@ -312,7 +321,7 @@ class LongPollingUser(ChatUser):
         if messages is None:
             gevent.sleep(self.backoff.next_delay_s())  # as the page does after an error
         else:
-            self.backoff.reset()
+            self.back_online()
             self.deliver(messages)
 
 
@@ -383,7 +392,7 @@ class WebSocketUser(ChatUser):
             gevent.sleep(self.backoff.next_delay_s())
             with contextlib.suppress(OSError, websocket.WebSocketException):
                 self.open_socket()
-        self.backoff.reset()
+        self.back_online()
 
     def send(self, text: str) -> bool:
         try:
