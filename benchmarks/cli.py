@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from benchmarks.scenarios import CHAT, PROFILES, SWEEP_CLIENTS
+from benchmarks.scenarios import CHAT, PROFILES, SCENARIOS, SWEEP_CLIENTS
 
 MIN_DURATION_S = CHAT.drain_s + 1
 """Senders stop ``drain_s`` before the end, so a shorter run would send nothing."""
@@ -31,6 +31,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def scenario_names(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated names from ``SCENARIOS``, in the order given."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {', '.join(unknown) or repr(text)}; known: {', '.join(SCENARIOS)}"
+        )
+    return names
+
+
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     quick, full = PROFILES["quick"], PROFILES["full"]
     parser.add_argument(
@@ -38,6 +49,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"quick: the chat scenario, {quick.chat_clients} clients, "
         f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
         f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; ~20 min) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scenarios", type=scenario_names, default=None, metavar="NAME,...",
+        help=f"run these scenarios instead of the profile's ({', '.join(SCENARIOS)}; "
+        "chaos restarts the server mid-run)",
     )  # fmt: skip
     parser.add_argument(
         "--strategies", default="", metavar="KEY,...",

@@ -494,6 +494,19 @@ def integrity_cell(result: StrategyResult) -> str:
     return " / ".join(count(name)(result) for name in ("lost", "duplicates", "out_of_order"))
 
 
+def restarts_cell(result: StrategyResult) -> str:
+    """``at 13 s (1.8 s down); at 25 s (1.7 s down)``: when the chaos run restarted the server."""
+    restarts = result.get("restarts")
+    if not isinstance(restarts, list) or not restarts:
+        return "none"
+    return "; ".join(
+        f"at {format_value(number(restart, 'at_s'))} s "
+        f"({format_value(number(restart, 'downtime_s'))} s down)"
+        for restart in restarts
+        if isinstance(restart, Mapping)
+    )
+
+
 STATUS = Column("status", status_cell, diagnostic=True)
 CLIENTS = Column("clients", count("clients"), diagnostic=True)
 MESSAGES = Column("messages sent", count("messages_sent"), diagnostic=True)
@@ -508,6 +521,12 @@ P50, P95, P99 = (Column(f"{p} ms", percentile(p)) for p in ("p50", "p95", "p99")
 CPU = Column("server CPU ms per delivery", ratio("server_cpu_ms_per_delivery"))
 REDIS = Column("Redis commands per delivery", ratio("redis_commands_per_delivery"))
 REDIS_CLIENTS = Column("Redis clients peak", count("redis_clients_peak"))
+RESTARTS = Column("server restarts", restarts_cell, diagnostic=True)
+SEND_FAILURES = Column("failed sends", count("send_failures"), diagnostic=True)
+RECONNECTS = Column("client reconnects", count("reconnects"), diagnostic=True)
+MAX = Column("max ms", percentile("max"))
+RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, RECONNECTS, P99, MAX)
+"""Added to a scenario's table when its server was restarted (chaos): the outage and its cost."""
 
 RESULT_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_DELIVERY,
                   REQUESTS_PER_MINUTE, BYTES, P50, P95, P99, CPU, REDIS, REDIS_CLIENTS)  # fmt: skip
@@ -519,6 +538,8 @@ SWEEP_COLUMNS = (CLIENTS, STATUS, REQUESTS_PER_MINUTE, CPU, P50, P95)
 def results_table(results: Mapping[str, StrategyResult], columns: Sequence[Column]) -> str:
     """One row per strategy in registry order; a failed row shows only diagnostic columns."""
     rows = [(strategy_title(key), results[key]) for key in registry_order(results)]
+    if any(result.get("restarts") for _, result in rows):
+        columns = [*columns, *(column for column in RESTART_COLUMNS if column not in columns)]
     return markdown_table(rows, columns)
 
 

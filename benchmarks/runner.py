@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from benchmarks import metrics
+from benchmarks import chaos, metrics
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
     DELIVERIES_DIR_ENV,
@@ -102,7 +102,7 @@ def run_bench(args: argparse.Namespace) -> int:
     config = BenchConfig(
         profile=profile.name,
         strategies=keys,
-        runs=tuple(profile_runs(profile, args.clients, args.duration)),
+        runs=tuple(profile_runs(profile, args.clients, args.duration, args.scenarios)),
         server=args.server,
         processes=args.processes,
         poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
@@ -165,7 +165,9 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             if scenario_name == "sweep":
                 sweep.setdefault(key, []).append(result)
             scenarios.setdefault(scenario_name, {})[key] = result  # the sweep keeps its largest
-    main = config.runs[0][1]
+    names = list(dict.fromkeys(name for name, _ in config.runs))
+    main_name = "chat" if "chat" in names else names[0]  # --scenarios may leave chat out
+    main = next(scenario for name, scenario in config.runs if name == main_name)
     summary: dict[str, Any] = {
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -174,8 +176,8 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
         "versions": versions(),
         "config": {
             "profile": config.profile,
-            "scenario": "chat",
-            "scenarios": list(dict.fromkeys(name for name, _ in config.runs)),
+            "scenario": main_name,
+            "scenarios": names,
             "poll_interval_ms": config.poll_interval_ms,
             "clients": main.clients,
             "duration_s": main.duration_s,
@@ -186,7 +188,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "strategies": list(config.strategies),
         },
         "status": "ok",
-        "strategies": scenarios.get("chat", {}),
+        "strategies": scenarios.get(main_name, {}),
         "scenarios": scenarios,
     }
     if sweep:
@@ -272,17 +274,22 @@ def timed_run(
     before_server = server.metrics()
     before_commands = redis_command_calls(monitor)
     samplers: list[LoadSampler] = []
+    restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
 
     def start_sampling(locust_pid: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
         samplers.append(LoadSampler(monitor, locust_pid, window).start())
+        restarter.start()
 
     try:
         records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
     finally:
+        restarter.stop()
         for sampler in samplers:
             sampler.stop()
-    after_server = server.metrics()
+    if restarter.error:
+        raise RuntimeError(restarter.error)
+    server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
     commands = redis_command_calls(monitor) - before_commands
     monitor.close()
     sampler = samplers[0]
@@ -291,14 +298,11 @@ def timed_run(
             listing.write(" ".join(f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS) + "\n")
     locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
 
-    def server_diff(*names: str) -> int:
-        return sum(int(after_server.get(n, 0)) - int(before_server.get(n, 0)) for n in names)
-
     account = metrics.total_account(records)
     latencies = [latency for record in records for latency in record["latencies_ms"]]
-    http_requests = server_diff("http_opened") - 1  # leave out the closing /api/metrics
-    bytes_sent = server_diff("http_bytes_sent", "websocket_bytes_sent")
-    cpu_ms = (float(after_server["cpu_s"]) - float(before_server["cpu_s"])) * 1000
+    http_requests = server_totals["http_opened"]
+    bytes_sent = server_totals["http_bytes_sent"] + server_totals["websocket_bytes_sent"]
+    cpu_ms = server_totals["cpu_s"] * 1000
     failure = None
     if len(records) != scenario.clients:
         failure = f"only {len(records)} of {scenario.clients} clients reported their deliveries"
@@ -337,9 +341,12 @@ def timed_run(
         "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
         "redis_clients_by_command": sampler.redis_clients_by_command(),
-        "server_rss_mb_peak": round(int(after_server["max_rss_kb"]) / 1024, 1),
+        "server_rss_mb_peak": round(server_totals["max_rss_kb"] / 1024, 1),
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
         "locust_saturated": (busiest_process_cpu or 0.0) > LOCUST_SATURATED_PERCENT,
+        "send_failures": sum(int(record.get("send_failures", 0)) for record in records),
+        "reconnects": sum(int(record.get("reconnects", 0)) for record in records),
+        "restarts": restarter.restarts,
     }
 
 
@@ -368,6 +375,8 @@ def failed_result(
         "locust_cpu_percent",
         "server_cpu_percent",
         "redis_clients_by_command",
+        "send_failures",
+        "reconnects",
     )
     return {
         "status": "failed",
@@ -386,6 +395,7 @@ def failed_result(
         **dict.fromkeys(numbers),
         "delivery_ms": metrics.latency_summary([]),
         "locust_saturated": False,
+        "restarts": [],
     }
 
 

@@ -33,11 +33,22 @@ class Scenario:
     """True: every client sends; False: only the first client of each room does."""
     drain_s: float = 3.0
     """Senders stop this long before the end, so the last messages arrive before it."""
+    restarts_at_s: tuple[float, ...] = ()
+    """Seconds after the first client started when the runner restarts the server (chaos)."""
 
     @property
     def spawn_rate(self) -> float:
         """Clients started per second: everyone connected within about two seconds."""
         return max(10.0, self.clients / 2)
+
+    def with_duration(self, duration_s: float) -> Scenario:
+        """The same scenario run for ``duration_s``; restarts keep their place in the run."""
+        scale = duration_s / self.duration_s
+        return replace(
+            self,
+            duration_s=duration_s,
+            restarts_at_s=tuple(round(at_s * scale, 1) for at_s in self.restarts_at_s),
+        )
 
     def room_of(self, client_index: int) -> int:
         return 0 if self.room_size <= 0 else client_index // self.room_size
@@ -56,6 +67,7 @@ class Scenario:
             ENV_PREFIX + "SEND_INTERVAL_S": str(self.send_interval_s),
             ENV_PREFIX + "EVERY_CLIENT_SENDS": "1" if self.every_client_sends else "0",
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
+            ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
         }
 
     @classmethod
@@ -76,6 +88,7 @@ class Scenario:
             send_interval_s=float(value("SEND_INTERVAL_S")),
             every_client_sends=value("EVERY_CLIENT_SENDS") == "1",
             drain_s=float(value("DRAIN_S")),
+            restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
         )
 
 
@@ -91,6 +104,16 @@ FANOUT = Scenario(
     "fanout", clients=50, duration_s=30, room_size=0, send_interval_s=1, every_client_sends=False
 )
 """One sender, one large room: the cost of delivering one message to many."""
+CHAOS = Scenario(
+    "chaos",
+    clients=20,
+    duration_s=40,
+    room_size=10,
+    send_interval_s=3,
+    every_client_sends=True,
+    restarts_at_s=(13, 25),
+)
+"""Chat load while the server restarts twice: clients must resume and still get every message."""
 VERIFY = Scenario(
     "verify",
     clients=4,
@@ -107,7 +130,7 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, SWEEP)}
+SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)}
 
 
 @dataclass(frozen=True)
@@ -121,21 +144,25 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
-        "full", ("chat", "idle", "fanout", "sweep"), chat_clients=40, chat_duration_s=45
+        "full", ("chat", "idle", "fanout", "chaos", "sweep"), chat_clients=40, chat_duration_s=45
     ),
 }
 
 
 def profile_runs(
-    profile: Profile, clients: int | None, duration_s: float | None
+    profile: Profile,
+    clients: int | None,
+    duration_s: float | None,
+    scenarios: tuple[str, ...] | None = None,
 ) -> list[tuple[str, Scenario]]:
     """Every (scenario name, sized scenario) a profile runs, in order; sweep steps ascending.
 
     ``--clients`` and ``--duration`` replace the sizes of the main (chat) scenario
     and the duration of the others; the sweep keeps its client counts.
+    ``scenarios`` (``--scenarios``) replaces the profile's list of scenario names.
     """
     runs: list[tuple[str, Scenario]] = []
-    for name in profile.scenarios:
+    for name in scenarios or profile.scenarios:
         base = SCENARIOS[name]
         if name == "chat":
             sized = replace(
@@ -146,9 +173,9 @@ def profile_runs(
             runs.append((name, sized))
         elif name == "sweep":
             runs += [
-                (name, replace(base, clients=count, duration_s=duration_s or base.duration_s))
+                (name, replace(base.with_duration(duration_s or base.duration_s), clients=count))
                 for count in SWEEP_CLIENTS
             ]
         else:
-            runs.append((name, replace(base, duration_s=duration_s or base.duration_s)))
+            runs.append((name, base.with_duration(duration_s or base.duration_s)))
     return runs

@@ -49,6 +49,24 @@ _room_ids: dict[str, list[int]] = {}
 """Each finished room's stored ids, fetched once per process by the first client that stops."""
 
 
+class Backoff:
+    """chat.js's jittered exponential backoff: 0.5 s, 1 s, 2 s, ... up to 15 s, each ±50 %.
+
+    Clients that lost the server retry at spread-out times, not all at once.
+    """
+
+    def __init__(self) -> None:
+        self.attempt = 0
+
+    def next_delay_s(self) -> float:
+        base = min(15.0, 0.5 * 2**self.attempt)
+        self.attempt += 1
+        return base * random.uniform(0.5, 1.5)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
 class DeliveryError(Exception):
     """A client lost, duplicated or reordered messages (shown among Locust's failures)."""
 
@@ -99,7 +117,10 @@ class ChatUser(HttpUser):
         self.received_ids: list[int] = []
         self.seen_ids: set[int] = set()
         self.latencies_ms: list[float] = []
-        self.sent = 0
+        self.sent = self.send_failures = 0
+        self.reconnects = 0
+        """Times this client got through to the server again after losing it (a restart)."""
+        self.backoff = Backoff()
         self.send_until = float("inf")
         self.greenlets: list[gevent.Greenlet] = []
 
@@ -111,7 +132,11 @@ class ChatUser(HttpUser):
         """Called at stop, before accounting."""
 
     def send(self, text: str) -> bool:
-        """Send one message as the browser client does (default: POST to the API)."""
+        """Send one message as the browser client does (default: POST to the API).
+
+        False when it was not accepted (e.g. the server is restarting): a failed
+        send, not a lost delivery; the page, too, shows the error and moves on.
+        """
         answer = self.client.post(
             f"/api/rooms/{self.room}/messages",
             json={"message": text},
@@ -144,6 +169,8 @@ class ChatUser(HttpUser):
         while time.time() < self.send_until:
             if self.send(message_text()):
                 self.sent += 1
+            else:
+                self.send_failures += 1
             gevent.sleep(interval * random.uniform(0.8, 1.2))
 
     def deliver(self, messages: list[dict[str, Any]]) -> None:
@@ -169,6 +196,12 @@ class ChatUser(HttpUser):
                 context={},
             )
 
+    def back_online(self) -> None:
+        """A request or socket worked: count a recovery if it followed errors, reset the backoff."""
+        if self.backoff.attempt:
+            self.reconnects += 1
+        self.backoff.reset()
+
     def on_stop(self) -> None:
         for greenlet in self.greenlets:
             greenlet.kill(block=True)
@@ -187,6 +220,8 @@ class ChatUser(HttpUser):
                 "client": self.client_number,
                 "join_id": self.join_id,
                 "sent": self.sent,
+                "send_failures": self.send_failures,
+                "reconnects": self.reconnects,
                 **account.as_dict(),
                 "latencies_ms": self.latencies_ms,
             }
@@ -245,8 +280,12 @@ class ShortPollingUser(ChatUser):
     """Asks for messages after its newest id every poll interval, like short-polling.js."""
 
     strategy_key = "short-polling"
+    retry_in_s: float | None = None
+    """Set after a failed poll: the backoff delay replaces the poll interval once."""
 
     def wait_time(self) -> float:
+        if self.retry_in_s is not None:
+            return self.retry_in_s
         return float(self.config["pollIntervalMs"]) / 1000 if self.config else 1.0
 
     @task
@@ -254,7 +293,11 @@ class ShortPollingUser(ChatUser):
         messages = self.get_messages(
             f"/api/rooms/{self.room}/messages?after={self.last_id}", "/api/rooms/[room]/messages"
         )
-        if messages is not None:
+        if messages is None:
+            self.retry_in_s = self.backoff.next_delay_s()
+        else:
+            self.retry_in_s = None
+            self.back_online()
             self.deliver(messages)
 
 
@@ -276,8 +319,9 @@ class LongPollingUser(ChatUser):
             timeout=timeout + 10,
         )
         if messages is None:
-            gevent.sleep(1.0)  # back off after an error, as the page does
+            gevent.sleep(self.backoff.next_delay_s())  # as the page does after an error
         else:
+            self.back_online()
             self.deliver(messages)
 
 
@@ -314,15 +358,17 @@ class WebSocketUser(ChatUser):
             raise exception
 
     def read_loop(self) -> None:
-        """The reader greenlet: websocket-client blocks cooperatively under gevent."""
+        """The reader greenlet: websocket-client blocks cooperatively under gevent.
+
+        When the socket closes (a server restart), it reconnects like the page:
+        jittered backoff, then ``?after=<newest id>`` so the server sends what was missed.
+        """
         while True:
             try:
                 assert self.socket is not None
                 frame = json.loads(self.socket.recv())
-            except (OSError, AssertionError, websocket.WebSocketException):
-                gevent.sleep(1.0)  # the page reconnects with ?after=<its newest id>
-                with contextlib.suppress(OSError, websocket.WebSocketException):
-                    self.open_socket()
+            except (OSError, AssertionError, ValueError, websocket.WebSocketException):
+                self.reconnect()
                 continue
             if "error" in frame:
                 self.environment.events.request.fire(
@@ -335,6 +381,18 @@ class WebSocketUser(ChatUser):
                 )
             else:
                 self.deliver([frame])
+
+    def reconnect(self) -> None:
+        """Close the dead socket, then open a new one after a backoff delay, until one opens."""
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            if self.socket is not None:
+                self.socket.close()
+        self.socket = None
+        while self.socket is None:
+            gevent.sleep(self.backoff.next_delay_s())
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                self.open_socket()
+        self.back_online()
 
     def send(self, text: str) -> bool:
         try:
