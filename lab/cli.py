@@ -35,12 +35,26 @@ def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
         import uvicorn
 
         uvicorn.run(
-            "lab.asgi:application", host=host, port=port, log_level="warning", lifespan="off"
+            "lab.asgi:application",
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
+            ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
         )
     else:
         from daphne.cli import CommandLineInterface
 
-        CommandLineInterface().run(["--bind", host, "--port", str(port), "lab.asgi:application"])
+        CommandLineInterface().run(
+            [
+                "--bind", host,
+                "--port", str(port),
+                "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
+                "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
+                "lab.asgi:application",
+            ]
+        )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

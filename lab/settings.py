@@ -167,5 +167,10 @@ PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
 # Per server process; the full benchmark opens a few hundred of each.
 PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)
 PUSHLAB_MAX_WEBSOCKETS = env_int("PUSHLAB_MAX_WEBSOCKETS", 2000)
+# A WebSocket whose client sends nothing for PING_INTERVAL is pinged, and closed if no pong
+# comes within PING_TIMEOUT. A client that stops reading never answers, so the server drops
+# it and the frames it buffered for it: this bounds what a slow reader can make it hold.
+PUSHLAB_WS_PING_INTERVAL_S = env_int("PUSHLAB_WS_PING_INTERVAL_S", 20)
+PUSHLAB_WS_PING_TIMEOUT_S = env_int("PUSHLAB_WS_PING_TIMEOUT_S", 30)
 # Anonymous users are refused by every strategy (lab/access.py).
 PUSHLAB_REQUIRE_LOGIN = env_bool("PUSHLAB_REQUIRE_LOGIN", False)

@@ -32,13 +32,14 @@ def skip_unless_reachable(address: tuple[str, int], reason: str) -> pytest.MarkD
 
 @contextlib.contextmanager
 def own_server(
-    server_env: dict[str, str], var_dir: Path, **settings: str
+    server_env: dict[str, str], var_dir: Path, server: str = "daphne", **settings: str
 ) -> Iterator[ServerProcess]:
-    """A migrated ``pushlab serve`` on the session's Redis with a SQLite file and log of its
-    own in ``var_dir`` and extra ``settings`` env: for tests that restart or limit it."""
+    """A migrated ``pushlab serve`` (``server``: daphne or uvicorn) on the session's Redis with
+    a SQLite file and log of its own in ``var_dir`` and extra ``settings`` env: for tests
+    that restart or limit it."""
     env = {**server_env, "PUSHLAB_VAR_DIR": str(var_dir), **settings}
-    server = ServerProcess(env=env, log_path=var_dir / "server.log").start()
+    process = ServerProcess(env=env, server=server, log_path=var_dir / "server.log").start()
     try:
-        yield server
+        yield process
     finally:
-        server.stop()
+        process.stop()
