@@ -141,11 +141,15 @@ async def test_without_after_the_socket_gets_only_new_messages_as_in_the_lecture
     "query",
     [pytest.param("?after=5", id="beyond-newest"), pytest.param("?after=x", id="not-a-number")],
 )
-async def test_a_bad_cursor_refuses_the_handshake(query: str) -> None:
+async def test_a_bad_cursor_gets_an_error_frame_and_close_code_4400(query: str) -> None:
+    """Not a refused handshake: a browser could not tell why, and would retry forever."""
     socket = communicator(query=query)
     accepted, _ = await socket.connect()
-    assert not accepted
+    assert accepted
+    assert "after" in (await socket.receive_json_from(timeout=5))["error"]
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4400}
     await socket.disconnect()
+    assert await Message.objects.filter(room__name=ROOM).acount() == 0
 
 
 async def test_the_author_comes_from_the_server_not_the_frame() -> None:

@@ -18,7 +18,7 @@ import requests
 import websocket
 
 from lab.serverproc import ServerProcess
-from strategies.websocket.consumers import MAX_FRAME_CHARS
+from strategies.websocket.consumers import BAD_CURSOR_CLOSE_CODE, MAX_FRAME_CHARS
 from tests.clients import ChatSession, close_code, receive_json
 from tests.services import own_server
 
@@ -124,14 +124,15 @@ def test_bad_cursors_are_refused(session: ChatSession, after: str) -> None:
     assert_json_error(session.http.get(wait_url, params={"after": after, "timeout": 1}), 400)
 
 
-def test_bad_cursor_refuses_the_websocket_handshake(session: ChatSession) -> None:
+def test_bad_cursor_gets_a_websocket_error_frame_and_close_code(session: ChatSession) -> None:
     for after in ("-1", "abc", "1000"):
-        with pytest.raises(websocket.WebSocketBadStatusException):
-            websocket.create_connection(
-                f"{session.base_url.replace('http', 'ws')}/ws/chat/{session.room}/?after={after}",
-                origin=session.base_url,
-                timeout=10,
-            )
+        socket = websocket.create_connection(
+            f"{session.base_url.replace('http', 'ws')}/ws/chat/{session.room}/?after={after}",
+            origin=session.base_url,
+            timeout=10,
+        )
+        assert "after" in receive_json(socket)["error"]
+        assert close_code(socket) == BAD_CURSOR_CLOSE_CODE
 
 
 @pytest.mark.parametrize("timeout", BAD_TIMEOUTS.values(), ids=BAD_TIMEOUTS.keys())

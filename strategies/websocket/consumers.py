@@ -27,6 +27,9 @@ from lab.ratelimit import apost_client_message
 
 MAX_FRAME_CHARS = 16_384
 """Frames longer than this are refused before parsing (a message is at most 2000 characters)."""
+BAD_CURSOR_CLOSE_CODE = 4400
+"""Sent, after an ``{"error": ...}`` frame, when ``?after=`` is not a message id of the room
+(not a number, or past its newest: the page holds ids from another database)."""
 TRY_AGAIN_LATER_CLOSE_CODE = 4013
 """Sent past ``PUSHLAB_MAX_WEBSOCKETS``: 1013 "Try Again Later" in the application range
 (Daphne's autobahn lets an application send only 1000 and 3000-4999)."""
@@ -67,22 +70,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             self.room = chat.validate_room_name(self.scope["url_route"]["kwargs"]["room"])
-            after = requested_cursor(self.scope.get("query_string", b""))
         except ChatError:
             await self.close()  # before accept: the handshake is refused
+            return
+        try:
+            after = requested_cursor(self.scope.get("query_string", b""))
+        except ChatError as exc:
+            await self.refuse_cursor(str(exc))
             return
         self.author = scope_author(self.scope)
         self.group = group_name(self.room)
         await self.channel_layer.group_add(self.group, self.channel_name)
         newest = await chat.alast_message_id(self.room)
         if after is not None and after > newest:
-            await self.close()
+            await self.refuse_cursor(
+                f"after={after} is beyond this room's newest message id ({newest}); reload the page"
+            )
             return
         self.last_id = newest if after is None else after
         await self.accept()
         ChatConsumer.open_sockets += 1
         self.counted = True
         await self.catch_up()
+
+    async def refuse_cursor(self, error: str) -> None:
+        """Say what is wrong with ``?after=`` in a frame, then close: retrying cannot help."""
+        await self.accept()
+        await self.send(text_data=json.dumps({"error": error}))
+        await self.close(code=BAD_CURSOR_CLOSE_CODE)
 
     async def refuse_after_accept(self, code: int) -> None:
         """Accept, then close with ``code``: unlike a refused handshake, the browser sees why."""

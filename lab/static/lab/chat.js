@@ -83,6 +83,12 @@ window.pushlab = (function () {
             chat.showError("Sign in to chat, then reload this page.");
         },
 
+        // The page's last id is not one of the room's (say, the database was reset).
+        BAD_CURSOR_CLOSE_CODE: 4400,
+        outOfDate() {
+            chat.setState("out of date: reload the page");
+        },
+
         showError(message) {
             errorBox.textContent = message;
             errorBox.hidden = !message;

@@ -29,6 +29,10 @@ pushlab.register("websocket", function (chat) {
                 chat.signedOut();
                 return;
             }
+            if (e.code === chat.BAD_CURSOR_CLOSE_CODE) {
+                chat.outOfDate();  // the error frame before the close said why
+                return;
+            }
             // Anything else (a server restart, the network, 4013 "too many sockets, try
             // again later"): reconnect with jittered backoff; ?after= makes the server
             // send what this page missed first.
