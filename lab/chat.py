@@ -106,24 +106,40 @@ def recent_messages(room: str, count: int) -> list[ChatMessage]:
     return [m.as_json(room) for m in reversed(rows)]
 
 
-def messages_following(room: str, after: int, incoming: ChatMessage | None) -> list[ChatMessage]:
-    """What a client holding everything up to ``after`` should get now that ``incoming`` came.
+def next_in_line(after: int, incoming: ChatMessage | None) -> list[ChatMessage] | None:
+    """What a client holding everything up to ``after`` gets from ``incoming`` alone.
 
     Pushed messages can arrive out of order when several processes publish at
-    once. Ids in a room have no gaps, so the next id is sent as it is, an old one
-    is dropped, and anything else means a gap, which is filled from the database.
+    once. Ids in a room have no gaps, so the next id is sent as it is (``[incoming]``)
+    and an old one is dropped (``[]``). ``None``: a gap, or a wake-up without a
+    message, which only the database can fill.
     """
-    if incoming is not None:
-        if incoming["id"] <= after:
-            return []
-        if incoming["id"] == after + 1:
-            return [incoming]
-    return messages_after(room, after)
+    if incoming is None:
+        return None
+    if incoming["id"] <= after:
+        return []
+    if incoming["id"] == after + 1:
+        return [incoming]
+    return None
+
+
+def messages_following(room: str, after: int, incoming: ChatMessage | None) -> list[ChatMessage]:
+    """``next_in_line``, with gaps filled from the database."""
+    known = next_in_line(after, incoming)
+    return messages_after(room, after) if known is None else known
 
 
 # Async twins for consumers and async views. database_sync_to_async also closes
 # stale database connections around each call, as a request cycle would.
 amessages_after = database_sync_to_async(messages_after)
-amessages_following = database_sync_to_async(messages_following)
 alast_message_id = database_sync_to_async(last_message_id)
 apost_message = database_sync_to_async(post_message)
+
+
+async def amessages_following(
+    room: str, after: int, incoming: ChatMessage | None
+) -> list[ChatMessage]:
+    """``messages_following`` for consumers and async views: the common case, the next
+    id, is answered here without a database query or a hop to a worker thread."""
+    known = next_in_line(after, incoming)
+    return await amessages_after(room, after) if known is None else known

@@ -4,10 +4,10 @@ Protocol (unchanged from the lecture): the client sends ``{"message": "text"}``;
 every socket in the room receives the stored message object, which has the
 lecture's ``"message"`` key. Bad frames get ``{"error": "..."}`` back.
 
-Close codes: a bad room name, a cursor beyond the room's newest id or a foreign
-Origin refuse the handshake (HTTP 403); with ``PUSHLAB_REQUIRE_LOGIN`` an anonymous
-socket is accepted and closed with 4401; past ``PUSHLAB_MAX_WEBSOCKETS`` open
-sockets in this process, with 4013 ("try again later").
+Close codes: a bad room name or a foreign Origin refuse the handshake (HTTP 403);
+a bad ``?after=`` cursor gets an ``{"error": ...}`` frame and close code 4400; with
+``PUSHLAB_REQUIRE_LOGIN`` an anonymous socket is accepted and closed with 4401; past
+``PUSHLAB_MAX_WEBSOCKETS`` open sockets in this process, with 4013 ("try again later").
 """
 
 from __future__ import annotations
@@ -138,17 +138,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         """A message published to the room's group (``type: "chat.message"``)."""
-        following = await self.following(event["message"])
+        following = await chat.amessages_following(self.room, self.last_id, event["message"])
         for message in following:
             await self.send_message(message)
-
-    async def following(self, incoming: ChatMessage) -> list[ChatMessage]:
-        # The common case, the next id, needs no database query (and no thread hop).
-        if incoming["id"] <= self.last_id:
-            return []
-        if incoming["id"] == self.last_id + 1:
-            return [incoming]
-        return await chat.amessages_following(self.room, self.last_id, incoming)
 
     async def catch_up(self) -> None:
         """Send everything stored after ``last_id`` (a resuming client's missed messages)."""
