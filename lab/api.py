@@ -38,9 +38,8 @@ class ServerBusy(ChatError):
 def chat_error_response(exc: ChatError) -> JsonResponse:
     """The JSON answer to a ``ChatError``, with ``Retry-After`` when it says when to retry."""
     response = error_response(str(exc), exc.status)
-    retry_after = getattr(exc, "retry_after_s", None)
-    if retry_after is not None:
-        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if exc.retry_after_s is not None:
+        response["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return response
 
 

@@ -27,6 +27,8 @@ class ChatError(ValueError):
     """Bad input from a client: answered with ``{"error": str(exc)}`` and ``status``."""
 
     status = 400
+    retry_after_s: float | None = None
+    """Set when waiting helps (rate limit, a full server): sent as ``Retry-After``."""
 
 
 class RoomNotFound(ChatError):
