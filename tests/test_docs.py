@@ -14,8 +14,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from benchmarks import reference_docs
+from lab import chat
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary
 
@@ -375,6 +379,42 @@ def test_the_worked_example_code_is_valid_python() -> None:
     for block in examples:
         assert "--8" not in block, "an include inside an example is not rendered"
         compile(block, "architecture.md", "exec")
+
+
+def test_readme_names_the_platforms_the_imports_allow() -> None:
+    """Modules that import Unix-only ``fcntl``/``resource`` mean no native Windows: the
+    README must say so and send Windows users to WSL2."""
+    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py")]
+    unix_only = [
+        path.name
+        for path in sources
+        if re.search(r"^import (fcntl|resource)\b", path.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    if unix_only:
+        assert "WSL2" in readme and "Linux or macOS" in readme, unix_only
+
+
+POLL_QUERIES = re.compile(r"<!-- poll-queries -->(\S+) (?:database queries|запрос)")
+QUERY_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "один": 1, "два": 2, "три": 3}
+
+
+@pytest.mark.django_db
+def test_the_short_polling_pages_count_the_queries_a_poll_really_runs(client: Client) -> None:
+    """The pages say how many queries one poll costs; a real poll through the view runs that
+    many (on a room with messages, so no branch is skipped)."""
+    chat.post_message(room="lobby", author="docs", text="hello")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/rooms/lobby/messages?after=0")
+    assert response.status_code == 200 and response.json()["messages"]
+    for language_dir in LANGUAGE_DIRS.values():
+        page = language_dir / "strategies" / "short-polling.md"
+        stated = POLL_QUERIES.findall(page.read_text(encoding="utf-8"))
+        assert stated, f"{page.relative_to(REPO)} states the queries per poll"
+        assert [QUERY_COUNT_WORDS[word] for word in stated] == [len(queries)], (
+            f"{page.relative_to(REPO)} says {stated}, the view ran {len(queries)}: "
+            + "; ".join(q["sql"] for q in queries.captured_queries)
+        )
 
 
 # --- the generator, against a schema-shaped summary (never committed) ------------------------
