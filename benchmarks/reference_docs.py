@@ -450,8 +450,14 @@ def chart_markdown(
     text = f"`{name}`"
     if questions is not None:
         text += f" — *{questions[name]}*"
-    if (charts_dir / name).is_file():
-        target = posixpath.relpath(f"reference/charts/{name}", posixpath.dirname(page_src_uri))
+    if page_src_uri.startswith("ru/") and (charts_dir / "ru" / name).is_file():
+        name_in_run = f"ru/{name}"  # drawn with Russian labels (pushlab charts DIR --lang ru)
+    else:
+        name_in_run = name
+    if (charts_dir / name_in_run).is_file():
+        target = posixpath.relpath(
+            f"reference/charts/{name_in_run}", posixpath.dirname(page_src_uri)
+        )
         return f"{text}\n\n![{name}]({target})\n"
     return (
         f"{text}\n\n"
@@ -499,10 +505,10 @@ def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
     charts_dir = REFERENCE_DIR / "charts"
-    for png in sorted(charts_dir.glob("*.png")) if charts_dir.is_dir() else []:
+    for png in sorted(charts_dir.rglob("*.png")) if charts_dir.is_dir() else []:
         files.append(
             File(
-                f"reference/charts/{png.name}",
+                f"reference/charts/{png.relative_to(charts_dir).as_posix()}",
                 src_dir=str(REFERENCE_DIR.parent),
                 dest_dir=config["site_dir"],
                 use_directory_urls=config["use_directory_urls"],

@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bench(args)
     from benchmarks.report import redraw
 
-    return redraw(Path(args.results_dir))
+    return redraw(Path(args.results_dir), args.lang)
 
 
 if __name__ == "__main__":
