@@ -77,6 +77,9 @@ class Strategy:
     """How the browser client sends: a POST to the API, or a frame on its WebSocket."""
     healthy_state: str
     """What the page's ``#connection-state`` shows once the client follows the room."""
+    settings: Mapping[str, int | float] = {}
+    """The strategy's own ``PUSHLAB_*`` settings and their defaults: ``lab/settings.py`` reads
+    each from the environment like the core's, so a strategy adds a setting in its package."""
 
     def http_urls(self) -> list[URLPattern]:
         """Extra HTTP endpoints, mounted under ``/api/``; called once when URLs load."""
