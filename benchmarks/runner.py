@@ -41,6 +41,7 @@ from benchmarks.scenarios import (
 )
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
 from lab.serverproc import ServerProcess
+from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCHMARKS_DIR.parent
@@ -225,7 +226,8 @@ def measure_strategy(
                 },
                 server=config.server,
                 log_path=raw_dir / "server.log",
-            ).start()
+            )
+            server.start()  # assigned first, so a Ctrl-C while it starts still stops it
             verify = verify_strategy(key, server, config, raw_dir / "verify", label)
             if not verify["ok"]:
                 return failed_result(
@@ -439,17 +441,19 @@ def run_locust(
         RUN_TAG_ENV: uuid.uuid4().hex[:10],
     }
     with open(out_dir / "locust.log", "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if on_started is not None:
-            on_started(process.pid)
+        with stop_signals_blocked():  # a Ctrl-C now would leave Locust running unseen
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=unblock_stop_signals,
+            )
         try:
+            if on_started is not None:
+                on_started(process.pid)
             watch_progress(process, label, scenario.duration_s)
         finally:
             if process.poll() is None:
