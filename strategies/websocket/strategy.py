@@ -4,6 +4,7 @@ Django Channels' ``AsyncWebsocketConsumer`` holds the sockets; the channel layer
 (``channels_redis``) carries each message to every process's sockets in the room.
 """
 
+import json
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -31,5 +32,6 @@ class WebSocket(Strategy):
 
         layer = get_channel_layer()
         assert layer is not None, "CHANNEL_LAYERS must be configured"
-        event = {"type": "chat.message", "message": message}
+        # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
+        event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
         async_to_sync(layer.group_send)(group_name(message["room"]), event)
