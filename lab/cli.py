@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     from benchmarks.report import redraw
 
-    return redraw(Path(args.results_dir))
+    return redraw(Path(args.results_dir), args.lang)
 
 
 if __name__ == "__main__":
