@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip applying migrations at start",
     )  # fmt: skip
 
-    from benchmarks.cli import add_bench_arguments, add_charts_arguments
+    from benchmarks.cli import (
+        add_bench_arguments,
+        add_charts_arguments,
+        add_locust_worker_arguments,
+    )
 
     add_bench_arguments(
         commands.add_parser(
@@ -94,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_charts_arguments(
         commands.add_parser("charts", help="redraw charts and report.md from saved results")
     )
+    add_locust_worker_arguments(
+        commands.add_parser(
+            "locust-worker",
+            help="a Locust worker for a master on another machine, run after run",
+            description="Joins the Locust master at --master-host (a `locust -f "
+            "benchmarks/locustfile.py --master --host <server-url>`) for one run after another "
+            "until Ctrl-C. The run's scenario and the server's URL (the master's --host) come "
+            "from the master; each client's delivery record goes back to it.",
+        )
+    )
     return parser
 
 
@@ -107,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.runner import run_bench
 
         return run_bench(args)
+    if args.command == "locust-worker":
+        from benchmarks.locust_workers import serve_master_forever
+
+        return serve_master_forever(args.master_host, args.master_port)
     from benchmarks.report import redraw
 
     return redraw(Path(args.results_dir))
