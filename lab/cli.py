@@ -18,8 +18,11 @@ def setup_django() -> None:
     django.setup()
 
 
-def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
-    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM."""
+def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | None = None) -> None:
+    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
+
+    ``fd``: accept on this inherited listening socket instead of binding (``--workers``).
+    """
     setup_django()
     from django.conf import settings
     from django.core.management import call_command
@@ -38,6 +41,7 @@ def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
             "lab.asgi:application",
             host=host,
             port=port,
+            fd=fd,
             log_level="warning",
             lifespan="off",
             ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
@@ -46,10 +50,10 @@ def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
     else:
         from daphne.cli import CommandLineInterface
 
+        listen = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
         CommandLineInterface().run(
             [
-                "--bind", host,
-                "--port", str(port),
+                *listen,
                 "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
                 "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
                 "lab.asgi:application",
@@ -78,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-migrate", dest="migrate", action="store_false",
         help="skip applying migrations at start",
     )  # fmt: skip
+    serve_cmd.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="N server processes sharing one listening socket, one Redis and one database "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
     from benchmarks.cli import (
         add_bench_arguments,
@@ -114,8 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
+        if args.workers > 1:
+            from lab.server_workers import serve_workers
+
+            return serve_workers(args.host, args.port, args.server, args.workers, args.migrate)
         with contextlib.suppress(KeyboardInterrupt):
-            serve(args.host, args.port, args.server, args.migrate)
+            serve(args.host, args.port, args.server, args.migrate, args.fd)
         return 0
     if args.command == "bench":
         from benchmarks.runner import run_bench

@@ -35,6 +35,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     server: str = "daphne"
     log_path: Path | None = None
+    workers: int = 1
+    """``pushlab serve --workers``: server processes behind the one port."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,6 +58,8 @@ class ServerProcess:
         command += ["--port", str(self.port), "--server", self.server]
         if not migrate:
             command.append("--no-migrate")
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             command, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
