@@ -202,7 +202,7 @@ def code_in(markdown: str) -> list[str]:
     return fenced + re.findall(r"`([^`\n]+)`", without_fenced)
 
 
-PUSHLAB_USE = re.compile(r"(?:^|[\s/])pushlab ([a-z]+)([^\n#]*)", flags=re.MULTILINE)
+PUSHLAB_USE = re.compile(r"(?:^|[\s/])pushlab ([a-z][a-z-]*)([^\n#]*)", flags=re.MULTILINE)
 
 
 def test_pushlab_subcommands_and_options_named_in_the_docs_exist() -> None:
