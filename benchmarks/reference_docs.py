@@ -316,8 +316,8 @@ def short_polling_growth(summary: Summary, lang: Language) -> str:
     from strategies import STRATEGIES
 
     interval = summary.get("config", {}).get("poll_interval_ms") or 1000
+    # The strategy's own arithmetic: one poll per interval.
     idle_rate = STRATEGIES["short-polling"].predictions({"poll_interval_ms": interval}, {})[0]
-    # the strategy's own arithmetic: one poll per interval
     text = lang.text("growth", interval=interval, per_client=idle_rate.value)
     points = [
         r for r in summary.get("sweep", {}).get("short-polling", []) if r.get("status") == "ok"
