@@ -173,3 +173,20 @@ def test_the_notebooks_kernel_is_this_venvs_python(name: str) -> None:
     executable, resource_dir = found.stdout.split()
     assert Path(executable) == Path(sys.executable), "the kernel runs this venv's python"
     assert Path(resource_dir).is_relative_to(sys.prefix), "the kernel spec is this venv's own"
+
+
+def test_scaling_leaves_saturated_points_out_of_its_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep point where the server used a whole core is drawn but never fitted."""
+    summary = build_summary(sweep=True)
+    short = summary["sweep"]["short-polling"]
+    short[-1]["server_cpu_percent"] = 100.0
+    short[-1]["http_requests_per_client_per_min"] *= 3  # what a saturated point can do to a fit
+    printed = run_notebook("scaling.ipynb", save(tmp_path, summary), monkeypatch)
+    assert f"saturated at [{short[-1]['clients']}] clients" in printed
+    kept = short[:-1]
+    clients = [point["clients"] for point in kept]
+    totals = [point["http_requests_per_client_per_min"] * point["clients"] for point in kept]
+    slope = np.polyfit(clients, totals, 1)[0]
+    assert f"{_title('short-polling'):15} each extra client costs {slope:8.1f}" in printed
