@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -229,3 +230,35 @@ def test_compare_pages_server_panel_moves_when_a_message_is_sent(windows: ChatWi
     WebDriverWait(driver, 5, poll_frequency=0.1).until(post_rate, "the send never showed up")
     assert windows.text_of("#server-updated") != first_update, "the panel did not refresh"
     assert windows.text_of("#server-cpu").endswith("%")
+
+
+def test_compare_pages_timeline_draws_polling_holding_and_pushing(windows: ChatWindows) -> None:
+    """One lane per panel from its own traffic: short polls, a held poll, pushed frames, and
+    the message, sent from one panel, arriving in every lane."""
+    room = unique_room("timeline")
+    driver = windows.driver
+    driver.get(f"{windows.live_server_url}/chat/{room}/compare/")
+    for key in STRATEGIES:
+        driver.switch_to.frame(f"panel-{key}")
+        windows.wait_until_ready()
+        driver.switch_to.default_content()
+    driver.switch_to.frame("panel-websocket")
+    driver.find_element(By.CSS_SELECTOR, "#chat-message-input").click()
+    windows.post_message("on the timeline")
+    driver.switch_to.default_content()
+
+    def drawn(_: object) -> dict[str, Any] | None:
+        raw = driver.execute_script("return document.getElementById('timeline').dataset.drawn")
+        state: dict[str, Any] = json.loads(raw) if raw else {}
+        lanes = state.get("lanes", {})
+        ready = (
+            state.get("sent", 0) >= 1
+            and len(lanes) == len(STRATEGIES)
+            and all(lane["messages"] >= 1 for lane in lanes.values())
+            and lanes["short-polling"]["requests"] >= 2
+            and lanes["long-polling"]["requests"] >= 1
+            and lanes["websocket"]["frames"] >= 1
+        )
+        return state if ready else None
+
+    WebDriverWait(driver, 5, poll_frequency=0.25).until(drawn, "the timeline did not draw it all")
