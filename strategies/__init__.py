@@ -11,7 +11,12 @@ from strategies.short_polling.strategy import ShortPolling
 from strategies.websocket.strategy import WebSocket
 
 STRATEGIES: dict[str, Strategy] = {
-    strategy.key: strategy for strategy in (ShortPolling(), LongPolling(), WebSocket())
+    strategy.key: strategy
+    for strategy in (
+        ShortPolling(),
+        LongPolling(),
+        WebSocket(),
+    )
 }
 DEFAULT_STRATEGY = "websocket"  # the lecture's
 
