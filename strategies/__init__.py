@@ -8,6 +8,7 @@ from __future__ import annotations
 from strategies.base import Strategy
 from strategies.long_polling.strategy import LongPolling
 from strategies.short_polling.strategy import ShortPolling
+from strategies.sse.strategy import ServerSentEvents
 from strategies.websocket.strategy import WebSocket
 
 STRATEGIES: dict[str, Strategy] = {
@@ -16,6 +17,7 @@ STRATEGIES: dict[str, Strategy] = {
         ShortPolling(),
         LongPolling(),
         WebSocket(),
+        ServerSentEvents(),
     )
 }
 DEFAULT_STRATEGY = "websocket"  # the lecture's
