@@ -21,6 +21,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ ACCOUNTING_PAGE = 500
 
 _local_client_numbers = itertools.count()
 _local_started_at = time.time()
+record_sink: Callable[[dict[str, Any]], None] | None = None
+"""Where a Locust worker sends its clients' records (to its master; ``benchmarks.distributed``)."""
 _room_ids_lock = gevent.lock.BoundedSemaphore()
 _room_ids: dict[str, list[int]] = {}
 """Each finished room's stored ids, fetched once per process by the first client that stops."""
@@ -92,8 +95,26 @@ def claim_client_slot() -> tuple[int, float]:
     return int(number), float(state["started_at"])
 
 
+def follow_master(
+    scenario: Scenario, run_tag: str, send_record: Callable[[dict[str, Any]], None]
+) -> None:
+    """Make this Locust worker play the master's run: its scenario, rooms of its own, records sent.
+
+    A worker (forked or on another machine) numbers its own clients and tags its
+    rooms with its index, so a room never spans machines and its latency never
+    compares two machines' clocks.
+    """
+    global SCENARIO, RUN_TAG, DELIVERIES_DIR, _local_client_numbers, _local_started_at, record_sink
+    SCENARIO, RUN_TAG, DELIVERIES_DIR = scenario, run_tag, None
+    _local_client_numbers, _local_started_at = itertools.count(), time.time()
+    record_sink = send_record
+
+
 def append_record(record: dict[str, Any]) -> None:
     """One line per receiving client in deliveries.jsonl, locked against other processes."""
+    if record_sink is not None:
+        record_sink(record)
+        return
     if DELIVERIES_DIR is None:
         return
     with open(DELIVERIES_DIR / "deliveries.jsonl", "a", encoding="utf-8") as out:

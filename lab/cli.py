@@ -6,8 +6,15 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from lab.stopping import (
+    block_stop_signals,
+    restore_signal_mask,
+    stop_on_sigterm_like_ctrl_c,
+    unblock_stop_signals,
+)
 
 
 def setup_django() -> None:
@@ -18,43 +25,79 @@ def setup_django() -> None:
     django.setup()
 
 
-def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
-    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM."""
+def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | None = None) -> None:
+    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
+
+    ``fd``: accept on this inherited listening socket instead of binding (``--workers``).
+    """
     setup_django()
     from django.conf import settings
     from django.core.management import call_command
 
     if migrate:
         call_command("migrate", interactive=False, verbosity=0)
-    print(
-        f"pushlab: serving http://{host}:{port}/chat/ with {server} "
-        f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
-        flush=True,
-    )
-    if server == "uvicorn":
-        import uvicorn
-
-        uvicorn.run(
-            "lab.asgi:application",
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
-            ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
+    # From here until the server has its own SIGINT/SIGTERM handlers, a stop signal waits
+    # (lab/stopping.py says why); restoring the mask at the end delivers one still pending.
+    previous_mask = block_stop_signals()
+    try:
+        print(
+            f"pushlab: serving http://{host}:{port}/chat/ with {server} "
+            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
+            flush=True,
         )
-    else:
-        from daphne.cli import CommandLineInterface
+        if server == "uvicorn":
+            run_uvicorn(host, port, fd)
+        else:
+            run_daphne(host, port, fd)
+    finally:
+        restore_signal_mask(previous_mask)
 
-        CommandLineInterface().run(
-            [
-                "--bind", host,
-                "--port", str(port),
-                "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
-                "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
-                "lab.asgi:application",
-            ]
-        )  # fmt: skip
+
+def run_uvicorn(host: str, port: int, fd: int | None) -> None:
+    """uvicorn in this process; stop signals are unblocked once its handlers are in place."""
+    import uvicorn
+    from django.conf import settings
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                unblock_stop_signals()
+                yield
+
+    config = uvicorn.Config(
+        "lab.asgi:application",
+        host=host,
+        port=port,
+        fd=fd,
+        log_level="warning",
+        lifespan="off",
+        ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
+        ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
+    )
+    Server(config).run()
+
+
+def run_daphne(host: str, port: int, fd: int | None) -> None:
+    """Daphne in this process; stop signals are unblocked once Twisted's handlers are in place.
+
+    Twisted installs them in the reactor's "during startup" phase; "after startup"
+    callbacks (``callWhenRunning``) run once that is done.
+    """
+    from daphne.cli import CommandLineInterface  # installs the asyncio reactor first
+    from django.conf import settings
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(unblock_stop_signals)
+    listen = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
+    CommandLineInterface().run(
+        [
+            *listen,
+            "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
+            "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
+            "lab.asgi:application",
+        ]
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-migrate", dest="migrate", action="store_false",
         help="skip applying migrations at start",
     )  # fmt: skip
+    serve_cmd.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="N server processes sharing one listening socket, one Redis and one database "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
-    from benchmarks.cli import add_bench_arguments, add_charts_arguments
+    from benchmarks.cli import (
+        add_bench_arguments,
+        add_charts_arguments,
+        add_locust_worker_arguments,
+    )
 
     add_bench_arguments(
         commands.add_parser(
@@ -94,22 +147,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_charts_arguments(
         commands.add_parser("charts", help="redraw charts and report.md from saved results")
     )
+    add_locust_worker_arguments(
+        commands.add_parser(
+            "locust-worker",
+            help="a Locust worker for a master on another machine, run after run",
+            description="Joins the Locust master at --master-host (a `locust -f "
+            "benchmarks/locustfile.py --master --host <server-url>`) for one run after another "
+            "until Ctrl-C. The run's scenario and the server's URL (the master's --host) come "
+            "from the master; each client's delivery record goes back to it.",
+        )
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_on_sigterm_like_ctrl_c()  # so cleanups run on SIGTERM too (lab/stopping.py)
     if args.command == "serve":
+        if args.workers > 1:
+            from lab.server_workers import serve_workers
+
+            return serve_workers(args.host, args.port, args.server, args.workers, args.migrate)
         with contextlib.suppress(KeyboardInterrupt):
-            serve(args.host, args.port, args.server, args.migrate)
+            serve(args.host, args.port, args.server, args.migrate, args.fd)
         return 0
     if args.command == "bench":
         from benchmarks.runner import run_bench
 
-        return run_bench(args)
+        try:
+            return run_bench(args)
+        except KeyboardInterrupt:  # every server, Redis and Locust it started is stopped by now
+            print("pushlab bench: interrupted", file=sys.stderr, flush=True)
+            return 130
+    if args.command == "locust-worker":
+        from benchmarks.locust_workers import serve_master_forever
+
+        return serve_master_forever(args.master_host, args.master_port)
     from benchmarks.report import redraw
 
-    return redraw(Path(args.results_dir))
+    return redraw(Path(args.results_dir), args.lang)
 
 
 if __name__ == "__main__":

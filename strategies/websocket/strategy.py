@@ -6,6 +6,7 @@ Django Channels' ``AsyncWebsocketConsumer`` holds the sockets; the channel layer
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -56,5 +57,6 @@ def send_to_sockets(message: dict[str, Any]) -> None:
 
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS must be configured"
-    event = {"type": "chat.message", "message": message}
+    # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
+    event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
     async_to_sync(layer.group_send)(group_name(message["room"]), event)
