@@ -32,17 +32,18 @@ def event(message: chat.ChatMessage) -> bytes:
 
 def resume_cursor(request: HttpRequest, newest: int) -> int:
     """``Last-Event-ID`` (``EventSource`` reconnecting) if sent, else ``?after=``; either way a
-    message id of the room, from 0 to its newest, as for every cursor of the API."""
+    message id of the room, from 0 to its newest, as for every cursor of the API. Checked
+    before the stream starts, so a bad one is still a JSON 400."""
     resumed = request.headers.get("Last-Event-ID")
     if resumed is None:
-        return cursor_param(request, newest)
-    if not resumed.isascii() or not resumed.isdigit():
+        after, name = cursor_param(request), "after"
+    elif resumed.isascii() and resumed.isdigit():
+        after, name = int(resumed), "Last-Event-ID"
+    else:
         raise ChatError(f"Last-Event-ID must be a message id, not {resumed[:40]!r}")
-    if int(resumed) > newest:
-        raise ChatError(
-            f"Last-Event-ID {int(resumed)} is beyond this room's newest message id ({newest})"
-        )
-    return int(resumed)
+    if after > newest:
+        raise ChatError(f"{name} {after} is beyond this room's newest message id ({newest})")
+    return after
 
 
 async def events(room: str, after: int) -> AsyncIterator[bytes]:
