@@ -137,6 +137,32 @@ window.pushlab = (function () {
         },
 
         sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+
+        // A long-poll loop on `endpoint` (e.g. "/wait"): the server holds each request until
+        // a message exists (or its timeout passes); ask again at once; back off after errors.
+        async longPoll(endpoint) {
+            const backoff = chat.backoff();
+            for (;;) {
+                chat.setState("waiting");
+                try {
+                    const query = endpoint + "?after=" + lastId + "&timeout=" + config.longPollTimeoutS;
+                    const answer = await chat.fetchJson(chat.apiUrl(query));
+                    if (answer.status === chat.LOGIN_REQUIRED_STATUS) {
+                        chat.signedOut();
+                        return;
+                    }
+                    if (answer.status !== 200) {  // 503 when the server holds too many: back off
+                        throw new Error(answer.body.error);
+                    }
+                    chat.deliver(answer.body.messages);
+                    backoff.reset();
+                } catch (e) {
+                    const delay = backoff.next();
+                    chat.setState("error; retrying in " + (delay / 1000).toFixed(1) + " s");
+                    await chat.sleep(delay);
+                }
+            }
+        },
     };
 
     async function sendFromInput() {
