@@ -12,6 +12,7 @@ window.pushlab = (function () {
     const meter = { requests: 0, bytes: 0, messages: 0, latencies: [] };
     let lastId = config.lastId;  // the newest message id shown: never show one twice
     let transport = null;
+    const leaving = new AbortController();  // aborts this page's requests when it is left
 
     // The cookie's token, not the one this page was rendered with: pages loaded at the same
     // time without a cookie (the compare page's panels, two fresh tabs) each get a new one,
@@ -96,7 +97,8 @@ window.pushlab = (function () {
 
         // fetch() that feeds the meter and returns {status, body}; throws on network errors.
         async fetchJson(url, options) {
-            const response = await fetch(url, Object.assign({ credentials: "same-origin" }, options));
+            const response = await fetch(url, Object.assign(
+                { credentials: "same-origin", signal: leaving.signal }, options));
             const text = await response.text();
             chat.countRequest(encoder.encode(text).length);
             let body = null;
@@ -189,6 +191,22 @@ window.pushlab = (function () {
         }
     };
     submit.onclick = sendFromInput;
+
+    // A page that is left may stay in the back/forward cache with its held requests open, and
+    // a browser opens only about six connections per host: a cached compare page's long polls
+    // and event streams would starve the next page. So drop them when the page is hidden
+    // (transports may also stop()), and start afresh if the browser shows it again.
+    window.addEventListener("pagehide", function () {
+        leaving.abort();
+        if (transport !== null && transport.stop) {
+            transport.stop();
+        }
+    });
+    window.addEventListener("pageshow", function (e) {
+        if (e.persisted) {
+            window.location.reload();
+        }
+    });
 
     return {
         chat: chat,

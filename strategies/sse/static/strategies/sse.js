@@ -55,6 +55,7 @@ pushlab.register("sse", function (chat) {
 
     return {
         start: open,
+        stop: () => source && source.close(),  // the page is left (chat.js, "pagehide")
         send: (text) => chat.postMessage(text),  // the stream brings it back
     };
 });
