@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from strategies.base import Strategy
 from strategies.long_polling.strategy import LongPolling
+from strategies.naive_long_polling.strategy import NaiveLongPolling
 from strategies.short_polling.strategy import ShortPolling
 from strategies.sse.strategy import ServerSentEvents
 from strategies.websocket.strategy import WebSocket
@@ -18,6 +19,7 @@ STRATEGIES: dict[str, Strategy] = {
         LongPolling(),
         WebSocket(),
         ServerSentEvents(),
+        NaiveLongPolling(),
     )
 }
 DEFAULT_STRATEGY = "websocket"  # the lecture's
