@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from lab import chat
-from lab.chat import ChatError, ChatMessage
+from lab.chat import ChatError
 
 MAX_TRACKED_CLIENTS = 10_000
 """Past this many buckets, the full ones are forgotten (a full bucket is a fresh client)."""
@@ -97,15 +97,18 @@ def current_limiter() -> TokenBucketLimiter | None:
     return _limiters[key]
 
 
-def post_client_message(*, room: str, author: str, text: str) -> ChatMessage:
-    """``chat.post_message`` for a client's message: HTTP and WebSocket both send through here.
+def post_client_message(
+    *, room: str, author: str, text: str, client_id: object = None
+) -> chat.Posted:
+    """``chat.post`` for a client's message: HTTP and WebSocket both send through here.
 
-    The bucket is keyed by the author, which the server derives from the session.
+    The bucket is keyed by the author, which the server derives from the session. A
+    repeat of a ``client_id`` spends a token too: it is a send like any other.
     """
     limiter = current_limiter()
     if limiter is not None:
         limiter.spend(author)
-    return chat.post_message(room=room, author=author, text=text)
+    return chat.post(room=room, author=author, text=text, client_id=client_id)
 
 
 # database_sync_to_async, like lab.chat's twins: it closes stale connections around the call.
