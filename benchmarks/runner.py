@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from benchmarks import chaos, metrics
+from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
     DELIVERIES_DIR_ENV,
@@ -40,12 +41,11 @@ from benchmarks.scenarios import (
     profile_runs,
 )
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
-from lab.serverproc import ServerProcess
+from lab.serverproc import ServerProcess, free_port
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCHMARKS_DIR.parent
-LOCUST_FILES = f"{BENCHMARKS_DIR / 'locustfile.py'},{BENCHMARKS_DIR / 'shapes.py'}"
 LOCUST_SATURATED_PERCENT = 90.0
 LOCUST_GRACE_S = 60.0
 """How long Locust may overrun the scenario (start-up, accounting) before it is killed."""
@@ -79,6 +79,8 @@ class BenchConfig:
     processes: int
     poll_interval_ms: int
     out: Path
+    locust_workers: int = 0
+    """Separate ``locust --worker`` processes joined to a master over TCP (0: no master)."""
 
 
 class LocustFailed(RuntimeError):
@@ -99,6 +101,9 @@ def run_bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.processes and args.locust_workers:
+        print("pushlab bench: use --processes or --locust-workers, not both", file=sys.stderr)
+        return 2
     profile = PROFILES[args.profile]
     config = BenchConfig(
         profile=profile.name,
@@ -106,6 +111,7 @@ def run_bench(args: argparse.Namespace) -> int:
         runs=tuple(profile_runs(profile, args.clients, args.duration, args.scenarios)),
         server=args.server,
         processes=args.processes,
+        locust_workers=args.locust_workers,
         poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
         out=Path(args.out),
     )
@@ -186,6 +192,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "send_interval_s": main.send_interval_s,
             "server": config.server,
             "processes": config.processes,
+            "locust_workers": config.locust_workers,
             "strategies": list(config.strategies),
         },
         "status": "ok",
@@ -278,9 +285,9 @@ def timed_run(
     samplers: list[LoadSampler] = []
     restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
 
-    def start_sampling(locust_pid: int) -> None:
+    def start_sampling(locust_pid: int, *worker_pids: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
-        samplers.append(LoadSampler(monitor, locust_pid, window).start())
+        samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
         restarter.start()
 
     try:
@@ -448,6 +455,9 @@ def run_locust(
     ]
     if config.processes > 0:
         command += ["--processes", str(config.processes)]
+    workers = LocustWorkers(config.locust_workers, free_port(), out_dir)
+    if workers.count:
+        command += master_arguments(workers.count, "127.0.0.1", workers.master_port)
     command.append(user_class)
     env = {
         **os.environ,
@@ -466,14 +476,16 @@ def run_locust(
                 start_new_session=True,
                 preexec_fn=unblock_stop_signals,
             )
+            workers.start(PROJECT_DIR)
         try:
             if on_started is not None:
-                on_started(process.pid)
+                on_started(process.pid, *workers.pids)
             watch_progress(process, label, scenario.duration_s)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            workers.stop()
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
     deliveries = out_dir / "deliveries.jsonl"

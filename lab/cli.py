@@ -25,8 +25,11 @@ def setup_django() -> None:
     django.setup()
 
 
-def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
-    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM."""
+def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | None = None) -> None:
+    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
+
+    ``fd``: accept on this inherited listening socket instead of binding (``--workers``).
+    """
     setup_django()
     from django.conf import settings
     from django.core.management import call_command
@@ -43,14 +46,14 @@ def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
             flush=True,
         )
         if server == "uvicorn":
-            run_uvicorn(host, port)
+            run_uvicorn(host, port, fd)
         else:
-            run_daphne(host, port)
+            run_daphne(host, port, fd)
     finally:
         restore_signal_mask(previous_mask)
 
 
-def run_uvicorn(host: str, port: int) -> None:
+def run_uvicorn(host: str, port: int, fd: int | None) -> None:
     """uvicorn in this process; stop signals are unblocked once its handlers are in place."""
     import uvicorn
     from django.conf import settings
@@ -66,6 +69,7 @@ def run_uvicorn(host: str, port: int) -> None:
         "lab.asgi:application",
         host=host,
         port=port,
+        fd=fd,
         log_level="warning",
         lifespan="off",
         ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
@@ -74,7 +78,7 @@ def run_uvicorn(host: str, port: int) -> None:
     Server(config).run()
 
 
-def run_daphne(host: str, port: int) -> None:
+def run_daphne(host: str, port: int, fd: int | None) -> None:
     """Daphne in this process; stop signals are unblocked once Twisted's handlers are in place.
 
     Twisted installs them in the reactor's "during startup" phase; "after startup"
@@ -85,10 +89,10 @@ def run_daphne(host: str, port: int) -> None:
     from twisted.internet import reactor
 
     reactor.callWhenRunning(unblock_stop_signals)
+    listen = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
     CommandLineInterface().run(
         [
-            "--bind", host,
-            "--port", str(port),
+            *listen,
             "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
             "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
             "lab.asgi:application",
@@ -117,8 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-migrate", dest="migrate", action="store_false",
         help="skip applying migrations at start",
     )  # fmt: skip
+    serve_cmd.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="N server processes sharing one listening socket, one Redis and one database "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
-    from benchmarks.cli import add_bench_arguments, add_charts_arguments
+    from benchmarks.cli import (
+        add_bench_arguments,
+        add_charts_arguments,
+        add_locust_worker_arguments,
+    )
 
     add_bench_arguments(
         commands.add_parser(
@@ -133,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_charts_arguments(
         commands.add_parser("charts", help="redraw charts and report.md from saved results")
     )
+    add_locust_worker_arguments(
+        commands.add_parser(
+            "locust-worker",
+            help="a Locust worker for a master on another machine, run after run",
+            description="Joins the Locust master at --master-host (a `locust -f "
+            "benchmarks/locustfile.py --master --host <server-url>`) for one run after another "
+            "until Ctrl-C. The run's scenario and the server's URL (the master's --host) come "
+            "from the master; each client's delivery record goes back to it.",
+        )
+    )
     return parser
 
 
@@ -140,8 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stop_on_sigterm_like_ctrl_c()  # so cleanups run on SIGTERM too (lab/stopping.py)
     if args.command == "serve":
+        if args.workers > 1:
+            from lab.server_workers import serve_workers
+
+            return serve_workers(args.host, args.port, args.server, args.workers, args.migrate)
         with contextlib.suppress(KeyboardInterrupt):
-            serve(args.host, args.port, args.server, args.migrate)
+            serve(args.host, args.port, args.server, args.migrate, args.fd)
         return 0
     if args.command == "bench":
         from benchmarks.runner import run_bench
@@ -151,9 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:  # every server, Redis and Locust it started is stopped by now
             print("pushlab bench: interrupted", file=sys.stderr, flush=True)
             return 130
+    if args.command == "locust-worker":
+        from benchmarks.locust_workers import serve_master_forever
+
+        return serve_master_forever(args.master_host, args.master_port)
     from benchmarks.report import redraw
 
-    return redraw(Path(args.results_dir))
+    return redraw(Path(args.results_dir), args.lang)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     server: str = "daphne"
     log_path: Path | None = None
+    workers: int = 1
+    """``pushlab serve --workers``: server processes behind the one port."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,6 +60,8 @@ class ServerProcess:
         command += ["--port", str(self.port), "--server", self.server]
         if not migrate:
             command.append("--no-migrate")
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         with stop_signals_blocked():  # a Ctrl-C now would leave the child running unseen
             self.process = subprocess.Popen(
