@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from typing import Any
 
 from lab.embedded_redis import ensure_redis_url
 from strategies import STRATEGIES  # the one table; settings, URLs and ASGI wiring read it
@@ -41,21 +41,26 @@ CONN_MAX_AGE_S = 600
 cost more than the queries (docs/decisions.md, "Hot paths")."""
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """``postgres://user:pass@host:port/name`` → a Django DATABASES entry."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parsed.scheme!r}")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parsed.path.lstrip("/")),
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": CONN_MAX_AGE_S,
-        "CONN_HEALTH_CHECKS": True,
-    }
+SQLITE_OPTIONS = {
+    # Writers take the lock at BEGIN, so concurrent posts queue instead of failing.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_from_url(url: str) -> dict[str, Any]:
+    """A DATABASES entry from any URL ``dj-database-url`` reads: ``sqlite:///path``,
+    ``postgres://user:pass@host:port/name?sslmode=require``, ... (query options go to
+    OPTIONS). A SQLite file gets the same options as the default one, under the URL's own."""
+    import dj_database_url
+
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE_S, conn_health_checks=True)
+    )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
 
 
 SECRET_KEY = env("PUSHLAB_SECRET_KEY", "pushlab-dev-only-not-secret")
@@ -118,12 +123,7 @@ else:
             "TEST": {"NAME": VAR_DIR / "test-pushlab.sqlite3"},
             "CONN_MAX_AGE": CONN_MAX_AGE_S,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {
-                # Writers take the lock at BEGIN, so concurrent posts queue instead of failing.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
