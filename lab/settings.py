@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.embedded_redis import ensure_redis_url
+from lab.secret_key import install_secret_key
 from strategies import STRATEGIES  # the one table; settings, URLs and ASGI wiring read it
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,7 +64,9 @@ def database_from_url(url: str) -> dict[str, Any]:
     return config
 
 
-SECRET_KEY = env("PUSHLAB_SECRET_KEY", "pushlab-dev-only-not-secret")
+# Sessions are signed cookies: a known key lets anyone mint one. Without PUSHLAB_SECRET_KEY,
+# a random key made once per install in VAR_DIR/secret_key (mode 0600) - lab/secret_key.py.
+SECRET_KEY = env("PUSHLAB_SECRET_KEY", "") or install_secret_key(VAR_DIR)
 DEBUG = env_bool("PUSHLAB_DEBUG", False)  # off by default: DEBUG keeps every SQL query in memory
 ALLOWED_HOSTS = env("PUSHLAB_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
