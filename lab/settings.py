@@ -132,6 +132,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = ensure_redis_url()
+# Redis connections per server process, each pool bounded on purpose (docs/guarantees.md):
+# the channel layer's pool (per event loop), the wake-up publisher's, and the hub's one
+# subscription. A command that finds its pool busy waits up to POOL_TIMEOUT_S for a free one.
+PUSHLAB_CHANNEL_LAYER_CONNECTIONS = env_int("PUSHLAB_CHANNEL_LAYER_CONNECTIONS", 50)
+PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS = env_int("PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS", 4)
+PUSHLAB_REDIS_POOL_TIMEOUT_S = env_float("PUSHLAB_REDIS_POOL_TIMEOUT_S", 10.0)
 # PUSHLAB_CHANNEL_LAYER: "redis" (channels_redis' RedisChannelLayer, the lecture's) or "pubsub"
 # (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned out in each process).
 # `pushlab serve/bench --layer` set it; docs/decisions.md has what each costs.
@@ -146,13 +152,17 @@ if PUSHLAB_CHANNEL_LAYER == "pubsub":
 elif PUSHLAB_CHANNEL_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis' RedisChannelLayer with a bounded pool that waits instead of
+            # failing when a burst of joins or leaves needs more connections (lab/channel_layer.py).
+            "BACKEND": "lab.channel_layer.BoundedRedisChannelLayer",
             "CONFIG": {
                 # socket_timeout=None: redis-py 8 otherwise drops every WebSocket idle for ~5 s
                 # (redis-py#4091, channels_redis#422; see docs/architecture.md).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "capacity": env_int("PUSHLAB_CHANNEL_CAPACITY", 100),
                 "expiry": 60,
+                "max_connections": PUSHLAB_CHANNEL_LAYER_CONNECTIONS,
+                "pool_timeout": PUSHLAB_REDIS_POOL_TIMEOUT_S,
             },
         }
     }
