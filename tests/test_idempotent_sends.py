@@ -11,9 +11,7 @@ import json
 import re
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from strategies import STRATEGIES
 from tests.clients import ChatSession, receive_json
 from tests.services import own_server
 from tests.test_consumer import connected
+from tests.waiting import wait_until
 
 ROOM = "lobby"
 URL = f"/api/rooms/{ROOM}/messages"
@@ -40,13 +39,6 @@ BAD_CLIENT_IDS: list[Any] = ["", "x" * 65, 7, None, ["a"], {"a": 1}, True]
 
 async def post_json(client: AsyncClient, body: Any) -> Any:
     return await client.post(URL, data=json.dumps(body), content_type="application/json")
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.02)
 
 
 # --- the core ---------------------------------------------------------------------------
