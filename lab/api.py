@@ -125,5 +125,9 @@ async def post_from_request(request: HttpRequest, room: str) -> Posted:
     # Only "message" and "client_id" are read: an "author" key cannot spoof the sender.
     author = await arequest_author(request)
     return await apost_client_message(
-        room=room, author=author, text=body["message"], client_id=client_id
+        room=room,
+        author=author,
+        text=body["message"],
+        client_id=client_id,
+        address=request.META.get("REMOTE_ADDR"),
     )

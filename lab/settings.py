@@ -202,9 +202,14 @@ PUSHLAB_PAGE_LIMIT = 500
 CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
 
 # Limits (docs/guarantees.md explains each and what happens past it).
-# Posting: a token bucket per client (session), in this process's memory; burst 0 turns it off.
+# Posting: a token bucket per client (session), kept in Redis (lab/ratelimit.py); burst 0
+# turns the whole limit off.
 PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
 PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
+# A second, higher bound per client address: a client that drops its session cookie gets a
+# fresh session bucket each time, not a fresh address bucket. Both are kept in Redis.
+PUSHLAB_RATE_LIMIT_ADDRESS_BURST = env_int("PUSHLAB_RATE_LIMIT_ADDRESS_BURST", 300)
+PUSHLAB_RATE_LIMIT_ADDRESS_PER_S = env_float("PUSHLAB_RATE_LIMIT_ADDRESS_PER_S", 60.0)
 # Per server process; the full benchmark opens a few hundred of each. MAX_LONG_POLLS bounds every
 # request held open on the wake-up hub (long polls and event streams alike).
 PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)

@@ -127,6 +127,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 author=self.author,
                 text=frame["message"],
                 client_id=chat.client_id_of(frame),
+                address=(self.scope.get("client") or [None])[0],
             )
         except ChatError as exc:
             await self.send(text_data=json.dumps({"error": str(exc)}))
