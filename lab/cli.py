@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from lab.secret_key import refuse_unsafe_exposure
 from lab.stopping import (
     block_stop_signals,
     restore_signal_mask,
@@ -34,6 +35,7 @@ def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | Non
     from django.conf import settings
     from django.core.management import call_command
 
+    refuse_unsafe_exposure(host)
     if migrate:
         call_command("migrate", interactive=False, verbosity=0)
     # From here until the server has its own SIGINT/SIGTERM handlers, a stop signal waits
