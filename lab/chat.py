@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -74,22 +75,40 @@ def post_message(*, room: str, author: str, text: str) -> ChatMessage:
     return message
 
 
+Publisher = Callable[[ChatMessage], None]
+"""A strategy's publish hook: push one just-committed message to that strategy's clients."""
+
+_publishers: dict[str, Publisher] = {}
+
+
+def register_publisher(key: str, publisher: Publisher) -> None:
+    """Make ``publish`` call ``publisher`` for strategy ``key``. Strategies register their hook
+    when the app registry is ready (``strategies/apps.py``), so the core never imports them."""
+    _publishers[key] = publisher
+
+
+def registered_publishers() -> dict[str, Publisher]:
+    """The hooks ``publish`` calls, by strategy key: all registered, or only those named in
+    ``PUSHLAB_PUBLISH_ONLY`` (a benchmark of one strategy pays only for that one)."""
+    only = settings.PUSHLAB_PUBLISH_ONLY
+    return {key: hook for key, hook in _publishers.items() if not only or key in only}
+
+
 def publish(message: ChatMessage) -> None:
-    """Hand a stored message to every strategy's push mechanism.
+    """Hand a stored message to every registered strategy's push mechanism.
 
-    A failure here loses nothing: the message is stored, polling clients read it,
-    and push clients fetch it with the next message that reaches them.
+    A hook that several strategies share (the wake-up hub) runs once. A failure here loses
+    nothing: the message is stored, polling clients read it, and push clients fetch it with
+    the next message that reaches them.
     """
-    from strategies import STRATEGIES
-
-    only = [key.strip() for key in settings.PUSHLAB_PUBLISH_ONLY]
-    for strategy in STRATEGIES.values():
-        if only and strategy.key not in only:
-            continue  # a benchmark of one strategy: the others' publishing is not its cost
+    hooks: dict[Publisher, str] = {}
+    for key, hook in registered_publishers().items():
+        hooks.setdefault(hook, key)
+    for hook, key in hooks.items():
         try:
-            strategy.publish(message)
+            hook(message)
         except Exception:
-            log.exception("publishing message %s to %s failed", message["id"], strategy.key)
+            log.exception("publishing message %s to %s failed", message["id"], key)
 
 
 def last_message_id(room: str) -> int:

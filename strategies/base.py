@@ -2,14 +2,18 @@
 
 A strategy is only a transport. Storage, ids, validation and authorship live in
 ``lab.chat``; a strategy adds the server side that carries messages to its
-clients (URL patterns, a consumer, a publish hook) and one small JS client.
+clients (URL patterns, a consumer, a publish hook) and one small JS client. The core never
+imports this package: the registry hands each publish hook to ``lab.chat`` (``strategies/apps.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.urls import URLPattern
+
+if TYPE_CHECKING:  # lab.chat needs the app registry, which is built from this module
+    from lab.chat import Publisher
 
 
 class Strategy:
@@ -35,9 +39,15 @@ class Strategy:
         """WebSocket routes, mounted at the site root; called once when ASGI starts."""
         return []
 
-    def publish(self, message: dict[str, Any]) -> None:
-        """Push a just-committed message to this strategy's clients (``lab.chat.publish``).
+    def publisher(self) -> Publisher | None:
+        """The hook that pushes a just-committed message to this strategy's clients, or
+        ``None`` for a pull-only strategy. Registered with ``lab.chat`` when the app registry
+        is ready (``strategies/apps.py``); called once per message, in the thread that stored
+        it, after commit. Strategies that share a mechanism return the same function, which
+        then runs once per message."""
+        return None
 
-        Called once per message, in the thread that stored it, after commit.
-        Pull-only strategies have nothing to push and keep this default.
-        """
+    @property
+    def app(self) -> str:
+        """The strategy's package, an installed Django app (its static client lives there)."""
+        return type(self).__module__.rpartition(".")[0]

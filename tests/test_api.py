@@ -261,7 +261,7 @@ async def test_wrong_methods_and_unknown_endpoints_answer_json() -> None:
 
 async def test_a_long_poll_that_ends_releases_its_wait() -> None:
     """Answered, timed out or cancelled (the client left): no waiter is left behind."""
-    from strategies.long_polling.hub import current_hub
+    from lab.wakeups import current_hub
 
     hub = current_hub()
     client = AsyncClient()

@@ -10,11 +10,16 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from benchmarks import reference_docs
+from lab import chat
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary
 
@@ -42,10 +47,13 @@ def notebooks_text() -> str:
     )
 
 
-def test_strict_build_has_no_broken_links(tmp_path: Path) -> None:
-    """``mkdocs build --strict`` fails on a broken link, anchor, nav entry or snippet path."""
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site as ``mkdocs build --strict`` makes it (strict fails on a broken link, anchor,
+    nav entry or snippet path); built once for every test that reads the HTML."""
+    site = tmp_path_factory.mktemp("docs") / "site"
     built = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -53,8 +61,88 @@ def test_strict_build_has_no_broken_links(tmp_path: Path) -> None:
         timeout=300,
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    assert (tmp_path / "site" / "strategies" / "websocket" / "index.html").is_file()
-    assert (tmp_path / "site" / "ru" / "exercises" / "index.html").is_file()
+    return site
+
+
+def test_strict_build_has_no_broken_links(built_site: Path) -> None:
+    assert (built_site / "strategies" / "websocket" / "index.html").is_file()
+    assert (built_site / "ru" / "exercises" / "index.html").is_file()
+
+
+class _TextOfHtml(HTMLParser):
+    """The text a reader sees: tags dropped (highlighting splits code into many spans)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def page_text(html_file: Path) -> str:
+    parser = _TextOfHtml()
+    parser.feed(html_file.read_text(encoding="utf-8"))
+    return "".join(parser.parts)
+
+
+def built_page(site: Path, page: Path) -> Path:
+    """``docs/ru/charts.md`` → ``site/ru/charts/index.html`` (``index.md`` → ``index.html``)."""
+    relative = page.relative_to(DOCS).with_suffix("")
+    if relative.name == "index":
+        return site / relative.parent / "index.html"
+    return site / relative / "index.html"
+
+
+INCLUDE_MARKER = re.compile(r"--8\s*<\s*--")
+SOURCE_INCLUDE = re.compile(r'^\s*--8<-- "((?:lab|strategies|benchmarks)/[^"]+)"\s*$', re.MULTILINE)
+
+
+def test_no_page_shows_an_unrendered_include(built_site: Path) -> None:
+    """A mangled include (``--8 < --"x"``) is not an include: it lands on the page as text."""
+    shown = {
+        str(html.relative_to(built_site)): len(INCLUDE_MARKER.findall(page_text(html)))
+        for html in built_site.rglob("*.html")
+    }
+    assert {name: count for name, count in shown.items() if count} == {}
+
+
+def source_includes() -> list[tuple[Path, str]]:
+    return [
+        (page, source)
+        for page in doc_pages()
+        for source in SOURCE_INCLUDE.findall(page.read_text(encoding="utf-8"))
+    ]
+
+
+def test_the_strategy_pages_include_their_server_code() -> None:
+    included = {(page.relative_to(DOCS).as_posix(), source) for page, source in source_includes()}
+    for language in LANGUAGE_DIRS:
+        prefix = "" if language == "en" else f"{language}/"
+        for key, strategy in STRATEGIES.items():
+            package = type(strategy).__module__.rsplit(".", 1)[0].replace(".", "/")
+            page = f"{prefix}strategies/{key}.md"
+            assert any(p == page and s.startswith(package + "/") for p, s in included), (
+                f"{page} shows none of {package}/"
+            )
+
+
+@pytest.mark.parametrize(
+    ("page", "source"),
+    [pytest.param(p, s, id=f"{p.relative_to(DOCS)}:{s}") for p, s in source_includes()],
+)
+def test_every_included_source_file_is_on_its_page(
+    built_site: Path, page: Path, source: str
+) -> None:
+    """Each line of the included file is in the built page's text, in the file's order."""
+    text = page_text(built_page(built_site, page))
+    position = 0
+    for line in (REPO / source).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        found = text.find(line.strip(), position)
+        assert found >= 0, f"{source}: {line.strip()!r} is not on {page.relative_to(DOCS)}"
+        position = found + len(line.strip())
 
 
 @pytest.mark.parametrize("language", sorted(LANGUAGE_DIRS))
@@ -282,10 +370,51 @@ def test_every_setting_the_docs_name_exists_in_the_code() -> None:
 def test_the_worked_example_code_is_valid_python() -> None:
     architecture = (DOCS / "architecture.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", architecture, flags=re.DOTALL)
-    examples = [block for block in blocks if "--8<--" not in block]
+    includes = [block for block in blocks if block.lstrip().startswith("--8<--")]
+    examples = [block for block in blocks if block not in includes]
+    assert all(SOURCE_INCLUDE.fullmatch(block.strip()) for block in includes), (
+        "a block that includes a file holds only the include line"
+    )
     assert len(examples) >= 3, "the SSE example shows its strategy, its view and its registry row"
     for block in examples:
+        assert "--8" not in block, "an include inside an example is not rendered"
         compile(block, "architecture.md", "exec")
+
+
+def test_readme_names_the_platforms_the_imports_allow() -> None:
+    """Modules that import Unix-only ``fcntl``/``resource`` mean no native Windows: the
+    README must say so and send Windows users to WSL2."""
+    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py")]
+    unix_only = [
+        path.name
+        for path in sources
+        if re.search(r"^import (fcntl|resource)\b", path.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    if unix_only:
+        assert "WSL2" in readme and "Linux or macOS" in readme, unix_only
+
+
+POLL_QUERIES = re.compile(r"<!-- poll-queries -->(\S+) (?:database queries|запрос)")
+QUERY_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "один": 1, "два": 2, "три": 3}
+
+
+@pytest.mark.django_db
+def test_the_short_polling_pages_count_the_queries_a_poll_really_runs(client: Client) -> None:
+    """The pages say how many queries one poll costs; a real poll through the view runs that
+    many (on a room with messages, so no branch is skipped)."""
+    chat.post_message(room="lobby", author="docs", text="hello")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/rooms/lobby/messages?after=0")
+    assert response.status_code == 200 and response.json()["messages"]
+    for language_dir in LANGUAGE_DIRS.values():
+        page = language_dir / "strategies" / "short-polling.md"
+        stated = POLL_QUERIES.findall(page.read_text(encoding="utf-8"))
+        assert stated, f"{page.relative_to(REPO)} states the queries per poll"
+        assert [QUERY_COUNT_WORDS[word] for word in stated] == [len(queries)], (
+            f"{page.relative_to(REPO)} says {stated}, the view ran {len(queries)}: "
+            + "; ".join(q["sql"] for q in queries.captured_queries)
+        )
 
 
 # --- the generator, against a schema-shaped summary (never committed) ------------------------

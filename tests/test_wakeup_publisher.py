@@ -9,7 +9,7 @@ import redis
 from django.conf import settings
 
 from lab import chat
-from strategies.long_polling.hub import PUBLISHER_CONNECTIONS
+from lab.wakeups import PUBLISHER_CONNECTIONS
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,11 +1,16 @@
 """Long polling: the client asks "anything after id N?" and the server holds the answer
 until a message exists or the timeout passes; the client asks again at once."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.urls import URLPattern, path
 
 from strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from lab.chat import Publisher
 
 
 class LongPolling(Strategy):
@@ -23,7 +28,7 @@ class LongPolling(Strategy):
 
         return [path("rooms/<str:room>/messages/wait", wait_for_messages, name="messages-wait")]
 
-    def publish(self, message: dict[str, Any]) -> None:
-        from strategies.long_polling.hub import publish_wakeup
+    def publisher(self) -> Publisher:
+        from lab.wakeups import publish_wakeup
 
-        publish_wakeup(message)
+        return publish_wakeup

@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from lab import chat
 from lab.api import ServerBusy, cursor_param, json_errors, messages_body
 from lab.chat import ChatError
-from strategies.long_polling.hub import current_hub
+from lab.wakeups import current_hub
 
 
 def timeout_param(request: HttpRequest) -> float:

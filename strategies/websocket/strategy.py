@@ -4,14 +4,19 @@ Django Channels' ``AsyncWebsocketConsumer`` holds the sockets; the channel layer
 (``channels_redis``) carries each message to every process's sockets in the room.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.urls import URLPattern, path
 
 from strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from lab.chat import Publisher
 
 
 class WebSocket(Strategy):
@@ -27,11 +32,16 @@ class WebSocket(Strategy):
 
         return [path("ws/chat/<str:room>/", ChatConsumer.as_asgi())]
 
-    def publish(self, message: dict[str, Any]) -> None:
-        from strategies.websocket.consumers import group_name
+    def publisher(self) -> Publisher:
+        return send_to_sockets
 
-        layer = get_channel_layer()
-        assert layer is not None, "CHANNEL_LAYERS must be configured"
-        # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
-        event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
-        async_to_sync(layer.group_send)(group_name(message["room"]), event)
+
+def send_to_sockets(message: dict[str, Any]) -> None:
+    """Hand a stored message to the room's group on the channel layer (every process)."""
+    from strategies.websocket.consumers import group_name
+
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS must be configured"
+    # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
+    event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
+    async_to_sync(layer.group_send)(group_name(message["room"]), event)

@@ -1,4 +1,7 @@
-"""Redis-backed wake-ups for long polls: one subscription per server process.
+"""Redis wake-ups for held requests (long polls, event streams): one subscription a process.
+
+Shared push infrastructure, so it lives in the core: strategies that hold requests open
+wait on it and register ``publish_wakeup`` as their publish hook.
 
 ``post_message`` PUBLISHes each stored message on ``pushlab:room:<room>``. Each
 process keeps ONE pattern subscription to ``pushlab:room:*`` and hands every
