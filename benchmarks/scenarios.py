@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+
 ENV_PREFIX = "PUSHLAB_BENCH_"
 DELIVERIES_DIR_ENV = ENV_PREFIX + "DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
@@ -35,6 +38,12 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    server: str | None = None
+    """The ASGI server for this scenario instead of ``--server`` (the server variants)."""
+    layer: str | None = None
+    """The channel layer for this scenario instead of ``--layer`` (the layer variants)."""
+    only_strategies: tuple[str, ...] = ()
+    """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
 
     @property
     def spawn_rate(self) -> float:
@@ -130,7 +139,22 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)}
+VARIANTS = tuple(
+    [replace(CHAT, name=f"chat-{server}", duration_s=20, server=server) for server in SERVERS]
+    + [
+        replace(
+            CHAT,
+            name=f"chat-{layer}-layer",
+            duration_s=20,
+            layer=layer,
+            only_strategies=("websocket",),
+        )
+        for layer in LAYERS
+    ]
+)
+"""The chat load under each ASGI server and each channel layer: what the choice costs."""
+
+SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS)}
 
 
 @dataclass(frozen=True)
@@ -144,7 +168,10 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
-        "full", ("chat", "idle", "fanout", "chaos", "sweep"), chat_clients=40, chat_duration_s=45
+        "full",
+        ("chat", "idle", "fanout", "chaos", "sweep", *(variant.name for variant in VARIANTS)),
+        chat_clients=40,
+        chat_duration_s=45,
     ),
 }
 

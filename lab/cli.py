@@ -18,30 +18,78 @@ def setup_django() -> None:
     django.setup()
 
 
-def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
-    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM."""
-    setup_django()
-    from django.conf import settings
-    from django.core.management import call_command
+SITE_APP = "lab.asgi:application"
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+DEFAULT_LAYER = "redis"
 
-    if migrate:
-        call_command("migrate", interactive=False, verbosity=0)
-    print(
-        f"pushlab: serving http://{host}:{port}/chat/ with {server} "
-        f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
-        flush=True,
-    )
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to the hard limit (children inherit it): each
+    idle client holds a file descriptor, and the usual soft limit of 1024 is too few."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+def serve(
+    host: str,
+    port: int,
+    server: str,
+    migrate: bool = True,
+    layer: str | None = None,
+    app: str = SITE_APP,
+) -> None:
+    """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
+
+    ``app`` other than the site (``benchmarks.floor:app``, the benchmark's floor) is served
+    as it is, without Django.
+    """
+    raise_open_files_limit()
+    ping_interval, ping_timeout = 20, 30
+    if app == SITE_APP:
+        if layer is not None:
+            os.environ["PUSHLAB_CHANNEL_LAYER"] = layer
+        setup_django()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        if migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        ping_interval = settings.PUSHLAB_WS_PING_INTERVAL_S
+        ping_timeout = settings.PUSHLAB_WS_PING_TIMEOUT_S
+        print(
+            f"pushlab: serving http://{host}:{port}/chat/ with {server}, "
+            f"{settings.PUSHLAB_CHANNEL_LAYER} channel layer "
+            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
+            flush=True,
+        )
+    else:
+        print(f"pushlab: serving {app} at http://{host}:{port}/ with {server}", flush=True)
     if server == "uvicorn":
         import uvicorn
 
         uvicorn.run(
-            "lab.asgi:application",
+            app,
             host=host,
             port=port,
             log_level="warning",
+            access_log=False,
             lifespan="off",
-            ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
-            ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
+            loop="uvloop",
+            http="httptools",
+            ws="websockets",
+            # Daphne does not compress frames; neither does uvicorn here, so the two are
+            # compared on the same work (deflate costs CPU on every frame).
+            ws_per_message_deflate=False,
+            ws_ping_interval=ping_interval,
+            ws_ping_timeout=ping_timeout,
         )
     else:
         from daphne.cli import CommandLineInterface
@@ -50,9 +98,9 @@ def serve(host: str, port: int, server: str, migrate: bool = True) -> None:
             [
                 "--bind", host,
                 "--port", str(port),
-                "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
-                "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
-                "lab.asgi:application",
+                "--ping-interval", str(ping_interval),
+                "--ping-timeout", str(ping_timeout),
+                app,
             ]
         )  # fmt: skip
 
@@ -71,8 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_cmd.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve_cmd.add_argument(
-        "--server", choices=["daphne", "uvicorn"], default="daphne",
+        "--server", choices=SERVERS, default="daphne",
         help="ASGI server (default: %(default)s, the lecture's)",
+    )  # fmt: skip
+    serve_cmd.add_argument(
+        "--layer", choices=LAYERS, default=None,
+        help="channel layer for WebSockets: redis (RedisChannelLayer) or pubsub "
+        "(RedisPubSubChannelLayer) (default: $PUSHLAB_CHANNEL_LAYER, else redis)",
+    )  # fmt: skip
+    serve_cmd.add_argument(
+        "--app", default=SITE_APP, metavar="MODULE:ATTR",
+        help="the ASGI app to serve (default: %(default)s; benchmarks.floor:app is the "
+        "benchmark's bare-ASGI floor)",
     )  # fmt: skip
     serve_cmd.add_argument(
         "--no-migrate", dest="migrate", action="store_false",
@@ -101,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
-            serve(args.host, args.port, args.server, args.migrate)
+            serve(args.host, args.port, args.server, args.migrate, args.layer, args.app)
         return 0
     if args.command == "bench":
         from benchmarks.runner import run_bench

@@ -36,6 +36,10 @@ class ServerProcess:
     server: str = "daphne"
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    cpus: set[int] | None = None
+    """Pin the server to these CPUs (``os.sched_setaffinity``), on every (re)start."""
+    app: str = "lab.asgi:application"
+    """The ASGI app to serve; ``benchmarks.floor:app`` is the benchmark's floor."""
 
     @property
     def url(self) -> str:
@@ -53,13 +57,15 @@ class ServerProcess:
     def start(self, *, migrate: bool = True, timeout: float = 30.0) -> ServerProcess:
         """Start the server and return once it answers HTTP."""
         command = [sys.executable, "-m", "lab.cli", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--server", self.server]
+        command += ["--port", str(self.port), "--server", self.server, "--app", self.app]
         if not migrate:
             command.append("--no-migrate")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             command, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
         )
+        if self.cpus:
+            os.sched_setaffinity(self.process.pid, self.cpus)
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

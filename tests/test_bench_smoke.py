@@ -83,6 +83,33 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
         assert result["status"] == "ok" and result["verify"]["ok"], (key, result["failure"])
 
 
+def test_floor_and_framework_tax_recorded(bench_run: tuple[Path, dict, str]) -> None:
+    _, summary, stdout = bench_run
+    config = summary["config"]
+    assert config["layer"] == "redis" and config["open_files_limit"] >= 1024
+    if len(os.sched_getaffinity(0)) >= 2:
+        placement = config["cpu_placement"]
+        assert placement["server_cpus"] and placement["load_cpus"]
+        assert not set(placement["server_cpus"]) & set(placement["load_cpus"])
+    floor = summary["floor"]
+    assert floor["server"] == config["server"]
+    for job in ("poll", "long-poll", "broadcast", "post"):
+        assert floor[job]["cpu_ms_per_unit"] > 0 and floor[job]["errors"] == 0, (job, floor[job])
+        assert floor[job]["units"] > 0
+    assert "floor (" in stdout
+    own_job = {"short-polling": "poll", "long-polling": "long-poll", "websocket": "broadcast"}
+    for key, result in summary["strategies"].items():
+        assert key not in summary["floor"]  # the floor is kept apart from the strategies
+        tax = result["framework_tax"]
+        jobs = [own_job[key], "post"] if key in own_job else ["post"]
+        for job in jobs:
+            assert tax[job]["ratio"] > 0, (key, job, tax)
+            assert tax[job]["floor_cpu_ms_per_unit"] == floor[job]["cpu_ms_per_unit"]
+        assert result["server_cpu_ms_per_request"] > 0
+    # each strategy's server publishes only to it: polling makes no Redis work per delivery
+    assert summary["strategies"]["short-polling"]["redis_commands_per_delivery"] == 0
+
+
 def test_every_message_delivered_once_in_order(bench_run: tuple[Path, dict, str]) -> None:
     _, summary, _ = bench_run
     for key, result in summary["strategies"].items():
@@ -160,3 +187,26 @@ def test_locust_master_and_workers_account_for_every_client(tmp_path: Path) -> N
     clients = sorted(json.loads(line)["client"] for line in (raw / "deliveries.jsonl").open())
     assert clients == list(range(6))  # numbered across both workers, each once
     assert "2 workers connected" in (raw / "locust.log").read_text()
+
+
+def test_server_layer_and_profile_flags_are_recorded(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients", "4",
+         "--duration", "5", "--server", "uvicorn", "--layer", "pubsub", "--profile-server",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    config, result = summary["config"], summary["strategies"]["websocket"]
+    assert (config["server"], config["layer"], config["profile_server"]) == (
+        "uvicorn",
+        "pubsub",
+        True,
+    )
+    assert (result["server"], result["layer"]) == ("uvicorn", "pubsub")
+    assert summary["floor"]["server"] == "uvicorn"
+    raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
+    profile = json.loads((raw / result["server_profile"]).read_text())
+    assert profile["profiles"] and profile["shared"]["frames"]  # speedscope, with samples
+    assert "pubsub channel layer" in (raw / "server.log").read_text()
