@@ -76,6 +76,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="run Locust as a master with N worker processes (default: 0, one process)",
     )  # fmt: skip
     parser.add_argument(
+        "--locust-workers", type=whole_number(0), default=0, metavar="N",
+        help="run Locust as a master and N separate worker processes joined over TCP on "
+        "127.0.0.1, as workers on other machines would (default: 0, no master)",
+    )  # fmt: skip
+    parser.add_argument(
         "--server", choices=SERVERS, default="daphne",
         help="the ASGI server under test, the same for every strategy and the floor "
         "(default: %(default)s)",
@@ -94,3 +99,20 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_charts_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dir", metavar="RESULTS_DIR", help="a results/<run-id>/ directory")
+    parser.add_argument(
+        "--lang", choices=["en", "ru"], default="en",
+        help="labels' language; ru writes RESULTS_DIR/charts/ru/, not report.md (default: en)",
+    )  # fmt: skip
+
+
+def add_locust_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks.locust_workers import DEFAULT_MASTER_PORT
+
+    parser.add_argument(
+        "--master-host", required=True, metavar="ADDRESS",
+        help="the machine running the Locust master",
+    )  # fmt: skip
+    parser.add_argument(
+        "--master-port", type=whole_number(1), default=DEFAULT_MASTER_PORT, metavar="PORT",
+        help="the master's --master-bind-port (default: %(default)s)",
+    )  # fmt: skip

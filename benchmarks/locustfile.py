@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 
+import benchmarks.distributed  # noqa: F401  (registers the master/worker messages)
 from strategies import STRATEGIES
 
 

@@ -73,6 +73,8 @@ class LoadSampler:
     redis_client: redis.Redis
     locust_pid: int
     window: tuple[float, float]
+    worker_pids: tuple[int, ...] = ()
+    """Locust workers started beside the master (``--locust-workers``), not forked by it."""
     redis_clients_peak: int = 0
     redis_clients_at_peak: list[dict[str, str]] = field(default_factory=list)
     """``CLIENT LIST`` when the peak was reached: which commands hold the connections."""
@@ -98,7 +100,9 @@ class LoadSampler:
                 continue
             if since_launch > self.window[1]:
                 return
-            cpu = {pid: process_cpu_s(pid) for pid in process_tree(self.locust_pid)}
+            roots = (self.locust_pid, *self.worker_pids)
+            watched = [pid for root in roots for pid in process_tree(root)]
+            cpu = {pid: process_cpu_s(pid) for pid in watched}
             self.samples.append(
                 CpuSample(time.monotonic(), {p: s for p, s in cpu.items() if s is not None})
             )

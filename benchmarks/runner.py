@@ -32,6 +32,7 @@ from typing import Any
 import redis
 
 from benchmarks import chaos, hotpaths, metrics
+from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
     DELIVERIES_DIR_ENV,
@@ -43,11 +44,11 @@ from benchmarks.scenarios import (
 )
 from lab.cli import raise_open_files_limit
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
-from lab.serverproc import ServerProcess
+from lab.serverproc import ServerProcess, free_port
+from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCHMARKS_DIR.parent
-LOCUST_FILES = f"{BENCHMARKS_DIR / 'locustfile.py'},{BENCHMARKS_DIR / 'shapes.py'}"
 LOCUST_SATURATED_PERCENT = 90.0
 LOCUST_GRACE_S = 60.0
 """How long Locust may overrun the scenario (start-up, accounting) before it is killed."""
@@ -84,6 +85,8 @@ class BenchConfig:
     layer: str = "redis"
     profile_server: bool = False
     placement: Placement | None = None
+    locust_workers: int = 0
+    """Separate ``locust --worker`` processes joined to a master over TCP (0: no master)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,9 @@ def run_bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.processes and args.locust_workers:
+        print("pushlab bench: use --processes or --locust-workers, not both", file=sys.stderr)
+        return 2
     profile = PROFILES[args.profile]
     raise_open_files_limit()
     config = BenchConfig(
@@ -143,6 +149,7 @@ def run_bench(args: argparse.Namespace) -> int:
         runs=tuple(profile_runs(profile, args.clients, args.duration, args.scenarios)),
         server=args.server,
         processes=args.processes,
+        locust_workers=args.locust_workers,
         poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
         out=Path(args.out),
         layer=args.layer,
@@ -242,6 +249,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             "profile_server": config.profile_server,
             "processes": config.processes,
+            "locust_workers": config.locust_workers,
             "strategies": list(config.strategies),
         },
         "status": "ok",
@@ -293,7 +301,8 @@ def measure_strategy(
                 server=scenario.server or config.server,
                 log_path=raw_dir / "server.log",
                 cpus=set(config.placement.server_cpus) if config.placement else None,
-            ).start()
+            )
+            server.start()  # assigned first, so a Ctrl-C while it starts still stops it
             verify = verify_strategy(key, server, config, raw_dir / "verify", label)
             if not verify["ok"]:
                 return failed_result(
@@ -344,9 +353,9 @@ def timed_run(
     samplers: list[LoadSampler] = []
     restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
 
-    def start_sampling(locust_pid: int) -> None:
+    def start_sampling(locust_pid: int, *worker_pids: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
-        samplers.append(LoadSampler(monitor, locust_pid, window).start())
+        samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
         restarter.start()
 
     profiler = ServerProfiler(server.pid, raw_dir) if config.profile_server else None
@@ -510,6 +519,9 @@ def run_locust(
     ]
     if config.processes > 0:
         command += ["--processes", str(config.processes)]
+    workers = LocustWorkers(config.locust_workers, free_port(), out_dir)
+    if workers.count:
+        command += master_arguments(workers.count, "127.0.0.1", workers.master_port)
     command.append(user_class)
     env = {
         **os.environ,
@@ -518,24 +530,29 @@ def run_locust(
         RUN_TAG_ENV: uuid.uuid4().hex[:10],
     }
     with open(out_dir / "locust.log", "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if config.placement is not None:
-            config.placement.pin_load(process.pid)
-        if on_started is not None:
-            on_started(process.pid)
+        with stop_signals_blocked():  # a Ctrl-C now would leave Locust running unseen
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=unblock_stop_signals,
+            )
+            workers.start(PROJECT_DIR)
+            if config.placement is not None:
+                for pid in (process.pid, *workers.pids):
+                    config.placement.pin_load(pid)
         try:
+            if on_started is not None:
+                on_started(process.pid, *workers.pids)
             watch_progress(process, label, scenario.duration_s)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            workers.stop()
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
     deliveries = out_dir / "deliveries.jsonl"

@@ -15,7 +15,7 @@ SERVERS = ("daphne", "uvicorn")
 LAYERS = ("redis", "pubsub")
 
 ENV_PREFIX = "PUSHLAB_BENCH_"
-DELIVERIES_DIR_ENV = ENV_PREFIX + "DELIVERIES_DIR"
+DELIVERIES_DIR_ENV = "PUSHLAB_BENCH_DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
 RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
 """Part of every room name, so runs and verify steps never share a room."""

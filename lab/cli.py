@@ -6,8 +6,15 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from lab.stopping import (
+    block_stop_signals,
+    restore_signal_mask,
+    stop_on_sigterm_like_ctrl_c,
+    unblock_stop_signals,
+)
 
 
 def setup_django() -> None:
@@ -21,7 +28,7 @@ def setup_django() -> None:
 SITE_APP = "lab.asgi:application"
 SERVERS = ("daphne", "uvicorn")
 LAYERS = ("redis", "pubsub")
-DEFAULT_LAYER = "redis"
+FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S = 20, 30
 
 
 def raise_open_files_limit() -> int:
@@ -43,66 +50,95 @@ def serve(
     port: int,
     server: str,
     migrate: bool = True,
-    layer: str | None = None,
+    fd: int | None = None,
     app: str = SITE_APP,
 ) -> None:
     """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
 
+    ``fd``: accept on this inherited listening socket instead of binding (``--workers``).
     ``app`` other than the site (``benchmarks.floor:app``, the benchmark's floor) is served
     as it is, without Django.
     """
     raise_open_files_limit()
-    ping_interval, ping_timeout = 20, 30
+    ping = (FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S)
     if app == SITE_APP:
-        if layer is not None:
-            os.environ["PUSHLAB_CHANNEL_LAYER"] = layer
         setup_django()
         from django.conf import settings
         from django.core.management import call_command
 
         if migrate:
             call_command("migrate", interactive=False, verbosity=0)
-        ping_interval = settings.PUSHLAB_WS_PING_INTERVAL_S
-        ping_timeout = settings.PUSHLAB_WS_PING_TIMEOUT_S
-        print(
+        ping = (settings.PUSHLAB_WS_PING_INTERVAL_S, settings.PUSHLAB_WS_PING_TIMEOUT_S)
+        banner = (
             f"pushlab: serving http://{host}:{port}/chat/ with {server}, "
             f"{settings.PUSHLAB_CHANNEL_LAYER} channel layer "
-            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
-            flush=True,
+            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})"
         )
     else:
-        print(f"pushlab: serving {app} at http://{host}:{port}/ with {server}", flush=True)
-    if server == "uvicorn":
-        import uvicorn
+        banner = f"pushlab: serving {app} at http://{host}:{port}/ with {server}"
+    # From here until the server has its own SIGINT/SIGTERM handlers, a stop signal waits
+    # (lab/stopping.py says why); restoring the mask at the end delivers one still pending.
+    previous_mask = block_stop_signals()
+    try:
+        print(banner, flush=True)
+        if server == "uvicorn":
+            run_uvicorn(host, port, fd, app, ping)
+        else:
+            run_daphne(host, port, fd, app, ping)
+    finally:
+        restore_signal_mask(previous_mask)
 
-        uvicorn.run(
+
+def run_uvicorn(host: str, port: int, fd: int | None, app: str, ping: tuple[int, int]) -> None:
+    """uvicorn in this process; stop signals are unblocked once its handlers are in place."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                unblock_stop_signals()
+                yield
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        fd=fd,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        # Daphne does not compress frames; neither does uvicorn here, so the two are
+        # compared on the same work (permessage-deflate costs CPU on every frame).
+        ws_per_message_deflate=False,
+        ws_ping_interval=ping[0],
+        ws_ping_timeout=ping[1],
+    )
+    Server(config).run()
+
+
+def run_daphne(host: str, port: int, fd: int | None, app: str, ping: tuple[int, int]) -> None:
+    """Daphne in this process; stop signals are unblocked once Twisted's handlers are in place.
+
+    Twisted installs them in the reactor's "during startup" phase; "after startup"
+    callbacks (``callWhenRunning``) run once that is done.
+    """
+    from daphne.cli import CommandLineInterface  # installs the asyncio reactor first
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(unblock_stop_signals)
+    listen = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
+    CommandLineInterface().run(
+        [
+            *listen,
+            "--ping-interval", str(ping[0]),
+            "--ping-timeout", str(ping[1]),
             app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            loop="uvloop",
-            http="httptools",
-            ws="websockets",
-            # Daphne does not compress frames; neither does uvicorn here, so the two are
-            # compared on the same work (deflate costs CPU on every frame).
-            ws_per_message_deflate=False,
-            ws_ping_interval=ping_interval,
-            ws_ping_timeout=ping_timeout,
-        )
-    else:
-        from daphne.cli import CommandLineInterface
-
-        CommandLineInterface().run(
-            [
-                "--bind", host,
-                "--port", str(port),
-                "--ping-interval", str(ping_interval),
-                "--ping-timeout", str(ping_timeout),
-                app,
-            ]
-        )  # fmt: skip
+        ]
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,8 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-migrate", dest="migrate", action="store_false",
         help="skip applying migrations at start",
     )  # fmt: skip
+    serve_cmd.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="N server processes sharing one listening socket, one Redis and one database "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
-    from benchmarks.cli import add_bench_arguments, add_charts_arguments
+    from benchmarks.cli import (
+        add_bench_arguments,
+        add_charts_arguments,
+        add_locust_worker_arguments,
+    )
 
     add_bench_arguments(
         commands.add_parser(
@@ -152,22 +198,47 @@ def build_parser() -> argparse.ArgumentParser:
     add_charts_arguments(
         commands.add_parser("charts", help="redraw charts and report.md from saved results")
     )
+    add_locust_worker_arguments(
+        commands.add_parser(
+            "locust-worker",
+            help="a Locust worker for a master on another machine, run after run",
+            description="Joins the Locust master at --master-host (a `locust -f "
+            "benchmarks/locustfile.py --master --host <server-url>`) for one run after another "
+            "until Ctrl-C. The run's scenario and the server's URL (the master's --host) come "
+            "from the master; each client's delivery record goes back to it.",
+        )
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_on_sigterm_like_ctrl_c()  # so cleanups run on SIGTERM too (lab/stopping.py)
     if args.command == "serve":
+        if args.layer is not None:  # read by lab.settings, here and in every worker process
+            os.environ["PUSHLAB_CHANNEL_LAYER"] = args.layer
+        if args.workers > 1:
+            from lab.server_workers import serve_workers
+
+            return serve_workers(args.host, args.port, args.server, args.workers, args.migrate)
         with contextlib.suppress(KeyboardInterrupt):
-            serve(args.host, args.port, args.server, args.migrate, args.layer, args.app)
+            serve(args.host, args.port, args.server, args.migrate, args.fd, args.app)
         return 0
     if args.command == "bench":
         from benchmarks.runner import run_bench
 
-        return run_bench(args)
+        try:
+            return run_bench(args)
+        except KeyboardInterrupt:  # every server, Redis and Locust it started is stopped by now
+            print("pushlab bench: interrupted", file=sys.stderr, flush=True)
+            return 130
+    if args.command == "locust-worker":
+        from benchmarks.locust_workers import serve_master_forever
+
+        return serve_master_forever(args.master_host, args.master_port)
     from benchmarks.report import redraw
 
-    return redraw(Path(args.results_dir))
+    return redraw(Path(args.results_dir), args.lang)
 
 
 if __name__ == "__main__":

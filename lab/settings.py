@@ -192,7 +192,8 @@ CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
 # Posting: a token bucket per client (session), in this process's memory; burst 0 turns it off.
 PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
 PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
-# Per server process; the full benchmark opens a few hundred of each.
+# Per server process; the full benchmark opens a few hundred of each. MAX_LONG_POLLS bounds every
+# request held open on the wake-up hub (long polls and event streams alike).
 PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)
 PUSHLAB_MAX_WEBSOCKETS = env_int("PUSHLAB_MAX_WEBSOCKETS", 2000)
 # A WebSocket whose client sends nothing for PING_INTERVAL is pinged, and closed if no pong
@@ -202,3 +203,8 @@ PUSHLAB_WS_PING_INTERVAL_S = env_int("PUSHLAB_WS_PING_INTERVAL_S", 20)
 PUSHLAB_WS_PING_TIMEOUT_S = env_int("PUSHLAB_WS_PING_TIMEOUT_S", 30)
 # Anonymous users are refused by every strategy (lab/access.py).
 PUSHLAB_REQUIRE_LOGIN = env_bool("PUSHLAB_REQUIRE_LOGIN", False)
+
+# Each strategy's own settings (Strategy.settings; its docs page lists them), read the same way.
+for _strategy in STRATEGIES.values():
+    for _name, _default in _strategy.settings.items():
+        globals()[_name] = type(_default)(env(_name, str(_default)))

@@ -1,4 +1,4 @@
-"""The pages: index, room (one template for every strategy) and compare."""
+"""The pages: index, room (one template for every strategy), compare, and the lecture's room."""
 
 from __future__ import annotations
 
@@ -39,22 +39,23 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     key = request.GET.get("strategy", DEFAULT_STRATEGY)
     if key not in STRATEGIES:
         raise Http404(f"unknown strategy {key!r}; known: {', '.join(STRATEGIES)}")
+    strategy = STRATEGIES[key]
     history = chat.recent_messages(room, settings.PUSHLAB_HISTORY_LENGTH)
     config: dict[str, Any] = {
         "room": room,
         "strategy": key,
         "lastId": history[-1]["id"] if history else chat.last_message_id(room),
-        "pollIntervalMs": settings.PUSHLAB_POLL_INTERVAL_MS,
-        "longPollTimeoutS": settings.PUSHLAB_LONG_POLL_TIMEOUT_S,
         "csrfToken": get_token(request),
         "author": request_author(request),
+        **strategy.page_config(),  # what varies by strategy: intervals, timeouts, close codes
     }
     return render(
         request,
         "lab/room.html",
         {
             "room_name": room,
-            "strategy": STRATEGIES[key],
+            "strategy": strategy,
+            "strategy_hint": strategy.page_hint(),
             "strategies": STRATEGIES.values(),
             "history": "".join(m["message"] + "\n" for m in history),
             "config": config,
@@ -72,6 +73,15 @@ def compare(request: HttpRequest, room: str) -> HttpResponse:
     return render(
         request, "lab/compare.html", {"room_name": room, "strategies": STRATEGIES.values()}
     )
+
+
+@never_cache
+def lecture_room(request: HttpRequest, room: str) -> HttpResponse:
+    """The lecture's own ``room.html``, byte for byte, with the lecture's one context variable:
+    a student opens the client they wrote in class against this server's socket."""
+    room = checked_room(room)
+    request_author(request)  # the socket's messages carry this session's name, as ours do
+    return render(request, "lecture/room.html", {"room_name": room})
 
 
 def metrics(request: HttpRequest) -> JsonResponse:

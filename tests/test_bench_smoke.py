@@ -184,9 +184,49 @@ def test_locust_master_and_workers_account_for_every_client(tmp_path: Path) -> N
     assert summary["config"]["processes"] == 2
     assert result["status"] == "ok" and result["lost"] == 0
     raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
-    clients = sorted(json.loads(line)["client"] for line in (raw / "deliveries.jsonl").open())
-    assert clients == list(range(6))  # numbered across both workers, each once
+    records = [json.loads(line) for line in (raw / "deliveries.jsonl").open()]
+    clients = sorted((record["worker"], record["client"]) for record in records)
+    assert len(set(clients)) == len(clients) == 6  # each worker numbers its own, each once
     assert "2 workers connected" in (raw / "locust.log").read_text()
+
+
+def test_locust_workers_over_tcp_account_for_every_client_and_delivery(tmp_path: Path) -> None:
+    """A master and two separate ``locust --worker`` processes, joined over TCP on 127.0.0.1."""
+    clients = 6
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients",
+         str(clients), "--duration", "8", "--locust-workers", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    assert summary["config"]["locust_workers"] == 2 and summary["config"]["processes"] == 0
+    result = summary["strategies"]["websocket"]
+    assert result["status"] == "ok", result["failure"]
+    raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
+    assert "2 workers connected" in (raw / "locust.log").read_text()
+    for index in (0, 1):  # separate processes with their own logs, not forked by the master
+        assert "Got quit message from master" in (raw / f"locust-worker-{index}.log").read_text()
+    records = [json.loads(line) for line in (raw / "deliveries.jsonl").open()]
+    # every client of both workers reported to the master, each once
+    assert sorted({record["worker"] for record in records}) == [0, 1]
+    assert len({(record["worker"], record["client"]) for record in records}) == clients
+    assert len(records) == result["clients"] == clients
+    # every client got every message its room stored while it was there
+    sent_by_room: dict[str, int] = {}
+    for record in records:
+        sent_by_room[record["room"]] = sent_by_room.get(record["room"], 0) + record["sent"]
+    for record in records:
+        assert record["deliveries"] == record["expected"] == sent_by_room[record["room"]]
+    assert result["messages_sent"] == sum(sent_by_room.values()) > 0
+    assert (
+        result["deliveries"]
+        == result["deliveries_expected"]
+        == sum(
+            record["sent"] * sum(1 for other in records if other["room"] == record["room"])
+            for record in records
+        )
+    )
 
 
 def test_server_layer_and_profile_flags_are_recorded(tmp_path: Path) -> None:

@@ -202,7 +202,7 @@ def code_in(markdown: str) -> list[str]:
     return fenced + re.findall(r"`([^`\n]+)`", without_fenced)
 
 
-PUSHLAB_USE = re.compile(r"(?:^|[\s/])pushlab ([a-z]+)([^\n#]*)", flags=re.MULTILINE)
+PUSHLAB_USE = re.compile(r"(?:^|[\s/])pushlab ([a-z][a-z-]*)([^\n#]*)", flags=re.MULTILINE)
 
 
 def test_pushlab_subcommands_and_options_named_in_the_docs_exist() -> None:
@@ -360,7 +360,12 @@ def test_every_setting_the_docs_name_exists_in_the_code() -> None:
     tests, CI or notebooks read: a renamed setting cannot linger in the docs."""
     named = set(re.findall(r"\bPUSHLAB_[A-Z_]+\b", docs_text()))
     assert named, "the docs name settings"
-    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py"), *REPO.glob("tests/*.py")]
+    sources = [
+        *REPO.glob("lab/*.py"),
+        *REPO.glob("strategies/**/*.py"),  # a strategy's own settings (Strategy.settings)
+        *REPO.glob("benchmarks/*.py"),
+        *REPO.glob("tests/*.py"),
+    ]
     sources = [path for path in sources if path.name != "test_docs.py"]  # not this file
     code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
     code += (REPO / ".ci" / "run").read_text(encoding="utf-8") + notebooks_text()
@@ -449,6 +454,44 @@ def test_generator_answers_from_the_run_numbers() -> None:
         )
         assert reference_docs.number(result["requests_per_delivery"]) in row
     assert "Меньше всего запросов на сообщение" in pages["answers.ru.md"]
+
+
+@pytest.mark.parametrize(
+    ("shown", "form"),
+    [
+        ("1", "сообщение"),
+        ("21", "сообщение"),
+        ("2", "сообщения"),
+        ("24", "сообщения"),
+        ("0,65", "сообщения"),
+        ("5", "сообщений"),
+        ("11", "сообщений"),
+        ("12", "сообщений"),
+        ("331", "сообщение"),
+        ("0", "сообщений"),
+    ],
+)
+def test_russian_plural_agrees_with_the_number_shown(shown: str, form: str) -> None:
+    forms = ("сообщение", "сообщения", "сообщений")
+    assert reference_docs.plural_form(shown, forms, "ru") == form
+
+
+def test_generated_russian_has_decimal_commas_plurals_and_russian_names() -> None:
+    summary = build_summary(sweep=True, idle=True)
+    pages = reference_docs.render_pages(summary)
+    russian = {name: text for name, text in pages.items() if name.endswith(".ru.md")}
+    assert russian
+    for name, text in russian.items():
+        numbers_part = re.sub(
+            r"(Python|Django|Channels|Locust) [\d.]+|`[^`]*`|\(\d{4}-[^)]*\)", "", text
+        )
+        assert not re.search(r"\d\.\d", numbers_part), f"{name} has a decimal point"
+        for strategy in STRATEGIES.values():
+            if strategy.key in reference_docs.RUSSIAN.titles:
+                assert strategy.title not in text, f"{name} names {strategy.title!r} in English"
+        for wrong in re.findall(r"\b1 (?:сообщений|запросов|клиентов|байт\b)", text):
+            pytest.fail(f"{name}: {wrong}")
+    assert re.search(r"\d+,\d+", russian["answers.ru.md"]), "decimal commas"
 
 
 def test_generator_never_ranks_a_failed_strategy() -> None:

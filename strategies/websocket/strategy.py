@@ -25,7 +25,22 @@ class WebSocket(Strategy):
     colour = "#2ca02c"
     summary = "One long-lived connection per browser; the server pushes each message as it comes."
     client_script = "strategies/websocket.js"
-    locust_user = "benchmarks.users:WebSocketUser"
+    locust_user = "strategies.websocket.locust_user:WebSocketUser"
+    test_receiver = "tests.clients:WebSocketReceiver"
+    sends_over = "websocket"
+    healthy_state = "connected"
+
+    def page_config(self) -> dict[str, Any]:
+        """The close codes websocket.js must tell apart from "the server went away"."""
+        from lab.access import LOGIN_REQUIRED_CLOSE_CODE
+        from strategies.websocket.consumers import BAD_CURSOR_CLOSE_CODE
+
+        return {
+            "closeCodes": {
+                "loginRequired": LOGIN_REQUIRED_CLOSE_CODE,
+                "badCursor": BAD_CURSOR_CLOSE_CODE,
+            }
+        }
 
     def websocket_urls(self) -> list[URLPattern]:
         from strategies.websocket.consumers import ChatConsumer
