@@ -42,7 +42,7 @@ WAIT_POSTS_PER_S = 10.0
 BROADCAST_CLIENTS = 100
 BROADCAST_FRAMES_PER_S = 20.0
 POST_SESSIONS = 20
-POSTS_PER_SESSION = 5
+POSTS_PER_SESSION = 9
 """Under the site's rate limit (a burst of 10 per client)."""
 
 

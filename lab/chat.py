@@ -68,10 +68,12 @@ def post_message(*, room: str, author: str, text: str) -> ChatMessage:
     room = validate_room_name(room)
     text = clean_message_text(text)
     with transaction.atomic():
-        room_obj, _ = Room.objects.get_or_create(name=room)
-        Room.objects.filter(pk=room_obj.pk).update(last_message_id=F("last_message_id") + 1)
-        number = Room.objects.values_list("last_message_id", flat=True).get(pk=room_obj.pk)
-        stored = Message.objects.create(room=room_obj, number=number, author=author, text=text)
+        bump = Room.objects.filter(name=room)
+        if not bump.update(last_message_id=F("last_message_id") + 1):  # a room's first message
+            Room.objects.get_or_create(name=room)
+            bump.update(last_message_id=F("last_message_id") + 1)
+        room_id, number = bump.values_list("id", "last_message_id").get()
+        stored = Message.objects.create(room_id=room_id, number=number, author=author, text=text)
         message = stored.as_json(room)
         transaction.on_commit(lambda: publish(message))
     return message
