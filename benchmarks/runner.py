@@ -36,6 +36,7 @@ from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_argume
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
     DELIVERIES_DIR_ENV,
+    IDLE_BURST,
     PROFILES,
     RUN_TAG_ENV,
     VERIFY,
@@ -172,6 +173,8 @@ def run_bench(args: argparse.Namespace) -> int:
     shutil.copytree(run_dir, latest)
     print(summary_table(summary))
     print(floor_table(summary["floor"]))
+    if "idle_burst" in summary:
+        print(idle_burst_line(summary["idle_burst"]))
     print(
         f"\n{summary['status']}: {run_dir} (also {latest}) in {time.monotonic() - started:.0f} s",
         flush=True,
@@ -198,15 +201,16 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
     floor = measure_floor(config, run_dir / "raw" / "floor")
     scenarios: dict[str, dict[str, dict[str, Any]]] = {}
     sweep: dict[str, list[dict[str, Any]]] = {}
+    per_strategy = [(name, scenario) for name, scenario in config.runs if name != IDLE_BURST.name]
     plan = [
         (scenario, key)
-        for _, scenario in config.runs
+        for _, scenario in per_strategy
         for key in config.strategies
         if not scenario.only_strategies or key in scenario.only_strategies
     ]
     total = len(plan)
     number = 0
-    for scenario_name, scenario in config.runs:
+    for scenario_name, scenario in per_strategy:
         for key in config.strategies:
             if scenario.only_strategies and key not in scenario.only_strategies:
                 continue
@@ -225,8 +229,13 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             if scenario_name == "sweep":
                 sweep.setdefault(key, []).append(result)
             scenarios.setdefault(scenario_name, {})[key] = result  # the sweep keeps its largest
+    idle_burst = None
+    if any(name == IDLE_BURST.name for name, _ in config.runs):
+        print(f"{IDLE_BURST.name}: {IDLE_BURST.clients} idle clients, then a burst", flush=True)
+        idle_burst = measure_idle_burst(config, run_dir / "raw" / IDLE_BURST.name)
     names = list(dict.fromkeys(name for name, _ in config.runs))
-    main_name = "chat" if "chat" in names else names[0]  # --scenarios may leave chat out
+    main_runs = per_strategy or list(config.runs)
+    main_name = "chat" if "chat" in names else main_runs[0][0]  # --scenarios may leave chat out
     main = next(scenario for name, scenario in config.runs if name == main_name)
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -257,6 +266,8 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
         "scenarios": scenarios,
         "floor": floor,
     }
+    if idle_burst is not None:
+        summary["idle_burst"] = idle_burst
     for by_key in scenarios.values():
         for result in by_key.values():
             add_framework_tax(result, floor)
@@ -651,6 +662,21 @@ def floor_table(floor: dict[str, Any]) -> str:
     return f"floor ({floor.get('server')}): " + ", ".join(parts)
 
 
+def idle_burst_line(measured: dict[str, Any]) -> str:
+    """The idle-burst scenario in one line (or why it failed)."""
+    if "failure" in measured:
+        return f"idle-burst: failed ({measured['failure']})"
+    burst = measured.get("burst_ms") or {}
+    return (
+        f"idle-burst ({measured.get('clients')} clients): idle CPU "
+        f"{measured.get('idle_cpu_percent')} % of a core, {measured.get('rss_kb_per_client')} KB "
+        f"per client, threads {measured.get('threads_before')} -> "
+        f"{measured.get('threads_connected')}; burst {measured.get('burst_deliveries')}/"
+        f"{measured.get('burst_expected')} delivered, p50 {burst.get('p50')} ms, "
+        f"p95 {burst.get('p95')} ms, max {burst.get('max')} ms"
+    )
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -749,7 +775,7 @@ def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, A
         out, err = process.communicate()
     if process.returncode != 0:
         failure = f"hotpaths exited with {process.returncode}: {err.strip()[-300:]}"
-        return {job: {"unit": hotpaths.UNITS[job], "failure": failure} for job in jobs}
+        return {job: {"unit": hotpaths.UNITS.get(job), "failure": failure} for job in jobs}
     return dict(json.loads(out))
 
 
@@ -840,3 +866,38 @@ class ServerProfiler:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def measure_idle_burst(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
+    """The ``idle-burst`` scenario: one server publishing to long polling and WebSockets,
+    ``benchmarks.hotpaths``' idle-burst job against it (idle CPU, memory and threads per
+    client, then one message to each room and its delivery times)."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:
+        redis_server = start_embedded_redis()
+        server: ServerProcess | None = None
+        try:
+            if config.placement is not None:
+                config.placement.pin_load(redis_server.process.pid)
+            server = ServerProcess(
+                env={
+                    "REDIS_URL": redis_server.url,
+                    "PUSHLAB_VAR_DIR": var_dir,
+                    "DATABASE_URL": "",
+                    "PUSHLAB_PUBLISH_ONLY": "long-polling,websocket",
+                    "PUSHLAB_CHANNEL_LAYER": config.layer,
+                },
+                server=config.server,
+                log_path=raw_dir / "server.log",
+                cpus=set(config.placement.server_cpus) if config.placement else None,
+            )
+            server.start()
+            measured = run_hot_paths(server.url, ["idle-burst"], config)["idle-burst"]
+        except (RuntimeError, OSError) as exc:
+            measured = {"failure": f"{type(exc).__name__}: {exc}"}
+        finally:
+            if server is not None:
+                server.stop()
+            redis_server.stop()
+    (raw_dir / "hotpaths.json").write_text(json.dumps(measured, indent=2) + "\n")
+    return {"server": config.server, "layer": config.layer, **measured}

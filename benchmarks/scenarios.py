@@ -154,7 +154,22 @@ VARIANTS = tuple(
 )
 """The chat load under each ASGI server and each channel layer: what the choice costs."""
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS)}
+IDLE_BURST = Scenario(
+    "idle-burst",
+    clients=2000,
+    duration_s=10,
+    room_size=100,
+    send_interval_s=10,
+    every_client_sends=False,
+)
+"""1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
+message to each room: what holding clients costs, and how fast a burst reaches them all.
+Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,15 @@ PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
         "full",
-        ("chat", "idle", "fanout", "chaos", "sweep", *(variant.name for variant in VARIANTS)),
+        (
+            "chat",
+            "idle",
+            "fanout",
+            "chaos",
+            "sweep",
+            *(variant.name for variant in VARIANTS),
+            IDLE_BURST.name,
+        ),
         chat_clients=40,
         chat_duration_s=45,
     ),
