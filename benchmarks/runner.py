@@ -769,7 +769,7 @@ def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, A
     if config.placement is not None:
         config.placement.pin_load(process.pid)
     try:
-        out, err = process.communicate(timeout=120)
+        out, err = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()

@@ -157,9 +157,9 @@ VARIANTS = tuple(
 IDLE_BURST = Scenario(
     "idle-burst",
     clients=2000,
-    duration_s=10,
+    duration_s=30,
     room_size=100,
-    send_interval_s=10,
+    send_interval_s=30,
     every_client_sends=False,
 )
 """1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
