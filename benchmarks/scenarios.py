@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+
 ENV_PREFIX = "PUSHLAB_BENCH_"
 DELIVERIES_DIR_ENV = "PUSHLAB_BENCH_DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
@@ -39,6 +42,12 @@ class Scenario:
     """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
     the first answer was lost (chaos): the server must store it once. 0: only failed sends
     are re-sent."""
+    server: str | None = None
+    """The ASGI server for this scenario instead of ``--server`` (the server variants)."""
+    layer: str | None = None
+    """The channel layer for this scenario instead of ``--layer`` (the layer variants)."""
+    only_strategies: tuple[str, ...] = ()
+    """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
 
     @property
     def spawn_rate(self) -> float:
@@ -138,7 +147,37 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)}
+VARIANTS = tuple(
+    [replace(CHAT, name=f"chat-{server}", duration_s=20, server=server) for server in SERVERS]
+    + [
+        replace(
+            CHAT,
+            name=f"chat-{layer}-layer",
+            duration_s=20,
+            layer=layer,
+            only_strategies=("websocket",),
+        )
+        for layer in LAYERS
+    ]
+)
+"""The chat load under each ASGI server and each channel layer: what the choice costs."""
+
+IDLE_BURST = Scenario(
+    "idle-burst",
+    clients=2000,
+    duration_s=30,
+    room_size=100,
+    send_interval_s=30,
+    every_client_sends=False,
+)
+"""1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
+message to each room: what holding clients costs, and how fast a burst reaches them all.
+Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+}
 
 
 @dataclass(frozen=True)
@@ -152,7 +191,18 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
-        "full", ("chat", "idle", "fanout", "chaos", "sweep"), chat_clients=40, chat_duration_s=45
+        "full",
+        (
+            "chat",
+            "idle",
+            "fanout",
+            "chaos",
+            "sweep",
+            *(variant.name for variant in VARIANTS),
+            IDLE_BURST.name,
+        ),
+        chat_clients=40,
+        chat_duration_s=45,
     ),
 }
 
