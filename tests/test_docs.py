@@ -475,7 +475,8 @@ def test_the_short_polling_pages_count_the_queries_a_poll_really_runs(client: Cl
         assert stated, f"{page.relative_to(REPO)} states the queries per poll"
         words = re.findall(r"\w+", " ".join(stated))
         counts = [QUERY_COUNT_WORDS[word] for word in words if word in QUERY_COUNT_WORDS]
-        assert counts == measured, (
+        one_for_all = len(counts) == 1 and set(measured) == set(counts)
+        assert counts == measured or one_for_all, (
             f"{page.relative_to(REPO)} says {stated}; empty and non-empty polls ran {measured}"
         )
 
@@ -545,7 +546,7 @@ def test_generated_russian_has_decimal_commas_plurals_and_russian_names() -> Non
         )
         assert not re.search(r"\d\.\d", numbers_part), f"{name} has a decimal point"
         for strategy in STRATEGIES.values():
-            if strategy.key in reference_docs.RUSSIAN.titles:
+            if reference_docs.RUSSIAN.titles.get(strategy.key, strategy.title) != strategy.title:
                 assert strategy.title not in text, f"{name} names {strategy.title!r} in English"
         for wrong in re.findall(r"\b1 (?:сообщений|запросов|клиентов|байт\b)", text):
             pytest.fail(f"{name}: {wrong}")
