@@ -160,8 +160,14 @@ def run_bench(args: argparse.Namespace) -> int:
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{profile.name}"
     run_dir = config.out / run_id
     started = time.monotonic()
+    count = sum(
+        1
+        if name == IDLE_BURST.name
+        else len([key for key in keys if not run.only_strategies or key in run.only_strategies])
+        for name, run in config.runs
+    )
     print(
-        f"pushlab bench: {len(config.runs) * len(keys)} runs ({profile.name} profile, "
+        f"pushlab bench: {count} runs ({profile.name} profile, "
         f"{config.server}, {config.layer} layer), writing {run_dir}",
         flush=True,
     )
