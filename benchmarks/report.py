@@ -552,8 +552,10 @@ REDIS_CLIENTS = Column("Redis clients peak", count("redis_clients_peak"))
 RESTARTS = Column("server restarts", restarts_cell, diagnostic=True)
 SEND_FAILURES = Column("failed sends", count("send_failures"), diagnostic=True)
 RECONNECTS = Column("client reconnects", count("reconnects"), diagnostic=True)
+RESENDS = Column("re-sent", count("resends"), diagnostic=True)
+STORED_TWICE = Column("stored twice", count("stored_duplicates"), diagnostic=True)
 MAX = Column("max ms", percentile("max"))
-RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, RECONNECTS, P99, MAX)
+RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, RECONNECTS, RESENDS, STORED_TWICE, P99, MAX)
 """Added to a scenario's table when its server was restarted (chaos): the outage and its cost."""
 
 RESULT_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_DELIVERY,

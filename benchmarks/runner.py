@@ -412,6 +412,8 @@ def timed_run(
         )
     elif account.deliveries == 0:
         failure = "no message was delivered"
+    elif stored_duplicates(records):
+        failure = f"{stored_duplicates(records)} re-sent messages were stored twice"
     return {
         "status": "failed" if failure else "ok",
         "failure": failure,
@@ -445,11 +447,22 @@ def timed_run(
         "locust_saturated": (busiest_process_cpu or 0.0) > LOCUST_SATURATED_PERCENT,
         "send_failures": sum(int(record.get("send_failures", 0)) for record in records),
         "reconnects": sum(int(record.get("reconnects", 0)) for record in records),
+        "resends": sum(int(record.get("resends", 0)) for record in records),
+        "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
         "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
     }
+
+
+def stored_duplicates(records: list[dict[str, Any]]) -> int:
+    """Messages stored twice (the same benchmark text under two ids), over the run's rooms.
+
+    Every client of a room reports its room's count, so each room is counted once.
+    """
+    by_room = {r["room"]: int(r.get("stored_duplicates") or 0) for r in records}
+    return sum(by_room.values())
 
 
 def failed_result(
@@ -479,6 +492,8 @@ def failed_result(
         "redis_clients_by_command",
         "send_failures",
         "reconnects",
+        "resends",
+        "stored_duplicates",
         "server_cpu_ms_per_request",
         "hot_path",
         "server_profile",

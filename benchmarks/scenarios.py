@@ -38,6 +38,10 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    resend_every: int = 0
+    """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
+    the first answer was lost (chaos): the server must store it once. 0: only failed sends
+    are re-sent."""
     server: str | None = None
     """The ASGI server for this scenario instead of ``--server`` (the server variants)."""
     layer: str | None = None
@@ -77,6 +81,7 @@ class Scenario:
             ENV_PREFIX + "EVERY_CLIENT_SENDS": "1" if self.every_client_sends else "0",
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
+            ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
         }
 
     @classmethod
@@ -98,6 +103,7 @@ class Scenario:
             every_client_sends=value("EVERY_CLIENT_SENDS") == "1",
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
+            resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
         )
 
 
@@ -121,8 +127,10 @@ CHAOS = Scenario(
     send_interval_s=3,
     every_client_sends=True,
     restarts_at_s=(13, 25),
+    resend_every=4,
 )
-"""Chat load while the server restarts twice: clients must resume and still get every message."""
+"""Chat load while the server restarts twice: clients must resume and still get every message;
+senders re-send (failed sends, and one message in 4 on purpose) and nothing is stored twice."""
 VERIFY = Scenario(
     "verify",
     clients=4,

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from lab.secret_key import refuse_unsafe_exposure
 from lab.stopping import (
     block_stop_signals,
     restore_signal_mask,
@@ -66,6 +67,7 @@ def serve(
         from django.conf import settings
         from django.core.management import call_command
 
+        refuse_unsafe_exposure(host)
         if migrate:
             call_command("migrate", interactive=False, verbosity=0)
         ping = (settings.PUSHLAB_WS_PING_INTERVAL_S, settings.PUSHLAB_WS_PING_TIMEOUT_S)
