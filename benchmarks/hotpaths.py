@@ -41,7 +41,7 @@ WAIT_CLIENTS = 50
 WAIT_POSTS_PER_S = 10.0
 BROADCAST_CLIENTS = 100
 BROADCAST_FRAMES_PER_S = 20.0
-SETTLE_S = 1.0
+SETTLE_S = 0.5
 """After a job closes its clients: the server's clean-up of them stays out of the next job."""
 POST_SESSIONS = 20
 POSTS_PER_SESSION = 9

@@ -773,7 +773,7 @@ HOT_PATH_JOBS = {
 """The floor job that does each strategy's work in its simplest form (``benchmarks.hotpaths``).
 A strategy not listed (``sse``, ``naive-long-polling``: the generator does not speak their
 endpoints yet) gets only the post job."""
-HOT_PATH_SECONDS = 3.0
+HOT_PATH_SECONDS = 2.0
 HOT_PATH_JOB_PATHS = {"poll", "long-poll", "post"}
 """Jobs that work against any strategy's server (HTTP API); ``broadcast`` needs WebSockets."""
 
