@@ -81,14 +81,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "127.0.0.1, as workers on other machines would (default: 0, no master)",
     )  # fmt: skip
     parser.add_argument(
-        "--server", choices=SERVERS, default="uvicorn",
+        "--server", choices=SERVERS, default="daphne",
         help="the ASGI server under test, the same for every strategy and the floor "
-        "(default: %(default)s, the leaner one: docs/decisions.md, 'Hot paths')",
+        "(default: %(default)s; uvicorn is the leaner one: docs/decisions.md, 'Hot paths')",
     )  # fmt: skip
     parser.add_argument(
-        "--layer", choices=LAYERS, default="pubsub",
+        "--layer", choices=LAYERS, default="redis",
         help="the channel layer carrying WebSocket messages: redis (RedisChannelLayer) or "
-        "pubsub (RedisPubSubChannelLayer) (default: %(default)s, the leaner one)",
+        "pubsub (RedisPubSubChannelLayer) (default: %(default)s; pubsub is the leaner one)",
     )  # fmt: skip
     parser.add_argument(
         "--profile-server", action="store_true",

@@ -41,6 +41,8 @@ WAIT_CLIENTS = 50
 WAIT_POSTS_PER_S = 10.0
 BROADCAST_CLIENTS = 100
 BROADCAST_FRAMES_PER_S = 20.0
+SETTLE_S = 0.5
+"""After a job closes its clients: the server's clean-up of them stays out of the next job."""
 POST_SESSIONS = 20
 POSTS_PER_SESSION = 9
 """Under the site's rate limit (a burst of 10 per client)."""
@@ -272,6 +274,7 @@ async def long_poll_job(target: Target, seconds: float) -> Job:
     await asyncio.gather(*tasks, return_exceptions=True)
     for client in [*senders, *waiters]:
         client.close()
+    await asyncio.sleep(SETTLE_S)
     return job
 
 
@@ -323,6 +326,7 @@ async def broadcast_job(target: Target, seconds: float) -> Job:
     for reader in readers:
         reader.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
+    await asyncio.sleep(SETTLE_S)
     return job
 
 

@@ -82,10 +82,17 @@ def int_param(request: HttpRequest, name: str, default: int, *, low: int, high: 
     return value
 
 
-def cursor_param(request: HttpRequest) -> int:
-    """``after``: a message id the client already has (``chat.read_after`` checks it against
-    the room's newest id, in the same hop as the read)."""
-    return int_param(request, "after", 0, low=0, high=2**63 - 1)
+def cursor_param(request: HttpRequest, last_id: int | None = None) -> int:
+    """``after``: a message id the client already has, from 0 to the room's newest id.
+
+    A cursor past the newest id is refused, not waited on: it means the client holds ids
+    from another database, and would otherwise never see a message. Without ``last_id``
+    the caller checks that itself (``chat.read_after`` does, in the same query as the read).
+    """
+    after = int_param(request, "after", 0, low=0, high=2**63 - 1)
+    if last_id is not None and after > last_id:
+        raise ChatError(f"after={after} is beyond this room's newest message id ({last_id})")
+    return after
 
 
 def messages_body(messages: list[dict[str, Any]], after: int) -> dict[str, Any]:
