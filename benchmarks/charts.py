@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from strategies import STRATEGIES
+from strategies.base import Prediction
 
 SummaryJson = Mapping[str, Any]
 """A parsed summary.json (its schema: docs/metrics.md and DESIGN.md's Results section)."""
@@ -28,8 +29,6 @@ StrategyResult = Mapping[str, Any]
 UNKNOWN_STRATEGY_COLOUR = "#7f7f7f"
 FAILED_COLOUR = "#b00020"
 SATURATED_HATCH = "//"
-SHORT_POLLING = "short-polling"
-"""The strategy the poll interval describes: one request per interval, p50 near half of it."""
 LOG_SCALE_SPAN = 30.0
 """Use a log axis when the largest positive value is this many times the smallest."""
 
@@ -305,17 +304,25 @@ def one_request_per_delivery(summary: SummaryJson) -> tuple[float, str]:
     return 1.0, "1 request per delivered message"
 
 
-def one_poll_per_interval(summary: SummaryJson) -> tuple[float, str] | None:
-    """Short polling's predicted rate: one request every poll interval."""
-    config = summary.get("config")
-    interval = number(config, "poll_interval_ms") if isinstance(config, Mapping) else None
-    if not interval:
+def strategy_predictions(summary: SummaryJson, key: str) -> list[Prediction]:
+    """What strategy ``key``'s own design predicts for this run (``Strategy.predictions``)."""
+    config, result = summary.get("config"), summary.get("strategies", {}).get(key)
+    if key not in STRATEGIES or not isinstance(result, Mapping):
+        return []
+    return STRATEGIES[key].predictions(config if isinstance(config, Mapping) else {}, result)
+
+
+def predicted(figure: str) -> Reference:
+    """A chart's reference line: the first charted strategy that predicts ``figure``."""
+
+    def reference(summary: SummaryJson) -> tuple[float, str] | None:
+        for key, _ in select_charted(summary["strategies"]).charted:
+            for prediction in strategy_predictions(summary, key):
+                if prediction.figure == figure:
+                    return prediction.value, prediction.label
         return None
-    per_minute = 60_000 / interval
-    return (
-        per_minute,
-        f"short polling: one poll every {interval:g} ms = {format_value(per_minute)} a minute",
-    )
+
+    return reference
 
 
 def select_main(summary: SummaryJson, saturated_marking: str) -> tuple[Selection, Footnotes]:
@@ -473,15 +480,16 @@ def draw_delivery_cdf(summary: SummaryJson) -> Figure:
             label, (0, fraction), xycoords=("axes fraction", "data"), xytext=(3, 2),
             textcoords="offset points", fontsize=8, color="dimgray",
         )  # fmt: skip
-    config = summary.get("config")
-    interval = number(config, "poll_interval_ms") if isinstance(config, Mapping) else None
-    if interval and any(key == SHORT_POLLING for key, _ in selection.charted):
-        axes.axvline(interval, color=strategy_colour(SHORT_POLLING), linewidth=1, linestyle=":")
-        axes.annotate(
-            f"poll interval {interval:g} ms", (interval, 0.03), xytext=(-3, 0),
-            textcoords="offset points", fontsize=8, color=strategy_colour(SHORT_POLLING),
-            rotation=90, ha="right", va="bottom",
-        )  # fmt: skip
+    for key, _ in selection.charted:  # e.g. short polling's half a poll interval
+        for prediction in strategy_predictions(summary, key):
+            if not prediction.figure.startswith("delivery_ms.") or prediction.value <= 0:
+                continue
+            axes.axvline(prediction.value, color=strategy_colour(key), linewidth=1, linestyle=":")
+            axes.annotate(
+                prediction.label, (prediction.value, 0.03), xytext=(-3, 0),
+                textcoords="offset points", fontsize=8, color=strategy_colour(key),
+                rotation=90, ha="right", va="bottom",
+            )  # fmt: skip
     axes.set_ylim(0, 1.02)
     axes.set_xlabel("delivery latency, send → receive (ms)" + (", log scale" if log_scale else ""))
     axes.set_ylabel("fraction of deliveries at or below x (0 to 1)")
@@ -692,7 +700,7 @@ CHARTS: tuple[Chart, ...] = (
         "http_requests_per_client_per_min",
         "HTTP requests per client per minute (requests/min)",
         "How many HTTP requests does one client make each minute, whether or not anyone writes?",
-        one_poll_per_interval,
+        predicted("http_requests_per_client_per_min"),
     ),
     chart(
         "delivery_latency.png",

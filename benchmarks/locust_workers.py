@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.scenarios import ENV_PREFIX
+from lab.stopping import unblock_stop_signals
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 LOCUST_FILES = f"{BENCHMARKS_DIR / 'locustfile.py'},{BENCHMARKS_DIR / 'shapes.py'}"
@@ -74,12 +75,13 @@ class LocustWorkers:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
+                        preexec_fn=unblock_stop_signals,  # the caller blocks them while starting
                     )
                 )
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Wait for the workers to follow their master's quit; kill any that do not."""
+        """Wait up to ``timeout`` for the workers to follow their master's quit; kill the rest."""
         for process in self.processes:
             try:
                 process.wait(timeout)

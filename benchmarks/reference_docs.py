@@ -383,8 +383,11 @@ def requests_per_minute(result: StrategyResult) -> float:
 
 def short_polling_growth(summary: Summary, lang: Language) -> str:
     """Why short polling's cost grows with clients even when nobody writes, in numbers."""
+    from strategies import STRATEGIES
+
     interval = summary.get("config", {}).get("poll_interval_ms") or 1000
-    per_client = f"{60_000 / interval:g}"
+    idle_rate = STRATEGIES["short-polling"].predictions({"poll_interval_ms": interval}, {})[0]
+    per_client = f"{idle_rate.value:g}"  # the strategy's own arithmetic: one poll per interval
     text = lang.growth.format(interval=interval, per_client=per_client)
     points = [
         r for r in summary.get("sweep", {}).get("short-polling", []) if r.get("status") == "ok"

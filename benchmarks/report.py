@@ -18,7 +18,6 @@ from typing import Any
 
 from benchmarks.charts import (
     CHARTS,
-    SHORT_POLLING,
     Chart,
     StrategyResult,
     SummaryJson,
@@ -31,8 +30,10 @@ from benchmarks.charts import (
     registry_order,
     select_charted,
     select_sweep,
+    strategy_predictions,
     strategy_title,
 )
+from strategies.base import measured
 
 __all__ = ["CHARTS", "Chart", "ResultsError", "load_summary", "redraw", "write_report"]
 
@@ -264,7 +265,7 @@ def reading(summary: SummaryJson) -> list[str]:
     lines.append(requests_sentence(charted))
     lines.extend(other_scenario_sentences(summary, charted))
     lines.extend(latency_sentences(charted))
-    lines.extend(poll_interval_sentences(summary, charted))
+    lines.extend(prediction_sentences(summary, charted))
     for metric, what, unit in (
         ("bytes_per_delivery", "Fewest bytes sent per delivered message", " B"),
         ("server_cpu_ms_per_delivery", "Least server CPU per delivered message", " ms"),
@@ -348,63 +349,43 @@ def latency_sentences(charted: Mapping[str, StrategyResult]) -> list[str]:
     return lines
 
 
-def poll_interval_sentences(
-    summary: SummaryJson, charted: Mapping[str, StrategyResult]
-) -> list[str]:
-    """Short polling's two predictions from its poll interval, checked against the run."""
-    interval = number(summary.get("config", {}), "poll_interval_ms")
-    result = charted.get(SHORT_POLLING)
-    if not interval or result is None:
-        return []
-    title = strategy_title(SHORT_POLLING)
+PREDICTED_FIGURES = {
+    "http_requests_per_client_per_min": "HTTP requests per client per minute",
+    "delivery_ms.p50": "a median (p50) delivery latency, in ms,",
+    "db_queries_per_client_per_min": "database queries per client per minute",
+    "db_queries_per_delivery": "database queries per delivered message",
+}
+"""How the reading names a figure a strategy predicts (``Strategy.predictions``)."""
+
+
+def prediction_sentences(summary: SummaryJson, charted: Mapping[str, StrategyResult]) -> list[str]:
+    """Each strategy's own predictions (short polling's poll-interval arithmetic, ...),
+    checked against the run."""
     lines = []
-    per_minute = number(result, "http_requests_per_client_per_min")
-    if per_minute is not None:
-        polls = 60_000 / interval
-        sends = sends_per_client_per_minute(result)
-        predicted = polls + sends
-        verdict = (
-            "close to"
-            if abs(per_minute - predicted) <= 0.2 * predicted
-            else ("well below" if per_minute < predicted else "well above")
-        )
-        lines.append(
-            f"{title} asks once per poll interval whether or not anyone wrote: "
-            f"{format_value(per_minute)} requests per client per minute is {verdict} the "
-            f"{format_value(predicted)} that one poll every {interval:g} ms "
-            + (
-                f"({format_value(polls)}) plus the client's own {format_value(sends)} sends "
-                "predict."
-                if sends
-                else "predicts."
+    for key, result in charted.items():
+        for prediction in strategy_predictions(summary, key):
+            value = measured(result, prediction.figure)
+            if value is None:
+                continue
+            low, high = (
+                prediction.value - prediction.tolerance,
+                prediction.value + prediction.tolerance,
             )
-        )
-    p50 = latency(result, "p50")
-    if p50 is not None:
-        half = interval / 2
-        agrees = abs(p50 - half) <= interval / 4
-        lines.append(
-            f"A message waits on average half a poll interval for the next poll, so {title}'s "
-            f"p50 should be near {interval:g} / 2 = {half:g} ms. This run measured "
-            f"{format_value(p50)} ms, which "
-            + (
-                "agrees."
-                if agrees
-                else f"does not agree (expected {half - interval / 4:g} to "
-                f"{half + interval / 4:g} ms); look for saturation or errors in the raw logs."
+            if low <= value <= high:
+                verdict = "which agrees."
+            else:
+                verdict = (
+                    f"which is well {'below' if value < low else 'above'} it (expected "
+                    f"{format_value(max(0.0, low))} to {format_value(high)}); look for saturation "
+                    "or errors in the raw logs."
+                )
+            figure = PREDICTED_FIGURES.get(prediction.figure, prediction.figure)
+            lines.append(
+                f"{strategy_title(key)}: {prediction.because} predicts {figure} near "
+                f"{format_value(prediction.value)}. This run measured {format_value(value)}, "
+                + verdict
             )
-        )
     return lines
-
-
-def sends_per_client_per_minute(result: StrategyResult) -> float:
-    """The POSTs a client made itself, which every HTTP strategy counts as requests too."""
-    messages = number(result, "messages_sent")
-    clients = number(result, "clients")
-    duration = number(result, "duration_s")
-    if not (messages and clients and duration):
-        return 0.0
-    return messages * 60 / (clients * duration)
 
 
 def extremes_sentence(

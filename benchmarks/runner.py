@@ -42,6 +42,7 @@ from benchmarks.scenarios import (
 )
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
 from lab.serverproc import ServerProcess, free_port
+from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCHMARKS_DIR.parent
@@ -232,7 +233,8 @@ def measure_strategy(
                 },
                 server=config.server,
                 log_path=raw_dir / "server.log",
-            ).start()
+            )
+            server.start()  # assigned first, so a Ctrl-C while it starts still stops it
             verify = verify_strategy(key, server, config, raw_dir / "verify", label)
             if not verify["ok"]:
                 return failed_result(
@@ -449,24 +451,26 @@ def run_locust(
         RUN_TAG_ENV: uuid.uuid4().hex[:10],
     }
     with open(out_dir / "locust.log", "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        workers.start(PROJECT_DIR)
-        if on_started is not None:
-            on_started(process.pid, *workers.pids)
+        with stop_signals_blocked():  # a Ctrl-C now would leave Locust running unseen
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=unblock_stop_signals,
+            )
+            workers.start(PROJECT_DIR)
         try:
+            if on_started is not None:
+                on_started(process.pid, *workers.pids)
             watch_progress(process, label, scenario.duration_s)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            workers.stop()
+            workers.stop(timeout=15.0 if process.returncode == 0 else 0.0)
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
     deliveries = out_dir / "deliveries.jsonl"

@@ -1,4 +1,5 @@
-"""Locust users: a shared base and one small class per strategy, each acting as its browser client.
+"""Locust users: the shared base of every strategy's user (each strategy's own small class lives in
+its package, ``strategies/<package>/locust_user.py``, named by its registry row).
 
 Every client joins a room the way the page does (GET the room page: cookies,
 CSRF token, the room's newest id), receives through its strategy, and, if the
@@ -26,8 +27,7 @@ from typing import Any
 
 import gevent
 import gevent.lock
-import websocket
-from locust import HttpUser, constant, task
+from locust import HttpUser, constant
 
 from benchmarks.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
 from benchmarks.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
@@ -295,138 +295,3 @@ class ChatUser(HttpUser):
             return list(answer.json()["messages"]) if answer.status_code == 200 else None
         except (ValueError, KeyError):
             return None
-
-
-class ShortPollingUser(ChatUser):
-    """Asks for messages after its newest id every poll interval, like short-polling.js."""
-
-    strategy_key = "short-polling"
-    retry_in_s: float | None = None
-    """Set after a failed poll: the backoff delay replaces the poll interval once."""
-
-    def wait_time(self) -> float:
-        if self.retry_in_s is not None:
-            return self.retry_in_s
-        return float(self.config["pollIntervalMs"]) / 1000 if self.config else 1.0
-
-    @task
-    def poll(self) -> None:
-        messages = self.get_messages(
-            f"/api/rooms/{self.room}/messages?after={self.last_id}", "/api/rooms/[room]/messages"
-        )
-        if messages is None:
-            self.retry_in_s = self.backoff.next_delay_s()
-        else:
-            self.retry_in_s = None
-            self.back_online()
-            self.deliver(messages)
-
-
-class LongPollingUser(ChatUser):
-    """Holds a wait request open and re-asks at once when it answers, like long-polling.js.
-
-    Locust records each held request's time under ``.../wait``: that is how long
-    the server held it, not a delivery latency.
-    """
-
-    strategy_key = "long-polling"
-
-    @task
-    def long_poll(self) -> None:
-        timeout = float(self.config["longPollTimeoutS"]) if self.config else 25.0
-        messages = self.get_messages(
-            f"/api/rooms/{self.room}/messages/wait?after={self.last_id}&timeout={timeout:g}",
-            "/api/rooms/[room]/messages/wait",
-            timeout=timeout + 10,
-        )
-        if messages is None:
-            gevent.sleep(self.backoff.next_delay_s())  # as the page does after an error
-        else:
-            self.back_online()
-            self.deliver(messages)
-
-
-class WebSocketUser(ChatUser):
-    """One socket per client and a reader greenlet, like websocket.js (resumes with ?after=)."""
-
-    strategy_key = "websocket"
-    wait_time = constant(1)
-    socket: websocket.WebSocket | None = None
-
-    def connect(self) -> None:
-        self.open_socket()
-        self.greenlets.append(gevent.spawn(self.read_loop))
-
-    def open_socket(self) -> None:
-        host = self.host or ""
-        url = host.replace("http", "ws", 1) + f"/ws/chat/{self.room}/?after={self.last_id}"
-        cookies = "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
-        started = time.perf_counter()
-        exception: Exception | None = None
-        try:
-            self.socket = websocket.create_connection(url, origin=host, cookie=cookies)
-        except (OSError, websocket.WebSocketException) as exc:
-            exception = exc
-        self.environment.events.request.fire(
-            request_type="WS",
-            name="/ws/chat/[room]/ connect",
-            response_time=(time.perf_counter() - started) * 1000,
-            response_length=0,
-            exception=exception,
-            context={},
-        )
-        if exception is not None:
-            raise exception
-
-    def read_loop(self) -> None:
-        """The reader greenlet: websocket-client blocks cooperatively under gevent.
-
-        When the socket closes (a server restart), it reconnects like the page:
-        jittered backoff, then ``?after=<newest id>`` so the server sends what was missed.
-        """
-        while True:
-            try:
-                assert self.socket is not None
-                frame = json.loads(self.socket.recv())
-            except (OSError, AssertionError, ValueError, websocket.WebSocketException):
-                self.reconnect()
-                continue
-            if "error" in frame:
-                self.environment.events.request.fire(
-                    request_type="WS",
-                    name="/ws/chat/[room]/ error frame",
-                    response_time=0,
-                    response_length=0,
-                    exception=RuntimeError(frame["error"]),
-                    context={},
-                )
-            else:
-                self.deliver([frame])
-
-    def reconnect(self) -> None:
-        """Close the dead socket, then open a new one after a backoff delay, until one opens."""
-        with contextlib.suppress(OSError, websocket.WebSocketException):
-            if self.socket is not None:
-                self.socket.close()
-        self.socket = None
-        while self.socket is None:
-            gevent.sleep(self.backoff.next_delay_s())
-            with contextlib.suppress(OSError, websocket.WebSocketException):
-                self.open_socket()
-        self.back_online()
-
-    def send(self, text: str) -> bool:
-        try:
-            assert self.socket is not None
-            self.socket.send(json.dumps({"message": text}))
-            return True
-        except (OSError, AssertionError, websocket.WebSocketException):
-            return False
-
-    def disconnect(self) -> None:
-        if self.socket is not None:
-            self.socket.close()
-
-    @task
-    def stay_connected(self) -> None:
-        """Nothing to do on a schedule: the reader greenlet receives, the send loop sends."""

@@ -17,9 +17,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from lab import chat
-from lab.authors import request_author
+from lab.authors import arequest_author
 from lab.chat import ChatError
-from lab.ratelimit import post_client_message
+from lab.ratelimit import apost_client_message
 
 View = Callable[..., Any]
 
@@ -53,6 +53,8 @@ def json_errors(view: View) -> View:
                 return await view(request, *args, **kwargs)
             except ChatError as exc:
                 return chat_error_response(exc)
+            except RequestDataTooBig:
+                return error_response("the request body is too large", 413)
 
         return async_wrapper
 
@@ -80,16 +82,10 @@ def int_param(request: HttpRequest, name: str, default: int, *, low: int, high: 
     return value
 
 
-def cursor_param(request: HttpRequest, last_id: int) -> int:
-    """``after``: a message id the client already has, from 0 to the room's newest id.
-
-    A cursor past the newest id is refused, not waited on: it means the client
-    holds ids from another database, and would otherwise never see a message.
-    """
-    after = int_param(request, "after", 0, low=0, high=2**63 - 1)
-    if after > last_id:
-        raise ChatError(f"after={after} is beyond this room's newest message id ({last_id})")
-    return after
+def cursor_param(request: HttpRequest) -> int:
+    """``after``: a message id the client already has (``chat.read_after`` checks it against
+    the room's newest id, in the same hop as the read)."""
+    return int_param(request, "after", 0, low=0, high=2**63 - 1)
 
 
 def messages_body(messages: list[dict[str, Any]], after: int) -> dict[str, Any]:
@@ -98,21 +94,25 @@ def messages_body(messages: list[dict[str, Any]], after: int) -> dict[str, Any]:
 
 
 @json_errors
-def room_messages(request: HttpRequest, room: str) -> HttpResponse:
-    """GET: messages after a cursor (short polling). POST: send a message (every HTTP client)."""
+async def room_messages(request: HttpRequest, room: str) -> HttpResponse:
+    """GET: messages after a cursor (short polling). POST: send a message (every HTTP client).
+
+    Async, so the request never waits for a thread of its own: the read (or the post) is
+    one hop to the shared sync thread and its kept database connection.
+    """
     if request.method not in ("GET", "POST"):
         refused = error_response(f"{request.method} is not allowed here; use GET or POST", 405)
         refused["Allow"] = "GET, POST"
         return refused
     room = chat.validate_room_name(room)
     if request.method == "POST":
-        return JsonResponse(post_from_request(request, room), status=201)
-    after = cursor_param(request, chat.last_message_id(room))
+        return JsonResponse(await post_from_request(request, room), status=201)
+    after = cursor_param(request)
     limit = int_param(request, "limit", 100, low=1, high=settings.PUSHLAB_PAGE_LIMIT)
-    return JsonResponse(messages_body(chat.messages_after(room, after, limit), after))
+    return JsonResponse(messages_body(await chat.aread_after(room, after, limit), after))
 
 
-def post_from_request(request: HttpRequest, room: str) -> dict[str, Any]:
+async def post_from_request(request: HttpRequest, room: str) -> dict[str, Any]:
     try:
         body = json.loads(request.body)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -120,4 +120,5 @@ def post_from_request(request: HttpRequest, room: str) -> dict[str, Any]:
     if not isinstance(body, dict) or "message" not in body:
         raise ChatError('the body must be a JSON object with a "message" key')
     # Only "message" is read: an "author" key cannot spoof the sender (lab/authors.py).
-    return post_client_message(room=room, author=request_author(request), text=body["message"])
+    author = await arequest_author(request)
+    return await apost_client_message(room=room, author=author, text=body["message"])

@@ -1,12 +1,32 @@
 """The ASGI entry point: HTTP to Django, WebSockets to the strategies' consumers."""
 
 import os
+from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
 # Initialise Django before importing code that may import models (as in the lecture).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+
+class SharedThreadASGIHandler(ASGIHandler):
+    """Django's ASGI handler without a fresh thread per request.
+
+    Django wraps each request in a ``ThreadSensitiveContext``, so the request's sync
+    parts (signal receivers, ``response.close``, sync views) run in a NEW thread with a
+    NEW database connection. Without it they share asgiref's one sync thread and its
+    kept connection; async views (every API endpoint) run in the event loop.
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}")
+        await self.handle(scope, receive, send)
+
+
+django_asgi_app = SharedThreadASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -18,6 +18,18 @@ def request_author(request: HttpRequest) -> str:
     """A signed-in user's username; otherwise a generated name kept in the session."""
     if request.user.is_authenticated:
         return request.user.get_username()
+    return session_author(request)
+
+
+async def arequest_author(request: HttpRequest) -> str:
+    """``request_author`` for async views: the user is loaded without blocking the loop."""
+    user = await request.auser()
+    if user.is_authenticated:
+        return str(user.get_username())
+    return session_author(request)
+
+
+def session_author(request: HttpRequest) -> str:
     name = request.session.get(SESSION_KEY)
     if not isinstance(name, str):
         name = request.session[SESSION_KEY] = generated_name()

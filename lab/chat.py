@@ -117,6 +117,19 @@ def last_message_id(room: str) -> int:
     return found or 0
 
 
+def read_after(room: str, after: int, limit: int | None = None) -> list[ChatMessage]:
+    """``messages_after``, once ``after`` is checked against the room's newest id.
+
+    A cursor past the newest id is refused (``ChatError``), not waited on: it means the
+    client holds ids from another database, and would otherwise never see a message.
+    The two queries run in one call, so an async caller hops to a thread once.
+    """
+    newest = last_message_id(room)
+    if after > newest:
+        raise ChatError(f"after={after} is beyond this room's newest message id ({newest})")
+    return messages_after(room, after, limit) if after < newest else []
+
+
 def messages_after(room: str, after: int, limit: int | None = None) -> list[ChatMessage]:
     """The room's messages with ``id > after``, oldest first, at most ``limit``."""
     limit = limit or settings.PUSHLAB_PAGE_LIMIT
@@ -156,6 +169,7 @@ def messages_following(room: str, after: int, incoming: ChatMessage | None) -> l
 # Async twins for consumers and async views. database_sync_to_async also closes
 # stale database connections around each call, as a request cycle would.
 amessages_after = database_sync_to_async(messages_after)
+aread_after = database_sync_to_async(read_after)
 alast_message_id = database_sync_to_async(last_message_id)
 apost_message = database_sync_to_async(post_message)
 

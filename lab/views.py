@@ -39,22 +39,23 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
     key = request.GET.get("strategy", DEFAULT_STRATEGY)
     if key not in STRATEGIES:
         raise Http404(f"unknown strategy {key!r}; known: {', '.join(STRATEGIES)}")
+    strategy = STRATEGIES[key]
     history = chat.recent_messages(room, settings.PUSHLAB_HISTORY_LENGTH)
     config: dict[str, Any] = {
         "room": room,
         "strategy": key,
         "lastId": history[-1]["id"] if history else chat.last_message_id(room),
-        "pollIntervalMs": settings.PUSHLAB_POLL_INTERVAL_MS,
-        "longPollTimeoutS": settings.PUSHLAB_LONG_POLL_TIMEOUT_S,
         "csrfToken": get_token(request),
         "author": request_author(request),
+        **strategy.page_config(),  # what varies by strategy: intervals, timeouts, close codes
     }
     return render(
         request,
         "lab/room.html",
         {
             "room_name": room,
-            "strategy": STRATEGIES[key],
+            "strategy": strategy,
+            "strategy_hint": strategy.page_hint(),
             "strategies": STRATEGIES.values(),
             "history": "".join(m["message"] + "\n" for m in history),
             "config": config,

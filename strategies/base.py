@@ -1,19 +1,59 @@
 """The contract every push strategy implements.
 
 A strategy is only a transport. Storage, ids, validation and authorship live in
-``lab.chat``; a strategy adds the server side that carries messages to its
-clients (URL patterns, a consumer, a publish hook) and one small JS client. The core never
-imports this package: the registry hands each publish hook to ``lab.chat`` (``strategies/apps.py``).
+``lab.chat``; a strategy's package holds everything that varies by strategy: its server side
+(URL patterns, a consumer, a publish hook), its browser client and that client's page
+configuration, its Locust user, the test suite's client for it, its colour and label, and
+what its design predicts about a benchmark run. The core never imports this package: the
+registry hands each publish hook to ``lab.chat`` (``strategies/apps.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.urls import URLPattern
 
 if TYPE_CHECKING:  # lab.chat needs the app registry, which is built from this module
     from lab.chat import Publisher
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A figure of a benchmark run that a strategy's own design predicts, and why.
+
+    The report checks it against the run and the charts draw it, so the arithmetic (short
+    polling's one request per interval) lives with the strategy, not in the charts."""
+
+    figure: str
+    """A key of the strategy's result in summary.json; ``delivery_ms.p50`` reaches inside."""
+    value: float
+    tolerance: float
+    """How far the measured figure may be from ``value`` and still agree."""
+    because: str
+    """The reason, a clause in English: "one poll every 1000 ms (60)"."""
+    label: str
+    """A short name for a chart: "Short polling: one poll every 1000 ms"."""
+
+
+def measured(result: Mapping[str, Any], figure: str) -> float | None:
+    """A (possibly dotted) figure of a strategy's result, if the run recorded it."""
+    value: Any = result
+    for part in figure.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def sends_per_client_per_min(result: Mapping[str, Any]) -> float:
+    """The messages a client posted itself a minute (each one is an HTTP request too)."""
+    sent, clients, duration = (
+        measured(result, k) for k in ("messages_sent", "clients", "duration_s")
+    )
+    if not (sent and clients and duration):
+        return 0.0
+    return sent * 60 / (clients * duration)
 
 
 class Strategy:
@@ -27,9 +67,19 @@ class Strategy:
     summary: str
     """One line for the index page and the docs."""
     client_script: str
-    """Static path of the browser client that registers ``pushlab.transports[key]``."""
+    """Static path of the browser client that calls ``pushlab.register(key, ...)``."""
     locust_user: str
     """``module:Class`` of the Locust user that behaves like the browser client."""
+    test_receiver: str
+    """``module:Class`` of the test suite's client that follows a room like the browser does
+    (a ``tests.clients.Receiver``); the contract and load tests start one per strategy."""
+    sends_over: Literal["http", "websocket"] = "http"
+    """How the browser client sends: a POST to the API, or a frame on its WebSocket."""
+    healthy_state: str
+    """What the page's ``#connection-state`` shows once the client follows the room."""
+    settings: Mapping[str, int | float] = {}
+    """The strategy's own ``PUSHLAB_*`` settings and their defaults: ``lab/settings.py`` reads
+    each from the environment like the core's, so a strategy adds a setting in its package."""
 
     def http_urls(self) -> list[URLPattern]:
         """Extra HTTP endpoints, mounted under ``/api/``; called once when URLs load."""
@@ -46,6 +96,20 @@ class Strategy:
         it, after commit. Strategies that share a mechanism return the same function, which
         then runs once per message."""
         return None
+
+    def page_config(self) -> dict[str, Any]:
+        """What the browser client needs besides the room's (JSON in the room page's
+        ``pushlab-config``): its intervals, timeouts and the close codes it must recognise."""
+        return {}
+
+    def page_hint(self) -> str:
+        """A sentence of HTML for the room page about this technique (safe, or empty)."""
+        return ""
+
+    def predictions(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> list[Prediction]:
+        """What this technique's design predicts for a run with ``config`` (summary.json's),
+        given its ``result``; the report checks each and the charts draw them."""
+        return []
 
     @property
     def app(self) -> str:

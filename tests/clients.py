@@ -5,14 +5,15 @@ Each receiver follows one room the way that strategy's browser client does and
 records every message in arrival order, doing no reordering and no de-duplication
 of its own, so a test sees exactly what the server delivered. The sender posts the
 way a strategy's browser client does: HTTP POST with the CSRF token for the polling
-strategies, a WebSocket frame for ``websocket``. ``RECEIVERS`` and ``SENDS_OVER`` are
-keyed by ``strategies.STRATEGIES`` keys; tests/test_contract.py fails for a strategy
-that has no client here.
+strategies, a WebSocket frame for ``websocket``. Each strategy's registry row names its
+receiver (``test_receiver``), how its page sends (``sends_over``) and its healthy page state;
+``receiver_for``, ``Sender.like`` and ``wait_until_following`` read them from there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import struct
 import threading
@@ -220,27 +221,22 @@ class WebSocketReceiver(Receiver):
         self.socket.close()
 
 
-RECEIVERS: dict[str, type[Receiver]] = {
-    "short-polling": ShortPollingReceiver,
-    "long-polling": LongPollingReceiver,
-    "websocket": WebSocketReceiver,
-}
-"""The receiver of each strategy, by ``strategies.STRATEGIES`` key."""
+def receiver_for(key: str) -> type[Receiver]:
+    """The receiver class strategy ``key``'s registry row names (``test_receiver``)."""
+    from strategies import STRATEGIES  # here, so send_burst's bare child processes skip Django
 
-SENDS_OVER: dict[str, str] = {
-    "short-polling": "http",
-    "long-polling": "http",
-    "websocket": "websocket",
-}
-"""How each strategy's browser client sends: the polling ones POST, ``websocket`` sends a frame."""
+    module_name, _, class_name = STRATEGIES[key].test_receiver.partition(":")
+    receiver = getattr(importlib.import_module(module_name), class_name)
+    assert isinstance(receiver, type) and issubclass(receiver, Receiver), receiver
+    return receiver
 
 
 def one_receiver_of_each_kind(base_url: str, room: str) -> list[Receiver]:
     """Unstarted: one receiver per strategy (the lecture's WebSocket URL among them) plus a
     WebSocket that resumes with ``?after=0``, the clients every delivery promise covers."""
-    from strategies import STRATEGIES  # here, so send_burst's bare child processes skip Django
+    from strategies import STRATEGIES
 
-    receivers = [RECEIVERS[key](base_url, room) for key in STRATEGIES]
+    receivers = [receiver_for(key)(base_url, room) for key in STRATEGIES]
     return [*receivers, WebSocketReceiver(base_url, room, after=0)]
 
 
@@ -257,7 +253,9 @@ class Sender:
     @classmethod
     def like(cls, key: str, base_url: str, room: str) -> Sender:
         """A sender that sends the way strategy ``key``'s browser client does."""
-        return cls(SENDS_OVER[key], base_url, room)
+        from strategies import STRATEGIES
+
+        return cls(STRATEGIES[key].sends_over, base_url, room)
 
     def send(self, text: str) -> None:
         if self.socket is not None:
@@ -294,18 +292,14 @@ def send_burst(base_url: str, room: str, transport: str, texts: list[str]) -> No
             sender.wait_until_echoed(texts)
 
 
-HEALTHY_STATE: dict[str, str] = {
-    "short-polling": "polling",
-    "long-polling": "waiting",
-    "websocket": "connected",
-}
-"""What ``#connection-state`` shows on a strategy's page once it is following the room."""
-
-
 def wait_until_following(driver: Any, strategy: str, timeout: float = 15) -> Any:
-    """Wait until the open chat page of ``strategy`` follows its room; its state element."""
+    """Wait until the open chat page of ``strategy`` follows its room (its registry row's
+    ``healthy_state``); its state element."""
+    from strategies import STRATEGIES
+
     state = driver.find_element("id", "connection-state")
-    wait_until(lambda: state.text == HEALTHY_STATE[strategy], timeout=timeout)
+    healthy = STRATEGIES[strategy].healthy_state
+    wait_until(lambda: state.text == healthy, timeout=timeout)
     return state
 
 

@@ -2,7 +2,7 @@
 strategy in the room receives each message once, in id order (DESIGN.md, "Strategies").
 
 Parametrized over the registry, so a new strategy is tested the moment it is registered
-(and fails loudly until tests/clients.py has a client for it).
+(and fails loudly until its registry row names a test receiver).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.contrib.staticfiles import finders
 
 from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
-from tests.clients import RECEIVERS, SENDS_OVER, Receiver, Sender
+from tests.clients import Receiver, Sender, receiver_for
 
 MESSAGES_PER_TEST = 5
 
@@ -32,7 +32,7 @@ def unique_room(prefix: str) -> str:
 
 
 def start_receiver(key: str, server: ServerProcess, room: str) -> Receiver:
-    return RECEIVERS[key](server.url, room).start()
+    return receiver_for(key)(server.url, room).start()
 
 
 def assert_received_once_in_order(receiver: Receiver, texts: list[str]) -> None:
@@ -46,8 +46,10 @@ def assert_received_once_in_order(receiver: Receiver, texts: list[str]) -> None:
 
 @pytest.mark.parametrize("key", STRATEGY_PARAMS)
 def test_every_strategy_has_test_clients(key: str) -> None:
-    assert key in RECEIVERS, f"tests/clients.py has no receiver for {key!r}"
-    assert key in SENDS_OVER, f"tests/clients.py cannot send like {key!r}"
+    strategy = STRATEGIES[key]
+    assert issubclass(receiver_for(key), Receiver), strategy.test_receiver
+    assert strategy.sends_over in ("http", "websocket")
+    assert strategy.healthy_state, "the browser tests wait for this #connection-state"
 
 
 @pytest.mark.parametrize("key", STRATEGY_PARAMS)
@@ -61,7 +63,12 @@ def test_registry_entry_is_complete(key: str) -> None:
     assert f'pushlab.register("{key}"' in Path(str(script)).read_text(), (
         "the browser client must register under the registry key"
     )
-    assert ":" in strategy.locust_user
+    module_name, _, class_name = strategy.locust_user.partition(":")
+    module = (
+        Path(__file__).resolve().parent.parent.joinpath(*module_name.split(".")).with_suffix(".py")
+    )
+    assert f"class {class_name}(" in module.read_text(), strategy.locust_user  # not imported:
+    # Locust's gevent patching must stay out of the test process
 
 
 @pytest.mark.parametrize(("sender_key", "receiver_key"), PAIR_PARAMS)

@@ -360,7 +360,12 @@ def test_every_setting_the_docs_name_exists_in_the_code() -> None:
     tests, CI or notebooks read: a renamed setting cannot linger in the docs."""
     named = set(re.findall(r"\bPUSHLAB_[A-Z_]+\b", docs_text()))
     assert named, "the docs name settings"
-    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py"), *REPO.glob("tests/*.py")]
+    sources = [
+        *REPO.glob("lab/*.py"),
+        *REPO.glob("strategies/**/*.py"),  # a strategy's own settings (Strategy.settings)
+        *REPO.glob("benchmarks/*.py"),
+        *REPO.glob("tests/*.py"),
+    ]
     sources = [path for path in sources if path.name != "test_docs.py"]  # not this file
     code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
     code += (REPO / ".ci" / "run").read_text(encoding="utf-8") + notebooks_text()

@@ -19,7 +19,7 @@ import pytest
 
 from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
-from tests.clients import RECEIVERS, ChatSession
+from tests.clients import ChatSession, receiver_for
 from tests.services import EXTERNAL_POSTGRES, skip_unless_reachable
 
 pytestmark = [
@@ -113,7 +113,7 @@ def test_a_server_on_postgresql_delivers_to_every_strategy(
     env = {key: database_env[key] for key in ("DATABASE_URL", "REDIS_URL")}
     server = ServerProcess(env=env, log_path=tmp_path / "server.log").start(migrate=False)
     room = "on-postgres"
-    receivers = [RECEIVERS[key](server.url, room).start() for key in STRATEGIES]
+    receivers = [receiver_for(key)(server.url, room).start() for key in STRATEGIES]
     try:
         session = ChatSession(server.url, room)
         texts = ["stored in PostgreSQL", "and pushed"]

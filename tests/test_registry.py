@@ -90,3 +90,12 @@ def test_an_unknown_key_in_publish_only_stops_the_start() -> None:
     unknown = override_settings(PUSHLAB_PUBLISH_ONLY=("websocket", "smoke-signals"))
     with unknown, pytest.raises(ImproperlyConfigured, match="smoke-signals"):
         config.ready()
+
+
+def test_each_strategys_own_settings_are_read_into_django_settings() -> None:
+    from django.conf import settings
+
+    for strategy in STRATEGIES.values():
+        for name, default in strategy.settings.items():
+            assert name.startswith("PUSHLAB_"), name
+            assert isinstance(getattr(settings, name), type(default)), name

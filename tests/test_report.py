@@ -141,17 +141,21 @@ def test_reading_is_generated_from_the_numbers() -> None:
         "(then Long polling 6.1 ms, Short polling 503 ms)." in text
     )
     assert (
-        "72.1 requests per client per minute is close to the 70.9 that one poll every 1000 ms "
-        "(60) plus the client's own 10.9 sends predict." in text
+        "Short polling: one poll every 1000 ms (60) plus the client's own 10.9 sends predicts "
+        "HTTP requests per client per minute near 70.9. This run measured 72.1, which agrees."
+        in text
     )
-    assert "p50 should be near 1000 / 2 = 500 ms. This run measured 503 ms, which agrees." in text
+    assert (
+        "half a poll interval for the next poll (1000 / 2) predicts a median (p50) delivery "
+        "latency, in ms, near 500. This run measured 503, which agrees." in text
+    )
 
     slow = copy.deepcopy(summary)
     slow["strategies"]["short-polling"]["delivery_ms"]["p50"] = 1400.0
     slow["strategies"]["short-polling"]["http_requests_per_client_per_min"] = 20.0
     text = report_text(slow)
-    assert "This run measured 1,400 ms, which does not agree (expected 250 to 750 ms)" in text
-    assert "20 requests per client per minute is well below the 70.9" in text
+    assert "This run measured 1,400, which is well above it (expected 250 to 750)" in text
+    assert "This run measured 20, which is well below it (expected 56.7 to 85.1)" in text
 
 
 def test_zero_deliveries_are_reported_as_not_available() -> None:

@@ -3,8 +3,9 @@ until a message exists or the timeout passes; the client asks again at once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.urls import URLPattern, path
 
 from strategies.base import Strategy
@@ -21,7 +22,12 @@ class LongPolling(Strategy):
         "The server holds each request open until a message arrives, then the browser re-asks."
     )
     client_script = "strategies/long-polling.js"
-    locust_user = "benchmarks.users:LongPollingUser"
+    locust_user = "strategies.long_polling.locust_user:LongPollingUser"
+    test_receiver = "tests.clients:LongPollingReceiver"
+    healthy_state = "waiting"
+
+    def page_config(self) -> dict[str, Any]:
+        return {"longPollTimeoutS": settings.PUSHLAB_LONG_POLL_TIMEOUT_S}
 
     def http_urls(self) -> list[URLPattern]:
         from strategies.long_polling.views import wait_for_messages

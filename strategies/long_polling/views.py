@@ -42,8 +42,8 @@ async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
             raise ServerBusy(
                 f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} long polls already"
             )
-        after = cursor_param(request, await chat.alast_message_id(room))
-        messages = await chat.amessages_after(room, after)
+        after = cursor_param(request)
+        messages = await chat.aread_after(room, after)
         try:
             async with asyncio.timeout(timeout):
                 while not messages:

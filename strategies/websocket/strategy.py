@@ -6,6 +6,7 @@ Django Channels' ``AsyncWebsocketConsumer`` holds the sockets; the channel layer
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -24,7 +25,22 @@ class WebSocket(Strategy):
     colour = "#2ca02c"
     summary = "One long-lived connection per browser; the server pushes each message as it comes."
     client_script = "strategies/websocket.js"
-    locust_user = "benchmarks.users:WebSocketUser"
+    locust_user = "strategies.websocket.locust_user:WebSocketUser"
+    test_receiver = "tests.clients:WebSocketReceiver"
+    sends_over = "websocket"
+    healthy_state = "connected"
+
+    def page_config(self) -> dict[str, Any]:
+        """The close codes websocket.js must tell apart from "the server went away"."""
+        from lab.access import LOGIN_REQUIRED_CLOSE_CODE
+        from strategies.websocket.consumers import BAD_CURSOR_CLOSE_CODE
+
+        return {
+            "closeCodes": {
+                "loginRequired": LOGIN_REQUIRED_CLOSE_CODE,
+                "badCursor": BAD_CURSOR_CLOSE_CODE,
+            }
+        }
 
     def websocket_urls(self) -> list[URLPattern]:
         from strategies.websocket.consumers import ChatConsumer
@@ -41,5 +57,6 @@ def send_to_sockets(message: dict[str, Any]) -> None:
 
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS must be configured"
-    event = {"type": "chat.message", "message": message}
+    # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
+    event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
     async_to_sync(layer.group_send)(group_name(message["room"]), event)

@@ -76,15 +76,15 @@ window.pushlab = (function () {
         },
 
         // PUSHLAB_REQUIRE_LOGIN and no (or an expired) sign-in: retrying cannot help.
+        // (A strategy's own codes, such as WebSocket close codes, come in config from its
+        // page_config() on the server, never copied here.)
         LOGIN_REQUIRED_STATUS: 401,
-        LOGIN_REQUIRED_CLOSE_CODE: 4401,
         signedOut() {
             chat.setState("signed out");
             chat.showError("Sign in to chat, then reload this page.");
         },
 
         // The page's last id is not one of the room's (say, the database was reset).
-        BAD_CURSOR_CLOSE_CODE: 4400,
         outOfDate() {
             chat.setState("out of date: reload the page");
         },

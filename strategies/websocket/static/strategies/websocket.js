@@ -25,11 +25,11 @@ pushlab.register("websocket", function (chat) {
             }
         };
         socket.onclose = function (e) {
-            if (e.code === chat.LOGIN_REQUIRED_CLOSE_CODE) {
+            if (e.code === chat.config.closeCodes.loginRequired) {
                 chat.signedOut();
                 return;
             }
-            if (e.code === chat.BAD_CURSOR_CLOSE_CODE) {
+            if (e.code === chat.config.closeCodes.badCursor) {
                 chat.outOfDate();  // the error frame before the close said why
                 return;
             }

@@ -1,0 +1,80 @@
+"""Django's middleware, run in the event loop instead of a worker thread.
+
+Under ASGI, Django runs each ``MiddlewareMixin`` hook of an async request through
+``sync_to_async``: a hop to a worker thread per hook, per request. These hooks do
+no I/O (sessions live in signed cookies, the user loads lazily), so calling them
+inline is safe and saves every hop (docs/decisions.md, "Hot paths").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.http import HttpRequest, HttpResponse
+from django.middleware import clickjacking, common, csrf, security
+
+INLINE_SESSION_ENGINES = ("django.contrib.sessions.backends.signed_cookies",)
+"""Session engines that do no I/O: any other one keeps Django's thread hop."""
+
+
+class InlineAsync:
+    """``MiddlewareMixin``'s async path, with the hooks called in the event loop."""
+
+    get_response: Callable[[HttpRequest], Any]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class SecurityMiddleware(InlineAsync, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(InlineAsync, sessions.SessionMiddleware):
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        if settings.SESSION_ENGINE in INLINE_SESSION_ENGINES:
+            return await super().__acall__(request)
+        return await sessions.SessionMiddleware.__acall__(self, request)
+
+
+class CommonMiddleware(InlineAsync, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(InlineAsync, csrf.CsrfViewMiddleware):
+    """Its ``process_view`` is made a coroutine in async mode, so Django calls it inline too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            check = super().process_view
+
+            async def process_view(
+                request: HttpRequest, callback: Any, args: Any, kwargs: Any
+            ) -> HttpResponse | None:
+                return check(request, callback, args, kwargs)
+
+            self.process_view = process_view
+
+
+class AuthenticationMiddleware(InlineAsync, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(InlineAsync, messages.MessageMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(InlineAsync, clickjacking.XFrameOptionsMiddleware):
+    pass

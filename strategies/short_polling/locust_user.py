@@ -1,0 +1,32 @@
+"""The Locust user that behaves like short-polling.js; imported only inside Locust processes."""
+
+from __future__ import annotations
+
+from locust import task
+
+from benchmarks.users import ChatUser
+
+
+class ShortPollingUser(ChatUser):
+    """Asks for messages after its newest id every poll interval, like short-polling.js."""
+
+    strategy_key = "short-polling"
+    retry_in_s: float | None = None
+    """Set after a failed poll: the backoff delay replaces the poll interval once."""
+
+    def wait_time(self) -> float:
+        if self.retry_in_s is not None:
+            return self.retry_in_s
+        return float(self.config["pollIntervalMs"]) / 1000 if self.config else 1.0
+
+    @task
+    def poll(self) -> None:
+        messages = self.get_messages(
+            f"/api/rooms/{self.room}/messages?after={self.last_id}", "/api/rooms/[room]/messages"
+        )
+        if messages is None:
+            self.retry_in_s = self.backoff.next_delay_s()
+        else:
+            self.retry_in_s = None
+            self.back_online()
+            self.deliver(messages)

@@ -1,0 +1,99 @@
+"""The Locust user that behaves like websocket.js; imported only inside Locust processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import gevent
+import websocket
+from locust import constant, task
+
+from benchmarks.users import ChatUser
+
+
+class WebSocketUser(ChatUser):
+    """One socket per client and a reader greenlet, like websocket.js (resumes with ?after=)."""
+
+    strategy_key = "websocket"
+    wait_time = constant(1)
+    socket: websocket.WebSocket | None = None
+
+    def connect(self) -> None:
+        self.open_socket()
+        self.greenlets.append(gevent.spawn(self.read_loop))
+
+    def open_socket(self) -> None:
+        host = self.host or ""
+        url = host.replace("http", "ws", 1) + f"/ws/chat/{self.room}/?after={self.last_id}"
+        cookies = "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
+        started = time.perf_counter()
+        exception: Exception | None = None
+        try:
+            self.socket = websocket.create_connection(url, origin=host, cookie=cookies)
+        except (OSError, websocket.WebSocketException) as exc:
+            exception = exc
+        self.environment.events.request.fire(
+            request_type="WS",
+            name="/ws/chat/[room]/ connect",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=exception,
+            context={},
+        )
+        if exception is not None:
+            raise exception
+
+    def read_loop(self) -> None:
+        """The reader greenlet: websocket-client blocks cooperatively under gevent.
+
+        When the socket closes (a server restart), it reconnects like the page:
+        jittered backoff, then ``?after=<newest id>`` so the server sends what was missed.
+        """
+        while True:
+            try:
+                assert self.socket is not None
+                frame = json.loads(self.socket.recv())
+            except (OSError, AssertionError, ValueError, websocket.WebSocketException):
+                self.reconnect()
+                continue
+            if "error" in frame:
+                self.environment.events.request.fire(
+                    request_type="WS",
+                    name="/ws/chat/[room]/ error frame",
+                    response_time=0,
+                    response_length=0,
+                    exception=RuntimeError(frame["error"]),
+                    context={},
+                )
+            else:
+                self.deliver([frame])
+
+    def reconnect(self) -> None:
+        """Close the dead socket, then open a new one after a backoff delay, until one opens."""
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            if self.socket is not None:
+                self.socket.close()
+        self.socket = None
+        while self.socket is None:
+            gevent.sleep(self.backoff.next_delay_s())
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                self.open_socket()
+        self.back_online()
+
+    def send(self, text: str) -> bool:
+        try:
+            assert self.socket is not None
+            self.socket.send(json.dumps({"message": text}))
+            return True
+        except (OSError, AssertionError, websocket.WebSocketException):
+            return False
+
+    def disconnect(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+    @task
+    def stay_connected(self) -> None:
+        """Nothing to do on a schedule: the reader greenlet receives, the send loop sends."""
