@@ -18,10 +18,13 @@ from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 from benchmarks import users
+from benchmarks.capacity import raise_open_file_limit
 from benchmarks.scenarios import Scenario
 
 RUN_MESSAGE = "pushlab_run"
 RECORD_MESSAGE = "pushlab_record"
+
+raise_open_file_limit()  # each client holds a socket or two; Locust itself only asks for 10 000
 
 
 @events.init.add_listener

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from benchmarks import chaos, metrics
+from benchmarks import capacity, chaos, metrics
 from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
@@ -81,6 +81,10 @@ class BenchConfig:
     out: Path
     locust_workers: int = 0
     """Separate ``locust --worker`` processes joined to a master over TCP (0: no master)."""
+    capacity_hold_s: float = capacity.DEFAULT_HOLD_S
+    capacity_max_clients: int = capacity.DEFAULT_MAX_CLIENTS
+    capacity_steps: tuple[int, ...] = ()
+    """The capacity scenario's client counts; empty: ``CAPACITY_STEPS`` up to the max."""
 
 
 class LocustFailed(RuntimeError):
@@ -112,12 +116,16 @@ def run_bench(args: argparse.Namespace) -> int:
         server=args.server,
         processes=args.processes,
         locust_workers=args.locust_workers,
+        capacity_hold_s=args.capacity_hold,
+        capacity_max_clients=args.capacity_max,
+        capacity_steps=args.capacity_steps,
         poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
         out=Path(args.out),
     )
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{profile.name}"
     run_dir = config.out / run_id
     started = time.monotonic()
+    capacity.raise_open_file_limit()  # every server, Redis and Locust started from here inherits it
     print(
         f"pushlab bench: {len(config.runs) * len(keys)} runs ({profile.name} profile, "
         f"{config.server}), writing {run_dir}",
@@ -201,6 +209,9 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
     }
     if sweep:
         summary["sweep"] = sweep
+    if found := capacity.capacity_summary(scenarios):
+        summary["capacity"] = found
+        summary["config"]["capacity_hold_s"] = config.capacity_hold_s
     every_result = [r for by_key in scenarios.values() for r in by_key.values()]
     every_result += [r for steps in sweep.values() for r in steps]
     if any(result["status"] != "ok" for result in every_result):
@@ -242,7 +253,8 @@ def measure_strategy(
                     verify,
                     "the verify step did not deliver every message exactly once and in order",
                 )
-            return timed_run(key, scenario, config, server, redis_server, raw_dir, verify, label)
+            measure = capacity.measure_steps if capacity.is_capacity(scenario) else timed_run
+            return measure(key, scenario, config, server, redis_server, raw_dir, verify, label)
         except (LocustFailed, RuntimeError, OSError, redis.RedisError) as exc:
             return failed_result(scenario, verify, f"{type(exc).__name__}: {exc}")
         finally:

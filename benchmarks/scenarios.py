@@ -35,11 +35,13 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    join_rate: float = 0.0
+    """Clients started per second; 0: everyone within about two seconds."""
 
     @property
     def spawn_rate(self) -> float:
-        """Clients started per second: everyone connected within about two seconds."""
-        return max(10.0, self.clients / 2)
+        """Clients started per second: ``join_rate``, or everyone within about two seconds."""
+        return self.join_rate or max(10.0, self.clients / 2)
 
     def with_duration(self, duration_s: float) -> Scenario:
         """The same scenario run for ``duration_s``; restarts keep their place in the run."""
@@ -68,6 +70,7 @@ class Scenario:
             ENV_PREFIX + "EVERY_CLIENT_SENDS": "1" if self.every_client_sends else "0",
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
+            ENV_PREFIX + "JOIN_RATE": str(self.join_rate),
         }
 
     @classmethod
@@ -89,6 +92,7 @@ class Scenario:
             every_client_sends=value("EVERY_CLIENT_SENDS") == "1",
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
+            join_rate=float(environ.get(ENV_PREFIX + "JOIN_RATE", "0")),
         )
 
 
@@ -130,7 +134,31 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)}
+CAPACITY_STEPS = (250, 500, 1000, 2000, 4000, 8000)
+"""Clients at each step of the capacity scenario, up to ``--capacity-max``."""
+CAPACITY_JOIN_RATE = 250.0
+"""Clients joining per second at a capacity step: the join storm is measured, bounded."""
+CAPACITY_QUIET = Scenario(
+    "capacity-quiet",
+    clients=CAPACITY_STEPS[0],
+    duration_s=20,
+    room_size=100,
+    send_interval_s=10,
+    every_client_sends=False,
+    join_rate=CAPACITY_JOIN_RATE,
+)
+"""Capacity, quiet load: rooms of 100, one message per room about every 10 s."""
+CAPACITY_BUSY = replace(
+    CAPACITY_QUIET, name="capacity-busy", room_size=10, send_interval_s=5, every_client_sends=True
+)
+"""Capacity, busy load: rooms of 10, every client sending about every 5 s."""
+CAPACITY_LOADS = {"quiet": CAPACITY_QUIET, "busy": CAPACITY_BUSY}
+
+SCENARIOS = {
+    **{scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)},
+    "capacity": CAPACITY_QUIET,
+}
+"""What ``--scenarios`` accepts; ``capacity`` runs both of its loads."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +172,10 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
-        "full", ("chat", "idle", "fanout", "chaos", "sweep"), chat_clients=40, chat_duration_s=45
+        "full",
+        ("chat", "idle", "fanout", "chaos", "sweep", "capacity"),
+        chat_clients=40,
+        chat_duration_s=45,
     ),
 }
 
@@ -171,6 +202,8 @@ def profile_runs(
                 duration_s=duration_s or profile.chat_duration_s,
             )
             runs.append((name, sized))
+        elif name == "capacity":  # steps and their length come from --capacity-*
+            runs += [(load.name, load) for load in CAPACITY_LOADS.values()]
         elif name == "sweep":
             runs += [
                 (name, replace(base.with_duration(duration_s or base.duration_s), clients=count))

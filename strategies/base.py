@@ -106,6 +106,11 @@ class Strategy:
         """A sentence of HTML for the room page about this technique (safe, or empty)."""
         return ""
 
+    def latency_allowance_ms(self, config: Mapping[str, Any]) -> float:
+        """What this technique's design adds to delivery latency by itself, for a run with
+        ``config``: the capacity scenario's SLO allows it on top of 500 ms."""
+        return 0.0
+
     def predictions(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> list[Prediction]:
         """What this technique's design predicts for a run with ``config`` (summary.json's),
         given its ``result``; the report checks each and the charts draw them."""

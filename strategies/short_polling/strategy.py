@@ -34,6 +34,10 @@ class ShortPolling(Strategy):
             settings.PUSHLAB_POLL_INTERVAL_MS,
         )
 
+    def latency_allowance_ms(self, config: Mapping[str, Any]) -> float:
+        """A message may wait a whole poll interval for the next poll."""
+        return measured(config, "poll_interval_ms") or 0.0
+
     def predictions(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> list[Prediction]:
         """One request per poll interval whether or not anyone writes (plus the client's own
         sends), and a message waits half an interval on average for the next poll."""
