@@ -111,6 +111,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_charts_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dir", metavar="RESULTS_DIR", help="a results/<run-id>/ directory")
+    parser.add_argument(
+        "--lang", choices=["en", "ru"], default="en",
+        help="labels' language; ru writes RESULTS_DIR/charts/ru/, not report.md (default: en)",
+    )  # fmt: skip
 
 
 def add_locust_worker_arguments(parser: argparse.ArgumentParser) -> None:

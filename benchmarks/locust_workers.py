@@ -75,13 +75,13 @@ class LocustWorkers:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
-                        preexec_fn=unblock_stop_signals,  # the caller blocks them while starting
+                        preexec_fn=unblock_stop_signals,  # started inside stop_signals_blocked
                     )
                 )
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Wait up to ``timeout`` for the workers to follow their master's quit; kill the rest."""
+        """Wait for the workers to follow their master's quit; kill any that do not."""
         for process in self.processes:
             try:
                 process.wait(timeout)

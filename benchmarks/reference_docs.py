@@ -7,16 +7,15 @@ as a hook: it serves the reference run's charts at ``reference/charts/`` and rep
 ``<!-- chart: NAME.png -->`` marker in a page with that chart (or a note while it is absent).
 """
 
-# The Russian phrases are Cyrillic on purpose, and the tables use the multiplication sign.
-# ruff: noqa: RUF001
-
 from __future__ import annotations
 
 import argparse
 import json
 import posixpath
 import re
+import string
 import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,175 +32,101 @@ Summary = dict[str, Any]
 StrategyResult = dict[str, Any]
 
 
+PHRASES_DIR = Path(__file__).resolve().parent / "phrases"
+"""One TOML file of sentences per language: the sentences read as sentences, not as code."""
+
+
+def plural_form(shown: str, forms: Sequence[str], code: str) -> str:
+    """The noun form that agrees with a number as shown (``"1"``, ``"0,65"``, ``"21"``).
+
+    English: one | many. Russian: 1, 21, 101 → one; 2-4, 22-24 → few; 0, 5-20, 25 → many;
+    a fraction takes the "few" form (0,65 запроса).
+    """
+    if code != "ru":
+        return forms[0] if shown == "1" else forms[-1]
+    one, few, many = [*forms, forms[-1], forms[-1]][:3]
+    if not shown.lstrip("-").isdigit():
+        return few
+    n = abs(int(shown))
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
+
+
+class _PhraseFormatter(string.Formatter):
+    """``{name}`` as usual, numbers with the language's decimal sign; ``{name:one|few|many}``
+    is the number followed by the agreeing noun form."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return super().format_field(value, format_spec)
+        shown = self.language.number(value)
+        if not format_spec:
+            return shown
+        return f"{shown} {plural_form(shown, format_spec.split('|'), self.language.code)}"
+
+
 @dataclass(frozen=True)
 class Language:
-    """Every phrase the generated pages use, so English and Russian pages share one renderer."""
+    """One language of the generated pages, read from ``benchmarks/phrases/<code>.toml``."""
 
+    code: str
     suffix: str
     """File name suffix before ``.md``: ``""`` for English, ``".ru"`` for Russian."""
-    not_yet: str
-    answers_not_yet: str
+    decimal: str
+    """The decimal sign: ``.`` in English, ``,`` in Russian."""
     columns: tuple[str, ...]
     """Headers of ``TABLE_COLUMNS``, in order."""
-    strategy: str
-    failed: str
-    measure: str
-    this_strategy: str
-    best: str
-    fewest: str
-    fastest: str
-    growth: str
-    sweep: str
-    measured: str
-    idle: str
-    costs_intro: str
-    not_measured: str
-    strategy_failed: str
-    provenance: str
-    units: dict[str, str]
-    """Unit names of ``TABLE_COLUMNS`` (``ms``, ``B``) as this language writes them."""
+    units: dict[str, tuple[str, ...]]
+    """Unit of ``TABLE_COLUMNS`` (``ms``, ``B``) → its forms (one, [few,] many)."""
+    titles: dict[str, str]
+    """Strategy key → its name in this language (the registry's title when absent)."""
+    phrases: dict[str, str]
+
+    @classmethod
+    def load(cls, code: str) -> Language:
+        data = tomllib.loads((PHRASES_DIR / f"{code}.toml").read_text(encoding="utf-8"))
+        return cls(
+            code=data["code"],
+            suffix=data["suffix"],
+            decimal=data["decimal"],
+            columns=tuple(data["columns"]),
+            units={unit: tuple(forms) for unit, forms in data["units"].items()},
+            titles=dict(data["titles"]),
+            phrases=dict(data["phrases"]),
+        )
+
+    def text(self, phrase: str, **values: Any) -> str:
+        return _PhraseFormatter(self).format(self.phrases[phrase], **values)
+
+    def number(self, value: float | None, unit: str = "") -> str:
+        """``number`` with this language's decimal sign and the unit's agreeing form."""
+        whole = value is not None and float(value).is_integer()
+        shown = str(int(value)) if whole and value is not None else number(value)
+        shown = shown.replace(".", self.decimal)
+        if value is None or not unit:
+            return shown
+        return f"{shown} {plural_form(shown, self.units[unit], self.code)}"
+
+    def title(self, key: str, titles: dict[str, str]) -> str:
+        """The strategy's name at the start of a table row."""
+        return self.titles.get(key) or titles.get(key, key)
+
+    def title_in_text(self, key: str, titles: dict[str, str]) -> str:
+        """The name mid-sentence: Russian common nouns in lower case (короткий опрос)."""
+        name = self.title(key, titles)
+        if self.code == "ru" and not name[1:2].isupper() and key in self.titles:
+            return name[0].lower() + name[1:]
+        return name
 
 
-ENGLISH = Language(
-    suffix="",
-    not_yet=(
-        '!!! note "No reference run is committed yet"\n'
-        "    The numbers appear here once `results/reference/` holds a run. Until then run\n"
-        "    `make bench` and read your own in `results/latest/report.md`.\n"
-    ),
-    answers_not_yet=(
-        "The answers, with the reference run's numbers, appear here once `results/reference/` "
-        "holds a run. "
-        "Your own `make bench` answers them in its table and charts; the reasons below hold "
-        "either way.\n"
-    ),
-    columns=(
-        "requests per delivery",
-        "requests per client per min",
-        "latency p50",
-        "latency p95",
-        "latency p99",
-        "bytes per delivery",
-        "server CPU per delivery",
-        "Redis commands per delivery",
-    ),
-    strategy="strategy",
-    failed="**failed**: {why}",
-    measure="measure",
-    this_strategy="this strategy",
-    best="best of all",
-    fewest=(
-        "1. **Fewest requests per message: {title}**, {value} HTTP requests per delivered "
-        "message (the others: {others})."
-    ),
-    fastest=(
-        "2. **Lowest delivery latency: {title}**, median {p50} and p95 {p95} from send to "
-        "receipt (medians of the others: {others})."
-    ),
-    growth=(
-        "3. **Short polling's cost grows with clients even when nobody writes**, because "
-        "every client asks every {interval} ms whether or not a message exists: {per_client} "
-        "requests per client per minute, so N clients cost N × {per_client} requests per "
-        "minute on a silent room."
-    ),
-    sweep=(
-        " In the sweep, {first_clients} short-polling clients made {first_total} requests "
-        "per minute and {last_clients} clients made {last_total}."
-    ),
-    measured=(
-        " Measured in the busy chat scenario: {rate} requests per client per minute — the "
-        "timer's share plus the senders' own POSTs."
-    ),
-    idle=(
-        " In the idle scenario (about one message per room a minute) short polling cost "
-        "{rate} requests per client per minute; long polling {long_rate}, WebSocket {ws_rate}."
-    ),
-    costs_intro=(
-        "From the reference run `{run_id}` ({clients} clients, {sent} messages sent, "
-        "{deliveries} deliveries):\n"
-    ),
-    not_measured="The reference run `{run_id}` did not measure `{key}`.\n",
-    strategy_failed="In the reference run `{key}` **failed**: {why}\n",
-    provenance=(
-        "Reference run `{run_id}` ({created_at}, git `{sha}`): profile `{profile}`, {clients} "
-        "clients per strategy for {duration} s, rooms of {room_size}, each client writing about "
-        "every {send_interval} s, short-polling interval {interval} ms, server `{server}`; "
-        "{cpus} CPUs, Python {python}, Django {django}, Channels {channels}, Locust {locust}.\n"
-    ),
-    units={"ms": " ms", "B": " B", "": ""},
-)
-
-RUSSIAN = Language(
-    suffix=".ru",
-    not_yet=(
-        '!!! note "Эталонный прогон ещё не добавлен в репозиторий"\n'
-        "    Числа появятся здесь, когда в `results/reference/` будет прогон. А пока запустите\n"
-        "    `make bench` и смотрите свои числа в `results/latest/report.md`.\n"
-    ),
-    answers_not_yet=(
-        "Ответы с числами эталонного прогона появятся здесь, когда в `results/reference/` "
-        "будет прогон. "
-        "Ваш `make bench` отвечает на эти вопросы своей таблицей и графиками; объяснения ниже "
-        "верны в любом случае.\n"
-    ),
-    columns=(
-        "запросов на доставку",
-        "запросов на клиента в минуту",
-        "задержка p50",
-        "задержка p95",
-        "задержка p99",
-        "байт на доставку",
-        "CPU сервера на доставку",
-        "команд Redis на доставку",
-    ),
-    strategy="способ",
-    failed="**провал**: {why}",
-    measure="величина",
-    this_strategy="этот способ",
-    best="лучший из всех",
-    fewest=(
-        "1. **Меньше всего запросов на сообщение: {title}** — {value} HTTP-запросов на "
-        "доставленное сообщение (у остальных: {others})."
-    ),
-    fastest=(
-        "2. **Самая низкая задержка доставки: {title}** — медиана {p50}, p95 {p95} от отправки "
-        "до получения (медианы остальных: {others})."
-    ),
-    growth=(
-        "3. **Стоимость короткого опроса растёт с числом клиентов, даже когда никто не "
-        "пишет**: каждый клиент спрашивает раз в {interval} мс, есть сообщения или нет, — "
-        "{per_client} запросов на клиента в минуту, и N клиентов стоят N × {per_client} "
-        "запросов в минуту в пустой комнате."
-    ),
-    sweep=(
-        " В серии прогонов {first_clients} клиентов короткого опроса сделали {first_total} "
-        "запросов в минуту, а {last_clients} клиентов — {last_total}."
-    ),
-    measured=(
-        " В оживлённом сценарии чата измерено {rate} запросов на клиента в минуту: доля таймера "
-        "плюс собственные POST-запросы отправителей."
-    ),
-    idle=(
-        " В сценарии тишины (примерно одно сообщение на комнату в минуту) короткий опрос "
-        "стоил {rate} запросов на клиента в минуту, длинный опрос — {long_rate}, "
-        "веб-сокеты — {ws_rate}."
-    ),
-    costs_intro=(
-        "Из эталонного прогона `{run_id}` ({clients} клиентов, отправлено {sent} сообщений, "
-        "{deliveries} доставок):\n"
-    ),
-    not_measured="Эталонный прогон `{run_id}` не измерял `{key}`.\n",
-    strategy_failed="В эталонном прогоне `{key}` **провалился**: {why}\n",
-    provenance=(
-        "Эталонный прогон `{run_id}` ({created_at}, git `{sha}`): профиль `{profile}`, "
-        "{clients} клиентов на способ в течение {duration} с, комнаты по {room_size}, каждый "
-        "клиент пишет примерно раз в {send_interval} с, интервал короткого опроса {interval} мс, "
-        "сервер `{server}`; {cpus} CPU, Python {python}, Django {django}, Channels {channels}, "
-        "Locust {locust}.\n"
-    ),
-    units={"ms": " мс", "B": " байт", "": ""},
-)
-
+ENGLISH = Language.load("en")
+RUSSIAN = Language.load("ru")
 LANGUAGES = (ENGLISH, RUSSIAN)
 
 
@@ -252,7 +177,8 @@ def provenance(summary: Summary, lang: Language) -> str:
     config = summary.get("config", {})
     machine = summary.get("machine", {})
     versions = summary.get("versions", {})
-    return lang.provenance.format(
+    return lang.text(
+        "provenance",
         run_id=summary.get("run_id"),
         created_at=summary.get("created_at", "?"),
         sha=str(summary.get("git_sha", "unknown"))[:10],
@@ -296,23 +222,23 @@ def field(result: StrategyResult, name: str) -> float | None:
 def comparison_table(summary: Summary, titles: dict[str, str], lang: Language) -> str:
     """One row per strategy of the main scenario; failed ones say why instead of numbers."""
     results: dict[str, StrategyResult] = summary.get("strategies", {})
-    header = f"| {lang.strategy} | " + " | ".join(lang.columns) + " |\n"
+    header = f"| {lang.phrases['strategy']} | " + " | ".join(lang.columns) + " |\n"
     rule = "|---" * (len(TABLE_COLUMNS) + 1) + "|\n"
     rows = []
     for key in [*(k for k in titles if k in results), *(k for k in results if k not in titles)]:
         result = results[key]
         if result.get("status") != "ok":
             why = result.get("failure") or "report.md"
-            cells = [lang.failed.format(why=why)] + [""] * (len(TABLE_COLUMNS) - 1)
+            cells = [lang.text("failed", why=why)] + [""] * (len(TABLE_COLUMNS) - 1)
         else:
-            cells = [number(field(result, name), lang.units[unit]) for name, unit in TABLE_COLUMNS]
-        rows.append(f"| {titles.get(key, key)} | " + " | ".join(cells) + " |\n")
+            cells = [lang.number(field(result, name), unit) for name, unit in TABLE_COLUMNS]
+        rows.append(f"| {lang.title(key, titles)} | " + " | ".join(cells) + " |\n")
     return header + rule + "".join(rows)
 
 
 def reference_run_page(summary: Summary | None, titles: dict[str, str], lang: Language) -> str:
     if summary is None:
-        return lang.not_yet
+        return lang.text("not_yet")
     return provenance(summary, lang) + "\n" + comparison_table(summary, titles, lang)
 
 
@@ -325,8 +251,9 @@ def cheapest(results: dict[str, StrategyResult], name: str) -> list[str]:
     return [key for key, value in values.items() if value == least]
 
 
-def names(keys: list[str], titles: dict[str, str]) -> str:
-    return ", ".join(titles.get(key, key) for key in keys)
+def names(keys: list[str], titles: dict[str, str], lang: Language, in_text: bool = False) -> str:
+    name = lang.title_in_text if in_text else lang.title
+    return ", ".join(name(key, titles) for key in keys)
 
 
 def others(
@@ -335,11 +262,12 @@ def others(
     best: list[str],
     name: str,
     unit: str,
+    lang: Language,
 ) -> str:
     """The other strategies' values of ``name``, for the answer sentences."""
     return (
         "; ".join(
-            f"{titles.get(key, key)} {number(field(result, name), unit)}"
+            f"{lang.title_in_text(key, titles)} {lang.number(field(result, name), unit)}"
             for key, result in results.items()
             if key not in best
         )
@@ -350,26 +278,28 @@ def others(
 def answers_page(summary: Summary | None, titles: dict[str, str], lang: Language) -> str:
     """The three questions the lab exists to answer, in so many words, from the run's numbers."""
     if summary is None:
-        return lang.answers_not_yet
+        return lang.text("answers_not_yet")
     results = valid_results(summary)
     lines: list[str] = []
     fewest = cheapest(results, "requests_per_delivery")
     if fewest:
         lines.append(
-            lang.fewest.format(
-                title=names(fewest, titles),
-                value=number(field(results[fewest[0]], "requests_per_delivery")),
-                others=others(results, titles, fewest, "requests_per_delivery", ""),
+            lang.text(
+                "fewest",
+                title=names(fewest, titles, lang),
+                value=field(results[fewest[0]], "requests_per_delivery"),
+                others=others(results, titles, fewest, "requests_per_delivery", "", lang),
             )
         )
     fastest = cheapest(results, "delivery_ms.p50")
     if fastest:
         lines.append(
-            lang.fastest.format(
-                title=names(fastest, titles),
-                p50=number(field(results[fastest[0]], "delivery_ms.p50"), lang.units["ms"]),
-                p95=number(field(results[fastest[0]], "delivery_ms.p95"), lang.units["ms"]),
-                others=others(results, titles, fastest, "delivery_ms.p50", lang.units["ms"]),
+            lang.text(
+                "fastest",
+                title=names(fastest, titles, lang),
+                p50=lang.number(field(results[fastest[0]], "delivery_ms.p50"), "ms"),
+                p95=lang.number(field(results[fastest[0]], "delivery_ms.p95"), "ms"),
+                others=others(results, titles, fastest, "delivery_ms.p50", "ms", lang),
             )
         )
     lines.append(short_polling_growth(summary, lang))
@@ -386,28 +316,27 @@ def short_polling_growth(summary: Summary, lang: Language) -> str:
     from strategies import STRATEGIES
 
     interval = summary.get("config", {}).get("poll_interval_ms") or 1000
+    # The strategy's own arithmetic: one poll per interval.
     idle_rate = STRATEGIES["short-polling"].predictions({"poll_interval_ms": interval}, {})[0]
-    per_client = f"{idle_rate.value:g}"  # the strategy's own arithmetic: one poll per interval
-    text = lang.growth.format(interval=interval, per_client=per_client)
+    text = lang.text("growth", interval=interval, per_client=idle_rate.value)
     points = [
         r for r in summary.get("sweep", {}).get("short-polling", []) if r.get("status") == "ok"
     ]
     if len(points) >= 2:
-        text += lang.sweep.format(
+        text += lang.text(
+            "sweep",
             first_clients=points[0]["clients"],
-            first_total=number(requests_per_minute(points[0])),
+            first_total=requests_per_minute(points[0]),
             last_clients=points[-1]["clients"],
-            last_total=number(requests_per_minute(points[-1])),
+            last_total=requests_per_minute(points[-1]),
         )
     idle = summary.get("scenarios", {}).get("idle", {})
     if all(idle.get(key, {}).get("status") == "ok" for key in KEYS_COMPARED_WHEN_IDLE):
-        rates = [
-            number(idle[key]["http_requests_per_client_per_min"]) for key in KEYS_COMPARED_WHEN_IDLE
-        ]
-        text += lang.idle.format(rate=rates[0], long_rate=rates[1], ws_rate=rates[2])
+        rates = [idle[key]["http_requests_per_client_per_min"] for key in KEYS_COMPARED_WHEN_IDLE]
+        text += lang.text("idle", rate=rates[0], long_rate=rates[1], ws_rate=rates[2])
     measured = summary.get("strategies", {}).get("short-polling", {})
     if measured.get("status") == "ok":
-        text += lang.measured.format(rate=number(measured["http_requests_per_client_per_min"]))
+        text += lang.text("measured", rate=measured["http_requests_per_client_per_min"])
     return text
 
 
@@ -418,30 +347,31 @@ KEYS_COMPARED_WHEN_IDLE = ("short-polling", "long-polling", "websocket")
 def costs_page(summary: Summary | None, key: str, titles: dict[str, str], lang: Language) -> str:
     """One strategy's numbers, each beside the best of all, for its own page."""
     if summary is None:
-        return lang.not_yet
+        return lang.text("not_yet")
     result = summary.get("strategies", {}).get(key)
     if result is None:
-        return lang.not_measured.format(run_id=summary.get("run_id"), key=key)
+        return lang.text("not_measured", run_id=summary.get("run_id"), key=key)
     if result.get("status") != "ok":
-        return lang.strategy_failed.format(key=key, why=result.get("failure"))
+        return lang.text("strategy_failed", key=key, why=result.get("failure"))
     results = valid_results(summary)
     lines = [
-        lang.costs_intro.format(
+        lang.text(
+            "costs_intro",
             run_id=summary.get("run_id"),
             clients=result.get("clients"),
             sent=result.get("messages_sent"),
             deliveries=result.get("deliveries"),
         ),
-        f"| {lang.measure} | {lang.this_strategy} | {lang.best} |",
+        f"| {lang.phrases['measure']} | {lang.phrases['this_strategy']} | {lang.phrases['best']} |",
         "|---|---|---|",
     ]
     for header, (name, unit) in zip(lang.columns, TABLE_COLUMNS, strict=True):
         best = cheapest(results, name)
         best_text = "—"
         if best:
-            best_value = number(field(results[best[0]], name), lang.units[unit])
-            best_text = f"{best_value} ({names(best, titles)})"
-        value = number(field(result, name), lang.units[unit])
+            best_value = lang.number(field(results[best[0]], name), unit)
+            best_text = f"{best_value} ({names(best, titles, lang)})"
+        value = lang.number(field(result, name), unit)
         lines.append(f"| {header} | {value} | {best_text} |")
     return "\n".join(lines) + "\n"
 
@@ -524,8 +454,14 @@ def chart_markdown(
     text = f"`{name}`"
     if questions is not None:
         text += f" — *{questions[name]}*"
-    if (charts_dir / name).is_file():
-        target = posixpath.relpath(f"reference/charts/{name}", posixpath.dirname(page_src_uri))
+    if page_src_uri.startswith("ru/") and (charts_dir / "ru" / name).is_file():
+        name_in_run = f"ru/{name}"  # drawn with Russian labels (pushlab charts DIR --lang ru)
+    else:
+        name_in_run = name
+    if (charts_dir / name_in_run).is_file():
+        target = posixpath.relpath(
+            f"reference/charts/{name_in_run}", posixpath.dirname(page_src_uri)
+        )
         return f"{text}\n\n![{name}]({target})\n"
     return (
         f"{text}\n\n"
@@ -573,10 +509,10 @@ def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
     charts_dir = REFERENCE_DIR / "charts"
-    for png in sorted(charts_dir.glob("*.png")) if charts_dir.is_dir() else []:
+    for png in sorted(charts_dir.rglob("*.png")) if charts_dir.is_dir() else []:
         files.append(
             File(
-                f"reference/charts/{png.name}",
+                f"reference/charts/{png.relative_to(charts_dir).as_posix()}",
                 src_dir=str(REFERENCE_DIR.parent),
                 dest_dir=config["site_dir"],
                 use_directory_urls=config["use_directory_urls"],

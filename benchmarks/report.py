@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.chart_language import LANGUAGES, translate_figure
 from benchmarks.charts import (
     CHARTS,
     Chart,
@@ -108,14 +109,18 @@ def applicable_charts(summary: SummaryJson) -> list[Chart]:
     return [chart for chart in CHARTS if chart.applies(summary)]
 
 
-def write_charts(summary: SummaryJson, charts_dir: Path) -> list[Path]:
-    """Draw every applicable chart as PNG; remove table charts that no longer apply."""
+def write_charts(summary: SummaryJson, charts_dir: Path, language: str = "en") -> list[Path]:
+    """Draw every applicable chart as PNG; remove table charts that no longer apply.
+
+    ``language`` other than ``en`` rewrites each figure's texts (``benchmarks.chart_language``).
+    """
     charts_dir.mkdir(parents=True, exist_ok=True)
     written = []
     drawn = applicable_charts(summary)
     for chart in drawn:
         path = charts_dir / chart.file_name
-        chart.draw(summary).savefig(path, format="png", dpi=110)
+        figure = translate_figure(chart.draw(summary), language)
+        figure.savefig(path, format="png", dpi=110)
         written.append(path)
     for chart in CHARTS:
         if chart not in drawn:
@@ -124,20 +129,34 @@ def write_charts(summary: SummaryJson, charts_dir: Path) -> list[Path]:
 
 
 def write_report(run_dir: Path) -> list[Path]:
-    """Draw every applicable chart into ``run_dir/charts/`` and write ``run_dir/report.md``.
+    """Draw every applicable chart into ``run_dir/charts/`` (and, with Russian labels, into
+    ``charts/ru/``) and write ``run_dir/report.md``.
 
     Returns the files written. Raises ResultsError when summary.json is missing or invalid.
     """
     summary = load_summary(run_dir)
     written = write_charts(summary, run_dir / CHARTS_DIR)
+    for language in LANGUAGES[1:]:  # the docs' Russian pages show charts/ru/
+        write_charts(summary, run_dir / CHARTS_DIR / language, language)
     report = run_dir / REPORT_FILE
     report.write_text(render_report(summary, applicable_charts(summary)), encoding="utf-8")
     return [*written, report]
 
 
-def redraw(run_dir: Path) -> int:
+def write_translated_charts(run_dir: Path, language: str) -> list[Path]:
+    """``pushlab charts DIR --lang ru``: the same charts with Russian labels, in
+    ``DIR/charts/ru/`` (the English ones and report.md are left as they are)."""
+    summary = load_summary(run_dir)
+    return write_charts(summary, run_dir / CHARTS_DIR / language, language)
+
+
+def redraw(run_dir: Path, language: str = "en") -> int:
     """``pushlab charts RESULTS_DIR``: 0 when redrawn; 2 with a one-line error otherwise."""
     try:
+        if language != "en":
+            charts = write_translated_charts(run_dir, language)
+            print(f"pushlab charts: wrote {len(charts)} charts to {charts[0].parent}")
+            return 0
         written = write_report(run_dir)
     except ResultsError as error:
         print(f"pushlab charts: {error}", file=sys.stderr)

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
 LOGIN_REQUIRED_CLOSE_CODE = 4401
-GUARDED_PREFIXES = ("/chat/", "/api/rooms/")
+GUARDED_PREFIXES = ("/chat/", "/lecture/", "/api/rooms/")
 """The chat itself; ``/api/metrics``, ``/admin/`` and static files stay open."""
 
 

@@ -53,7 +53,7 @@ def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | Non
         restore_signal_mask(previous_mask)
 
 
-def run_uvicorn(host: str, port: int, fd: int | None = None) -> None:
+def run_uvicorn(host: str, port: int, fd: int | None) -> None:
     """uvicorn in this process; stop signals are unblocked once its handlers are in place."""
     import uvicorn
     from django.conf import settings
@@ -78,7 +78,7 @@ def run_uvicorn(host: str, port: int, fd: int | None = None) -> None:
     Server(config).run()
 
 
-def run_daphne(host: str, port: int, fd: int | None = None) -> None:
+def run_daphne(host: str, port: int, fd: int | None) -> None:
     """Daphne in this process; stop signals are unblocked once Twisted's handlers are in place.
 
     Twisted installs them in the reactor's "during startup" phase; "after startup"
@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_master_forever(args.master_host, args.master_port)
     from benchmarks.report import redraw
 
-    return redraw(Path(args.results_dir))
+    return redraw(Path(args.results_dir), args.lang)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ them. SIGTERM or Ctrl-C stops every child; so does any child exiting on its own.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
 import time
+from types import FrameType
 
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
@@ -22,11 +24,16 @@ LISTEN_BACKLOG = 4096
 """Connections the kernel queues before a child accepts them: a join storm of thousands."""
 
 
-def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool) -> int:
-    """Bind once, start ``workers`` children on the socket, and stop them all together.
+class StopRequested(Exception):
+    """SIGTERM or SIGINT reached the parent."""
 
-    Ctrl-C and SIGTERM arrive as ``KeyboardInterrupt`` (``lab.cli.main``, lab/stopping.py).
-    """
+
+def raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool) -> int:
+    """Bind once, start ``workers`` children on the socket, and stop them all together."""
     from lab.cli import setup_django
 
     setup_django()  # starts the embedded Redis here, in the parent, and exports REDIS_URL
@@ -39,13 +46,13 @@ def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool
     fd = listener.fileno()
     command = [sys.executable, "-m", "lab.cli", "serve", "--host", host, "--port", str(port)]
     command += ["--server", server, "--no-migrate", "--fd", str(fd)]
+    previous = {sig: signal.signal(sig, raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     children: list[subprocess.Popen[bytes]] = []
     try:
-        for _ in range(workers):
-            with stop_signals_blocked():  # started and remembered, or not started
-                children.append(
-                    subprocess.Popen(command, pass_fds=(fd,), preexec_fn=unblock_stop_signals)
-                )
+        with stop_signals_blocked():  # a stop between two starts must not leave one unseen
+            for _ in range(workers):
+                child = subprocess.Popen(command, pass_fds=(fd,), preexec_fn=unblock_stop_signals)
+                children.append(child)
         print(
             f"pushlab: {workers} {server} processes (pids "
             f"{', '.join(str(child.pid) for child in children)}) share http://{host}:{port}/",
@@ -56,10 +63,12 @@ def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool
         exited = next(child for child in children if child.poll() is not None)
         print(f"pushlab: server process {exited.pid} exited; stopping the others", flush=True)
         return 1
-    except KeyboardInterrupt:
+    except StopRequested:
         return 0
     finally:
         stop_children(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         listener.close()
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("chat/", views.index, name="index"),
     path("chat/<str:room>/", views.room, name="room"),
     path("chat/<str:room>/compare/", views.compare, name="compare"),
+    path("lecture/chat/<str:room>/", views.lecture_room, name="lecture-room"),
     path("api/", include(api_urls)),
     path("admin/", admin.site.urls),
 ]

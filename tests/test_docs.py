@@ -456,6 +456,44 @@ def test_generator_answers_from_the_run_numbers() -> None:
     assert "Меньше всего запросов на сообщение" in pages["answers.ru.md"]
 
 
+@pytest.mark.parametrize(
+    ("shown", "form"),
+    [
+        ("1", "сообщение"),
+        ("21", "сообщение"),
+        ("2", "сообщения"),
+        ("24", "сообщения"),
+        ("0,65", "сообщения"),
+        ("5", "сообщений"),
+        ("11", "сообщений"),
+        ("12", "сообщений"),
+        ("331", "сообщение"),
+        ("0", "сообщений"),
+    ],
+)
+def test_russian_plural_agrees_with_the_number_shown(shown: str, form: str) -> None:
+    forms = ("сообщение", "сообщения", "сообщений")
+    assert reference_docs.plural_form(shown, forms, "ru") == form
+
+
+def test_generated_russian_has_decimal_commas_plurals_and_russian_names() -> None:
+    summary = build_summary(sweep=True, idle=True)
+    pages = reference_docs.render_pages(summary)
+    russian = {name: text for name, text in pages.items() if name.endswith(".ru.md")}
+    assert russian
+    for name, text in russian.items():
+        numbers_part = re.sub(
+            r"(Python|Django|Channels|Locust) [\d.]+|`[^`]*`|\(\d{4}-[^)]*\)", "", text
+        )
+        assert not re.search(r"\d\.\d", numbers_part), f"{name} has a decimal point"
+        for strategy in STRATEGIES.values():
+            if strategy.key in reference_docs.RUSSIAN.titles:
+                assert strategy.title not in text, f"{name} names {strategy.title!r} in English"
+        for wrong in re.findall(r"\b1 (?:сообщений|запросов|клиентов|байт\b)", text):
+            pytest.fail(f"{name}: {wrong}")
+    assert re.search(r"\d+,\d+", russian["answers.ru.md"]), "decimal commas"
+
+
 def test_generator_never_ranks_a_failed_strategy() -> None:
     summary = build_summary(failed="websocket", idle=True)
     pages = reference_docs.render_pages(summary)

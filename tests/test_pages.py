@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from lab import chat
@@ -103,3 +104,17 @@ def test_compare_page_gives_every_panel_one_session_and_csrf_cookie() -> None:
         for key in STRATEGIES
     }
     assert len(names) == 1
+
+
+def test_lecture_room_page_is_the_lectures_template_unchanged() -> None:
+    """``/lecture/chat/<room>/`` serves the lecture's room.html, filled only with room_name."""
+    template = (settings.BASE_DIR / "lab" / "templates" / "lecture" / "room.html").read_text()
+    assert template.startswith("<!-- chat/templates/room.html -->")
+    response = Client().get("/lecture/chat/lobby/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html == template.replace(
+        '{{ room_name|json_script:"room-name" }}',
+        '<script id="room-name" type="application/json">"lobby"</script>',
+    )
+    assert Client().get("/lecture/chat/no%20spaces/").status_code == 404

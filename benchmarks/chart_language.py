@@ -1,0 +1,163 @@
+"""Charts in another language: the drawn figure's texts, rewritten through a label table.
+
+The charts are drawn in English (``benchmarks.charts``); ``pushlab charts DIR --lang ru``
+rewrites each figure's titles, axis labels, legend entries and notes through the table
+below before saving it, so a new chart needs only its phrases added here, not a second
+drawing function. A phrase missing from the table stays English.
+"""
+
+# The table is Russian on purpose.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import Formatter
+
+LANGUAGES = ("en", "ru")
+
+RUSSIAN_PHRASES: dict[str, str] = {
+    # chart titles (benchmarks.charts.CHART_TITLES)
+    "HTTP requests per delivered message (requests/message)": (
+        "HTTP-запросов на доставленное сообщение (запросов/сообщение)"
+    ),
+    "HTTP requests per client per minute (requests/min)": "HTTP-запросов на клиента в минуту",
+    "Delivery latency p50 / p95 / p99 (ms)": "Задержка доставки p50 / p95 / p99 (мс)",
+    "Delivery latency distribution, CDF (ms)": "Распределение задержки доставки, CDF (мс)",
+    "Bytes sent per delivered message (bytes)": "Байт отправлено на доставленное сообщение (байт)",
+    "Server CPU time per delivered message (ms)": "CPU сервера на доставленное сообщение (мс)",
+    "Redis commands per delivered message (commands)": (
+        "Команд Redis на доставленное сообщение (команд)"
+    ),
+    "Cost as clients grow: requests per client per minute and CPU per delivery": (
+        "Стоимость с ростом числа клиентов: запросы и CPU"
+    ),
+    "p95 delivery latency as clients grow (ms)": (
+        "Задержка доставки p95 с ростом числа клиентов (мс)"
+    ),
+    # axis labels and panel titles
+    "HTTP requests per delivered message (requests)": "HTTP-запросов на доставленное сообщение",
+    "HTTP requests per client per minute": "HTTP-запросов на клиента в минуту",
+    "bytes sent by the server per delivered message (bytes)": (
+        "байт от сервера на доставленное сообщение"
+    ),
+    "server CPU time per delivered message (ms)": "CPU сервера на доставленное сообщение (мс)",
+    "Server CPU per delivered message": "CPU сервера на доставленное сообщение",
+    "delivery latency, send → receive (ms)": "задержка доставки, отправка → получение (мс)",
+    "fraction of deliveries at or below x (0 to 1)": "доля доставок не дольше x (от 0 до 1)",
+    "percentile of deliveries": "перцентиль доставок",
+    "(median)": "(медиана)",
+    "connected clients (count)": "подключённых клиентов",
+    "requests / client / minute": "запросов / клиент / минуту",
+    "server CPU per delivery (ms)": "CPU сервера на доставку (мс)",
+    "p95 delivery latency (ms)": "задержка доставки p95 (мс)",
+    "(requests/min)": "(запросов/мин)",
+    ", log scale": ", лог. шкала",
+    " ms": " мс",
+    " s ·": " с ·",
+    # notes under the charts
+    "Hatched bars": "Штрихованные столбцы",
+    "Dashed lines": "Пунктирные линии",
+    "Hollow markers": "Пустые маркеры",
+    "load generator saturated": "генератор нагрузки перегружен",
+    "Locust, not the server, was the limit, so those numbers understate the server.": (
+        "упёрлись в Locust, а не в сервер, так что сервер на деле способен на большее."
+    ),
+    "Locust, not the server, was the limit.": "упёрлись в Locust, а не в сервер.",
+    "server saturated": "сервер перегружен",
+    "No strategy finished this run successfully.": "Ни один способ не прошёл этот прогон.",
+    "no deliveries, so no latency to show.": "доставок нет, показывать нечего.",
+    "delivered no messages, so there is nothing per delivery.": (
+        "не доставил ни одного сообщения, считать на доставку нечего."
+    ),
+    "not charted; the line breaks there": "не нарисовано; линия там прерывается",
+    "scenario sweep (chat load at each number of clients)": (
+        "сценарий sweep (нагрузка чата при разном числе клиентов)"
+    ),
+    "s per step": "с на шаг",
+    "poll interval": "интервал опроса",
+    "short polling: one poll every": "короткий опрос: один запрос раз в",
+    "a minute": "в минуту",
+    "1 request per delivered message": "1 запрос на доставленное сообщение",
+    "scenario": "сценарий",
+    "clients": "клиентов",
+    "server": "сервер",
+    "run ": "прогон ",
+}
+"""English phrase → Russian; longer phrases are replaced first, so parts never clash."""
+
+
+def russian_phrases() -> dict[str, str]:
+    """The table plus each registered strategy's Russian name (legends and notes)."""
+    from benchmarks.reference_docs import RUSSIAN
+    from strategies import STRATEGIES
+
+    names = {
+        strategy.title: RUSSIAN.titles[key]
+        for key, strategy in STRATEGIES.items()
+        if key in RUSSIAN.titles
+    }
+    return {**RUSSIAN_PHRASES, **names}
+
+
+def translated(text: str, phrases: Mapping[str, str]) -> str:
+    for english in sorted(phrases, key=len, reverse=True):
+        if english in text:
+            text = text.replace(english, phrases[english])
+    return text
+
+
+DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def in_russian(text: str, phrases: Mapping[str, str]) -> str:
+    """The phrases translated, numbers written the Russian way: 1222 (no thousands comma,
+    which would read as a decimal one) and 70,8 (a decimal comma)."""
+    text = THOUSANDS_COMMA.sub("", translated(text, phrases))
+    return DECIMAL_POINT.sub(",", text)
+
+
+def translate_figure(figure: Figure, language: str) -> Figure:
+    """Rewrite every text of a drawn figure into ``language`` (``en``: left as drawn):
+    titles, labels, legends, notes, and category tick labels (the strategies' names)."""
+    if language == "en":
+        return figure
+    if language != "ru":
+        raise ValueError(f"charts are drawn in {', '.join(LANGUAGES)}, not {language!r}")
+    phrases = russian_phrases()
+    for text in figure.findobj(Text):
+        if isinstance(text, Text) and text.get_text():
+            text.set_text(in_russian(text.get_text(), phrases))
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            axis.set_major_formatter(RussianTickFormatter(axis.get_major_formatter(), phrases))
+            axis.set_minor_formatter(RussianTickFormatter(axis.get_minor_formatter(), phrases))
+    return figure
+
+
+class RussianTickFormatter(Formatter):
+    """A tick formatter's labels in Russian: the strategies' names on a bar chart's axis
+    (set by ``set_xticks(..., labels)``) and decimal commas (0,5 rather than 0.5)."""
+
+    def __init__(self, inner: Formatter, phrases: Mapping[str, str]) -> None:
+        self.inner = inner
+        self.phrases = phrases
+
+    def set_axis(self, axis: Any) -> None:
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs: Any) -> None:
+        self.inner.set_locs(locs)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return in_russian(self.inner(x, pos), self.phrases)
+
+    def get_offset(self) -> str:
+        return DECIMAL_POINT.sub(",", self.inner.get_offset())

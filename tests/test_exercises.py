@@ -1,0 +1,184 @@
+"""What the instructor guide and the exercises tell people to expect is what the code does.
+
+Each number a page predicts is either computed here from the settings that produce it, or
+run in a reduced form against the real parts (a real server, real Redis, a real long poll),
+or checked against the committed reference run. The pages mark predicted numbers as
+``<!-- predict: NAME -->VALUE<!-- /predict -->`` so that a reworded page cannot drop one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import AsyncClient
+
+from benchmarks.reference_docs import REFERENCE_DIR, load_summary
+from benchmarks.scenarios import LIVE_DEMO
+from lab import chat
+from lab.serverproc import ServerProcess
+
+REPO = Path(__file__).resolve().parent.parent
+GUIDES = [REPO / "docs" / "instructor.md", REPO / "docs" / "ru" / "instructor.md"]
+EXERCISES = [REPO / "docs" / "exercises.md", REPO / "docs" / "ru" / "exercises.md"]
+PREDICTION = re.compile(r"<!-- predict: ([a-z-]+) -->(.*?)<!-- /predict -->")
+DEMO_USERS = 30
+"""The guide starts 30 users of each class in Locust's web UI."""
+
+
+def predictions(page: Path) -> dict[str, float]:
+    found = PREDICTION.findall(page.read_text(encoding="utf-8"))
+    return {name: float(re.sub(r"[^\d,.]", "", value).replace(",", ".")) for name, value in found}
+
+
+def existing(pages: list[Path]) -> list[Path]:
+    return [page for page in pages if page.is_file()]
+
+
+def locust_rates_per_s() -> dict[str, float]:
+    """What Locust's UI counts per second with 30 users of one class under the live demo's
+    load (``LIVE_DEMO``: rooms of ``room_size``, each user sending every ``send_interval_s``)."""
+    sends = DEMO_USERS / LIVE_DEMO.send_interval_s
+    deliveries = sends * LIVE_DEMO.room_size  # every member of the room, the sender included
+    polls = DEMO_USERS * 1000 / settings.PUSHLAB_POLL_INTERVAL_MS
+    waits = deliveries  # each delivery ends a held poll and the client asks again
+    return {
+        "short-polling-http": polls + sends,
+        "short-polling-rps": polls + sends + deliveries,
+        "long-polling-rps": waits + sends + deliveries,
+        "websocket-rps": deliveries,  # socket sends are not rows; DELIVER is
+    }
+
+
+@pytest.mark.parametrize("page", existing(GUIDES), ids=lambda page: page.parent.name)
+def test_the_guides_locust_numbers_follow_from_the_users_settings(page: Path) -> None:
+    predicted = predictions(page)
+    for name, rate in locust_rates_per_s().items():
+        assert name in predicted, f"{page.name} no longer predicts {name}"
+        assert predicted[name] == pytest.approx(rate, rel=0.05), name
+    assert f"{DEMO_USERS} " in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("page", existing(GUIDES), ids=lambda page: page.parent.name)
+def test_the_meters_bytes_per_websocket_message_are_the_whole_frame(page: Path) -> None:
+    """The room page's meter adds each received frame's UTF-8 length (``countFrame``)."""
+    stored = chat.post_message(room="demo", author="guest-0a1b2c", text="hello")
+    frame = json.dumps(stored)  # what ChatConsumer.send_message writes
+    assert predictions(page)["frame-bytes"] == pytest.approx(len(frame.encode()), abs=5)
+
+
+@pytest.mark.parametrize("page", existing(EXERCISES), ids=lambda page: page.parent.name)
+def test_every_exercise_asks_for_a_prediction_and_states_what_to_observe(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)[1:]
+    assert len(sections) >= 10
+    for section in sections:
+        title = section.splitlines()[0]
+        assert re.search(r"\*\*(Predict|Предскажите)\.\*\*", section), title
+        observed = re.search(r"\*\*(Observe|Что увидите)\.\*\*(.*)", section, flags=re.DOTALL)
+        assert observed and len(observed.group(2).split()) >= 20, title
+
+
+def fenced_commands(page: Path, number: int) -> str:
+    section = re.split(r"^## ", page.read_text(encoding="utf-8"), flags=re.MULTILINE)[number]
+    return "\n".join([*re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL), section])
+
+
+@pytest.mark.parametrize("page", existing(EXERCISES), ids=lambda page: page.parent.name)
+def test_exercise_1_keeps_the_run_it_compares_against(page: Path) -> None:
+    """``pushlab bench`` replaces ``--out``'s latest/: the exercise must write elsewhere."""
+    commands = fenced_commands(page, 1)
+    bench = next(line for line in commands.splitlines() if "pushlab bench" in line)
+    out = re.search(r"--out (\S+)", bench)
+    assert out and out.group(1).rstrip("/") not in {"results", "results/latest"}
+    interval = int(re.search(r"PUSHLAB_POLL_INTERVAL_MS=(\d+)", bench).group(1))  # type: ignore[union-attr]
+    doubled = 60_000 // interval
+    assert f"60 → {doubled}" in commands, "the predicted rate is 60 000 / poll_interval_ms"
+
+
+@pytest.mark.parametrize("page", existing(EXERCISES), ids=lambda page: page.parent.name)
+def test_exercise_9_makes_one_big_room(page: Path) -> None:
+    """``--clients`` adds rooms of 10; only the fan-out scenario puts many sockets in one."""
+    from benchmarks.scenarios import FANOUT
+
+    commands = fenced_commands(page, 9)
+    assert "--scenarios chat,fanout" in commands
+    assert FANOUT.room_size == 0 and f"{FANOUT.clients}" in commands
+
+
+def test_exercise_9_directions_hold_in_the_reference_run() -> None:
+    """Redis work per delivery shrinks in the big room, per message it grows."""
+    summary = load_summary(REFERENCE_DIR)
+    fanout = (summary or {}).get("scenarios", {}).get("fanout", {}).get("websocket")
+    if summary is None or not fanout or fanout.get("status") != "ok":
+        pytest.skip("the committed reference run has no fan-out WebSocket result")
+    chat_ws = summary["strategies"]["websocket"]
+    room_of_chat = summary["config"]["room_size"]
+    per_delivery = (chat_ws["redis_commands_per_delivery"], fanout["redis_commands_per_delivery"])
+    assert per_delivery[1] < per_delivery[0]
+    per_message = (per_delivery[0] * room_of_chat, per_delivery[1] * fanout["clients"])
+    assert per_message[1] > per_message[0]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the window of exercise 7 open: a message stored right after the backlog read
+    (before the wait) must still wake the poll at once; with the read moved before the
+    subscription it would be lost and the poll would run to its timeout."""
+    room = "lost-wake-up"
+    await AsyncClient().get(f"/api/rooms/{room}/messages/wait?after=0&timeout=0.2")  # warm up
+    original = chat.amessages_after
+    posted: list[dict[str, Any]] = []
+
+    async def read_then_post(room_name: str, after: int, limit: int | None = None) -> Any:
+        backlog = await original(room_name, after, limit)
+        if not posted:
+            posted.append(await chat.apost_message(room=room, author="ann", text="in the gap"))
+        return backlog
+
+    monkeypatch.setattr(chat, "amessages_after", read_then_post)
+    timeout_s = 4.0
+    started = time.monotonic()
+    response = await asyncio.wait_for(
+        AsyncClient().get(f"/api/rooms/{room}/messages/wait?after=0&timeout={timeout_s}"),
+        timeout=timeout_s + 5,
+    )
+    assert response.json()["messages"] == posted
+    assert time.monotonic() - started < timeout_s / 2, "woken only by the timeout: lost wake-up"
+
+
+@pytest.mark.slow
+def test_exercise_2_reduced_idle_long_polls_are_open_requests(
+    live_server_process: ServerProcess,
+) -> None:
+    """Exercise 2 with 20 polls instead of 200: while they wait, ``http_open`` counts them."""
+    base = live_server_process.url
+    count = 20
+    answers: list[int] = []
+
+    def hold() -> None:
+        url = f"{base}/api/rooms/quiet-exercise/messages/wait?after=0&timeout=4"
+        with urllib.request.urlopen(url, timeout=15) as response:
+            answers.append(response.status)
+
+    threads = [threading.Thread(target=hold) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 3
+    open_now = 0
+    while time.monotonic() < deadline and open_now < count:
+        with urllib.request.urlopen(f"{base}/api/metrics", timeout=5) as response:
+            open_now = json.load(response)["http_open"] - 1  # not this metrics request
+    for thread in threads:
+        thread.join(timeout=15)
+    assert open_now >= count, f"only {open_now} of {count} polls were open at once"
+    assert answers == [200] * count
