@@ -36,8 +36,10 @@ DEFAULT_HOLD_S = 20.0
 DEFAULT_MAX_CLIENTS = 4000
 CAPACITY_BUDGET_S = 15 * 60.0
 """Every strategy and load of one capacity run together, verify steps included."""
-STEP_OVERHEAD_S = 15.0
+STEP_OVERHEAD_S = 10.0
 """Locust's start, the drain before the end, and the clients' accounting at stop."""
+RUN_SETUP_S = 20.0
+"""Per strategy and load, before the steps: a fresh Redis and server, and the verify run."""
 MEMORY_SHARE_LIMIT = 0.5
 """A server above this share of the machine's memory has broken on memory."""
 FD_SHARE_LIMIT = 0.9
@@ -80,6 +82,31 @@ def slo_p95_ms(key: str, poll_interval_ms: int) -> float:
     from strategies import STRATEGIES
 
     return SLO_P95_MS + STRATEGIES[key].latency_allowance_ms({"poll_interval_ms": poll_interval_ms})
+
+
+@dataclass
+class Budget:
+    """``CAPACITY_BUDGET_S`` shared by every strategy and load of one ``pushlab bench``.
+
+    Each run may use an equal share of what is left, so time a run did not need (short
+    polling breaking at its first steps) goes to the runs after it.
+    """
+
+    started: float | None = None
+    runs_done: int = 0
+
+    def share_s(self, runs: int) -> float:
+        """Seconds of steps the next run may take (call once per run, in order)."""
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now - RUN_SETUP_S  # this run's server and verify already ran
+        left_s = CAPACITY_BUDGET_S - (now - self.started)
+        runs_left = max(1, runs - self.runs_done)
+        self.runs_done += 1
+        return left_s / runs_left - RUN_SETUP_S * (runs_left - 1) / runs_left
+
+
+BUDGET = Budget()
 
 
 @dataclass
@@ -224,7 +251,7 @@ def measure_steps(
     from benchmarks.runner import LocustFailed, failed_result, timed_run
 
     slo_ms = slo_p95_ms(key, config.poll_interval_ms)
-    budget_s = CAPACITY_BUDGET_S / max(1, len(config.strategies) * len(CAPACITY_LOADS))
+    budget_s = BUDGET.share_s(len(config.strategies) * len(CAPACITY_LOADS))
     started = time.monotonic()
     fd_limit = open_file_limit(server.pid)
     steps: list[dict[str, Any]] = []
