@@ -131,3 +131,58 @@ def test_a_tiny_capacity_run_records_every_step(tmp_path: Path) -> None:
         for clients in (4, 8):  # one Locust run per step, each client accounted
             lines = (raw / f"{clients}-clients" / "deliveries.jsonl").read_text().splitlines()
             assert len(lines) == clients
+
+
+def synthetic_capacity(cpu_ms_per_request: float) -> dict[str, Any]:
+    """A summary whose short polling passed 500 and 1000 clients and broke on latency at 2000."""
+
+    def step(clients: int, passed: bool, p95: float) -> dict[str, Any]:
+        return {
+            "clients": clients, "passed": passed, "broke": None if passed else "latency",
+            "delivery_ms": {"p50": p95 / 2, "p95": p95, "p99": p95, "max": p95},
+            "deliveries": clients, "deliveries_per_s": clients / 10, "lost": 0, "errors": 0,
+            "http_requests_per_s": clients * 1.02, "server_cpu_percent": clients / 10,
+            "server_cpu_ms_per_request": cpu_ms_per_request, "server_cpu_ms_per_delivery": 10.0,
+            "server_rss_mb_peak": 80 + clients / 100, "server_fds_peak": clients + 30,
+            "locust_cpu_percent": 40.0,
+        }  # fmt: skip
+
+    figures = {
+        "clients_at_slo": 1000, "slo_p95_ms": 1500.0, "deliveries_per_s_at_slo": 100.0,
+        "server_cpu_percent_at_slo": 100.0, "broke": "latency", "broke_at_clients": 2000,
+        "steps": [step(500, True, 900), step(1000, True, 1200), step(2000, False, 4000)],
+    }  # fmt: skip
+    return {
+        "run_id": "capacity-test", "config": {"poll_interval_ms": 1000, "capacity_hold_s": 20},
+        "strategies": {}, "capacity": {"short-polling": {"quiet": figures}},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cpu_ms_per_request", "verdict"),
+    [
+        pytest.param(0.8, "agrees with it within 20%", id="predicts-1250"),
+        pytest.param(0.2, "does not agree with it within 20%", id="predicts-5000"),
+    ],
+)
+def test_the_report_checks_short_pollings_limit_against_its_cpu_per_poll(
+    cpu_ms_per_request: float, verdict: str
+) -> None:
+    from benchmarks.capacity_report import capacity_section
+
+    text = "\n".join(capacity_section(synthetic_capacity(cpu_ms_per_request)))
+    assert "| Short polling | quiet | 1,000 | latency at 2,000 clients | 100 | 100 |" in text
+    predicted = 1000 / cpu_ms_per_request
+    assert f"≈ {predicted:,.0f} clients" in text and verdict in text
+    assert "| 2,000 | broke: latency | 4,000 |" in text  # every step, the breaking one included
+
+
+def test_capacity_charts_are_drawn_only_for_a_run_with_capacity(tmp_path: Path) -> None:
+    from benchmarks.report import write_charts
+
+    summary = synthetic_capacity(0.8)
+    drawn = {path.name for path in write_charts(summary, tmp_path)}
+    assert {"capacity_clients.png", "capacity_steps.png"} <= drawn
+    assert (tmp_path / "capacity_steps.png").read_bytes().startswith(b"\x89PNG")
+    without = {path.name for path in write_charts({**summary, "capacity": {}}, tmp_path / "no")}
+    assert not {"capacity_clients.png", "capacity_steps.png"} & without

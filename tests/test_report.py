@@ -34,6 +34,7 @@ MAIN_CHARTS = {
     "redis_commands_per_delivery.png",
 }
 SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
+CAPACITY_CHARTS = {"capacity_clients.png", "capacity_steps.png"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -81,8 +82,8 @@ def test_every_applicable_chart_is_a_real_png_embedded_in_the_report(
 
 
 def test_chart_table_names_every_chart_of_the_schema_with_a_question() -> None:
-    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS
-    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS)
+    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS | CAPACITY_CHARTS
+    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS | CAPACITY_CHARTS)
     for chart in CHARTS:
         assert chart.title and chart.question.endswith("?") and callable(chart.draw)
     assert report.CHARTS is CHARTS
