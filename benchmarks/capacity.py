@@ -13,6 +13,7 @@ that does not pass, and the whole scenario stays inside ``CAPACITY_BUDGET_S``.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import threading
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks import metrics
-from benchmarks.probes import process_tree
+from benchmarks.probes import process_cpu_s, process_tree
 from benchmarks.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ MEMORY_SHARE_LIMIT = 0.5
 FD_SHARE_LIMIT = 0.9
 """A server above this share of its open-file limit has broken on file descriptors."""
 OPEN_FILES_WANTED = 65536
+JOIN_SETTLE_S = 2.0
+"""After the last client joined, before the first message: its socket or poll is in place."""
 BREAKS = ("generator", "file descriptors", "memory", "errors", "loss", "latency")
 """What can end the steps, in the order a step is checked for it."""
 
@@ -111,12 +114,15 @@ BUDGET = Budget()
 
 @dataclass
 class ServerFootprint:
-    """Peak open files and resident memory of the server's process tree, sampled in a thread."""
+    """Peak open files, resident memory and CPU of the server's process tree, sampled in a
+    thread (``/proc``, so the server is not asked and not disturbed)."""
 
     server_pid: int
     every_s: float = 0.5
     fds_peak: int = 0
     rss_mb_peak: float = 0.0
+    cpu_samples: list[tuple[float, float]] = field(default_factory=list)
+    """(monotonic time, CPU seconds of the tree so far)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -132,17 +138,35 @@ class ServerFootprint:
 
     def _run(self) -> None:
         while True:
-            fds, rss_kb = 0, 0
+            fds, rss_kb, cpu_s = 0, 0, 0.0
             for pid in process_tree(self.server_pid):
                 try:
                     fds += len(os.listdir(f"/proc/{pid}/fd"))
                     rss_kb += resident_kb(pid)
+                    cpu_s += process_cpu_s(pid) or 0.0
                 except OSError:
                     continue
+            self.cpu_samples.append((time.monotonic(), cpu_s))
             self.fds_peak = max(self.fds_peak, fds)
             self.rss_mb_peak = max(self.rss_mb_peak, rss_kb / 1024)
             if self._stop.wait(self.every_s):
                 return
+
+    def busiest_cpu_percent(self, window_s: float) -> float | None:
+        """Server CPU (% of one core) over its busiest ``window_s``: the hold, for a step whose
+        messages are all sent in the hold, without the join ramp and the stop around it."""
+        best: float | None = None
+        samples = self.cpu_samples
+        end = 0
+        for start_at, start_cpu in samples:
+            while end < len(samples) and samples[end][0] - start_at < window_s:
+                end += 1
+            if end == len(samples):
+                break
+            at, cpu = samples[end]
+            percent = 100 * (cpu - start_cpu) / (at - start_at)
+            best = percent if best is None else max(best, percent)
+        return None if best is None else round(best, 1)
 
 
 def resident_kb(pid: int) -> int:
@@ -189,8 +213,13 @@ def step_record(
     failures: int,
     fd_limit: int | None,
     slo_ms: float,
+    hold_s: float,
 ) -> dict[str, Any]:
-    """One step's figures and verdict: ``passed``, or what broke."""
+    """One step's figures and verdict: ``passed``, or what broke.
+
+    Messages are sent only in the hold, so deliveries/s is per second of hold and the
+    server CPU is that of its busiest hold-long window (the whole run's if too short).
+    """
     duration = float(result.get("duration_s") or 0.0)
     deliveries = result.get("deliveries") or 0
     errors = failures + int(result.get("send_failures") or 0)
@@ -214,7 +243,7 @@ def step_record(
         "duration_s": duration,
         "delivery_ms": {q: result["delivery_ms"][q] for q in ("p50", "p95", "p99", "max")},
         "deliveries": deliveries,
-        "deliveries_per_s": metrics.rounded(metrics.ratio(deliveries, duration), 1),
+        "deliveries_per_s": metrics.rounded(metrics.ratio(deliveries, hold_s), 1),
         "lost": result.get("lost"),
         "duplicates": result.get("duplicates"),
         "out_of_order": result.get("out_of_order"),
@@ -222,7 +251,9 @@ def step_record(
         "http_requests_per_s": metrics.rounded(
             metrics.ratio(result.get("http_requests") or 0, duration), 1
         ),
-        "server_cpu_percent": result.get("server_cpu_percent"),
+        "server_cpu_percent": footprint.busiest_cpu_percent(hold_s)
+        or result.get("server_cpu_percent"),
+        "server_cpu_percent_whole_step": result.get("server_cpu_percent"),
         "server_cpu_ms_per_delivery": result.get("server_cpu_ms_per_delivery"),
         "server_cpu_ms_per_request": metrics.rounded(
             metrics.ratio(result.get("server_cpu_ms") or 0.0, result.get("http_requests") or 0)
@@ -258,8 +289,13 @@ def measure_steps(
     representative: dict[str, Any] | None = None
     broke: str | None = None
     for clients in step_counts(config.capacity_max_clients, config.capacity_steps):
-        ramp_s = clients / scenario.spawn_rate
-        step = replace(scenario, clients=clients, duration_s=round(ramp_s + config.capacity_hold_s))
+        wait_s = math.ceil(clients / scenario.spawn_rate + JOIN_SETTLE_S)
+        step = replace(
+            scenario,
+            clients=clients,
+            duration_s=wait_s + config.capacity_hold_s + scenario.drain_s,
+            senders_wait_s=wait_s,
+        )
         planned_s = step.duration_s + STEP_OVERHEAD_S
         if time.monotonic() - started + planned_s > budget_s:
             broke = "time budget"
@@ -278,7 +314,7 @@ def measure_steps(
         finally:
             footprint.stop()
         failures = locust_failures(step_dir, step.name)
-        record = step_record(result, footprint, failures, fd_limit, slo_ms)
+        record = step_record(result, footprint, failures, fd_limit, slo_ms, config.capacity_hold_s)
         if broke_by_file_limit(raw_dir / "server.log", step_dir / "locust.log"):
             record.update(passed=False, broke="file descriptors")
         steps.append(record)

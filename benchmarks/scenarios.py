@@ -37,6 +37,9 @@ class Scenario:
     """Seconds after the first client started when the runner restarts the server (chaos)."""
     join_rate: float = 0.0
     """Clients started per second; 0: everyone within about two seconds."""
+    senders_wait_s: float = 0.0
+    """Seconds after the first client started before anyone sends (the capacity steps wait
+    out their join ramp, so every message goes to clients already connected)."""
 
     @property
     def spawn_rate(self) -> float:
@@ -71,6 +74,7 @@ class Scenario:
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
             ENV_PREFIX + "JOIN_RATE": str(self.join_rate),
+            ENV_PREFIX + "SENDERS_WAIT_S": str(self.senders_wait_s),
         }
 
     @classmethod
@@ -93,6 +97,7 @@ class Scenario:
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
             join_rate=float(environ.get(ENV_PREFIX + "JOIN_RATE", "0")),
+            senders_wait_s=float(environ.get(ENV_PREFIX + "SENDERS_WAIT_S", "0")),
         )
 
 

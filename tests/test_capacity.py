@@ -43,15 +43,15 @@ def footprint(fds: int = 300, rss_mb: float = 90.0) -> ServerFootprint:
 
 
 def verdict(result: dict[str, Any], fds: int = 300, failures: int = 0) -> str | None:
-    record = step_record(result, footprint(fds), failures, fd_limit=1000, slo_ms=500.0)
+    record = step_record(result, footprint(fds), failures, fd_limit=1000, slo_ms=500.0, hold_s=20)
     assert record["passed"] is (record["broke"] is None)
     return record["broke"]
 
 
 def test_a_clean_step_passes_with_its_figures() -> None:
-    record = step_record(step_result(), footprint(), 0, fd_limit=1000, slo_ms=500.0)
+    record = step_record(step_result(), footprint(), 0, fd_limit=1000, slo_ms=500.0, hold_s=20)
     assert record["passed"] and record["broke"] is None
-    assert record["deliveries_per_s"] == 100.0 and record["http_requests_per_s"] == 23.8
+    assert record["deliveries_per_s"] == 105.0 and record["http_requests_per_s"] == 23.8
     assert record["server_cpu_ms_per_request"] == 8.4 and record["server_fds_peak"] == 300
 
 
@@ -186,3 +186,16 @@ def test_capacity_charts_are_drawn_only_for_a_run_with_capacity(tmp_path: Path) 
     assert (tmp_path / "capacity_steps.png").read_bytes().startswith(b"\x89PNG")
     without = {path.name for path in write_charts({**summary, "capacity": {}}, tmp_path / "no")}
     assert not {"capacity_clients.png", "capacity_steps.png"} & without
+
+
+def test_server_cpu_is_that_of_the_busiest_hold_long_window() -> None:
+    sampled = ServerFootprint(server_pid=0)
+    # idle for 4 s (the join ramp), a full core for 4 s (the hold), idle for 2 s (the stop)
+    cpu = 0.0
+    for tenth in range(0, 101, 5):
+        at = tenth / 10
+        sampled.cpu_samples.append((at, cpu))
+        cpu += 0.5 if 4 <= at < 8 else 0.05
+    assert sampled.busiest_cpu_percent(4.0) == 100.0
+    assert 10.0 < (sampled.busiest_cpu_percent(10.0) or 0) < 50.0  # the whole run, diluted
+    assert sampled.busiest_cpu_percent(60.0) is None  # no window that long was sampled
