@@ -759,7 +759,8 @@ def plot_capacity_steps(
             if broken:
                 axes.plot(
                     [x for x, _ in broken], [y for _, y in broken], linestyle="none",
-                    marker="X", markersize=11, color=FAILED_COLOUR,
+                    marker="X", markersize=13, color=strategy_colour(key),
+                    markeredgecolor=FAILED_COLOUR, markeredgewidth=2,
                 )  # fmt: skip
     axes.set_xscale("log", base=2)
     axes.set_xticks(sorted(counts), [f"{count:,.0f}" for count in sorted(counts)])
@@ -773,9 +774,9 @@ def draw_capacity_steps(summary: SummaryJson) -> Figure:
     table = capacity_table(summary)
     footnotes = Footnotes()
     footnotes.remarks.append(
-        "Red cross: the step that broke the SLO (p95, loss, errors, file descriptors, memory) "
-        "or saturated Locust; the steps stop there. Dotted: the 500 ms SLO (short polling "
-        "may add one poll interval, its own dotted line)."
+        "Cross edged in red: the step that broke the SLO (p95, loss, errors, file descriptors, "
+        "memory) or saturated Locust; the steps stop there. Dotted: the 500 ms SLO (short "
+        "polling may add one poll interval, its own dotted line)."
     )
     figure, (latency_axes, cpu_axes) = new_figure(
         summary, CHART_TITLES["capacity_steps.png"], footnotes, columns=2,
