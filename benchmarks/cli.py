@@ -57,7 +57,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", choices=list(PROFILES), default="quick",
         help=f"quick: the chat scenario, {quick.chat_clients} clients, "
         f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
-        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; ~20 min) (default: %(default)s)",
+        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; capacity: at most 15 min; "
+        "~35 min in all) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--scenarios", type=scenario_names, default=None, metavar="NAME,...",
