@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+
 ENV_PREFIX = "PUSHLAB_BENCH_"
 DELIVERIES_DIR_ENV = "PUSHLAB_BENCH_DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
@@ -35,6 +38,16 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    resend_every: int = 0
+    """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
+    the first answer was lost (chaos): the server must store it once. 0: only failed sends
+    are re-sent."""
+    server: str | None = None
+    """The ASGI server for this scenario instead of ``--server`` (the server variants)."""
+    layer: str | None = None
+    """The channel layer for this scenario instead of ``--layer`` (the layer variants)."""
+    only_strategies: tuple[str, ...] = ()
+    """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
     join_rate: float = 0.0
     """Clients started per second; 0: everyone within about two seconds."""
     senders_wait_s: float = 0.0
@@ -73,6 +86,7 @@ class Scenario:
             ENV_PREFIX + "EVERY_CLIENT_SENDS": "1" if self.every_client_sends else "0",
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
+            ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
             ENV_PREFIX + "JOIN_RATE": str(self.join_rate),
             ENV_PREFIX + "SENDERS_WAIT_S": str(self.senders_wait_s),
         }
@@ -96,6 +110,7 @@ class Scenario:
             every_client_sends=value("EVERY_CLIENT_SENDS") == "1",
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
+            resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
             join_rate=float(environ.get(ENV_PREFIX + "JOIN_RATE", "0")),
             senders_wait_s=float(environ.get(ENV_PREFIX + "SENDERS_WAIT_S", "0")),
         )
@@ -121,8 +136,10 @@ CHAOS = Scenario(
     send_interval_s=3,
     every_client_sends=True,
     restarts_at_s=(13, 25),
+    resend_every=4,
 )
-"""Chat load while the server restarts twice: clients must resume and still get every message."""
+"""Chat load while the server restarts twice: clients must resume and still get every message;
+senders re-send (failed sends, and one message in 4 on purpose) and nothing is stored twice."""
 VERIFY = Scenario(
     "verify",
     clients=4,
@@ -159,8 +176,38 @@ CAPACITY_BUSY = replace(
 """Capacity, busy load: rooms of 10, every client sending about every 5 s."""
 CAPACITY_LOADS = {"quiet": CAPACITY_QUIET, "busy": CAPACITY_BUSY}
 
+VARIANTS = tuple(
+    [replace(CHAT, name=f"chat-{server}", duration_s=20, server=server) for server in SERVERS]
+    + [
+        replace(
+            CHAT,
+            name=f"chat-{layer}-layer",
+            duration_s=20,
+            layer=layer,
+            only_strategies=("websocket",),
+        )
+        for layer in LAYERS
+    ]
+)
+"""The chat load under each ASGI server and each channel layer: what the choice costs."""
+
+IDLE_BURST = Scenario(
+    "idle-burst",
+    clients=2000,
+    duration_s=30,
+    room_size=100,
+    send_interval_s=30,
+    every_client_sends=False,
+)
+"""1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
+message to each room: what holding clients costs, and how fast a burst reaches them all.
+Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
+
 SCENARIOS = {
-    **{scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)},
+    **{
+        scenario.name: scenario
+        for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+    },
     "capacity": CAPACITY_QUIET,
 }
 """What ``--scenarios`` accepts; ``capacity`` runs both of its loads."""
@@ -178,7 +225,16 @@ PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
         "full",
-        ("chat", "idle", "fanout", "chaos", "sweep", "capacity"),
+        (
+            "chat",
+            "idle",
+            "fanout",
+            "chaos",
+            "sweep",
+            *(variant.name for variant in VARIANTS),
+            IDLE_BURST.name,
+            "capacity",
+        ),
         chat_clients=40,
         chat_duration_s=45,
     ),

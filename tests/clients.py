@@ -18,6 +18,7 @@ import json
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -51,18 +52,19 @@ class ChatSession:
             headers["X-CSRFToken"] = self.http.cookies.get("csrftoken", "")
         return self.http.post(self.messages_url, data=body, headers=headers, timeout=10)
 
-    def send(self, text: str) -> Message:
-        """Post one message that must be stored (201); the stored message."""
-        answer = self.post(text)
+    def send(self, text: str, client_id: str | None = None) -> Message:
+        """Post one message that must be stored (201), with a fresh ``client_id`` as the
+        pages send; the stored message."""
+        answer = self.post(text, client_id=client_id or uuid.uuid4().hex)
         assert answer.status_code == 201, (answer.status_code, answer.text)
         return dict(answer.json())
 
     def read(self, after: int = 0) -> requests.Response:
         return self.http.get(self.messages_url, params={"after": after}, timeout=10)
 
-    def wait(self, after: int, timeout: float = 5) -> requests.Response:
+    def wait(self, after: int, timeout: float = 5, path: str = "/wait") -> requests.Response:
         return self.http.get(
-            self.messages_url + "/wait", params={"after": after, "timeout": timeout}, timeout=90
+            self.messages_url + path, params={"after": after, "timeout": timeout}, timeout=90
         )
 
     def read_all(self) -> list[Message]:
@@ -187,10 +189,11 @@ class LongPollingReceiver(Receiver):
     """``GET .../messages/wait?after=<last id>&timeout=<s>`` again as soon as each answers."""
 
     timeout_s = 1  # short, so a stopped receiver ends quickly; wake-ups come well before it
+    wait_path = "/wait"
 
     def follow(self) -> None:
         while not self._stop.is_set():
-            answer = self.session.wait(after=self.last_id, timeout=self.timeout_s)
+            answer = self.session.wait(self.last_id, self.timeout_s, self.wait_path)
             assert answer.status_code == 200, (answer.status_code, answer.text)
             self.messages.extend(answer.json()["messages"])
 
@@ -259,7 +262,7 @@ class Sender:
 
     def send(self, text: str) -> None:
         if self.socket is not None:
-            self.socket.send(json.dumps({"message": text}))
+            self.socket.send(json.dumps({"message": text, "client_id": uuid.uuid4().hex}))
         else:
             self.session.send(text)
 

@@ -45,7 +45,10 @@ class ChatWindows:
     def wait_until_ready(self) -> None:
         """The page's transport has made its first contact (a socket open, a poll answered)."""
         WebDriverWait(self.driver, 2).until(
-            lambda _: self.text_of("#connection-state") in {"connected", "polling", "waiting"},
+            lambda _: (
+                self.text_of("#connection-state")
+                in {strategy.healthy_state for strategy in STRATEGIES.values()}
+            ),
             "the room page's transport did not start",
         )
 
