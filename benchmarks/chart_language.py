@@ -55,6 +55,22 @@ RUSSIAN_PHRASES: dict[str, str] = {
     "p95 delivery latency as clients grow (ms)": (
         "Задержка доставки p95 с ростом числа клиентов (мс)"
     ),
+    "Clients one server holds at the SLO, quiet and busy load (clients)": (
+        "Сколько клиентов сервер держит в пределах SLO, тихая и оживлённая нагрузка"
+    ),
+    "Capacity steps: p95 latency and server CPU as clients grow": (
+        "Ступени ёмкости: задержка p95 и CPU сервера с ростом числа клиентов"
+    ),
+    "clients at the SLO (count; solid: quiet, pale: busy)": (
+        "клиентов в пределах SLO (сплошные: тихо, бледные: оживлённо)"
+    ),
+    "p95 delivery latency, send → receive (ms, log scale)": (
+        "задержка доставки p95, отправка → получение (мс, лог. шкала)"
+    ),
+    "connected clients (count, log scale)": "подключённых клиентов (лог. шкала)",
+    "server CPU (% of one core)": "CPU сервера (% одного ядра)",
+    "p95 delivery latency": "задержка доставки p95",
+    "Server CPU": "CPU сервера",
     # axis labels and panel titles
     "HTTP requests per delivered message (requests)": "HTTP-запросов на доставленное сообщение",
     "HTTP requests per client per minute": "HTTP-запросов на клиента в минуту",

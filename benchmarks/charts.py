@@ -204,11 +204,20 @@ class Footnotes:
 
 
 def new_figure(
-    summary: SummaryJson, title: str, footnotes: Footnotes, columns: int = 1, sweep: bool = False
+    summary: SummaryJson,
+    title: str,
+    footnotes: Footnotes,
+    columns: int = 1,
+    sweep: bool = False,
+    context: str | None = None,
 ) -> tuple[Figure, list[Axes]]:
-    """A figure with ``columns`` plot axes above a text panel for the context and footnotes."""
+    """A figure with ``columns`` plot axes above a text panel for the context and footnotes.
+
+    ``context`` replaces the grey run line (the capacity charts describe their own steps).
+    """
+    context = context or run_context(summary, sweep)
     lines = (
-        [(line, "dimgray", "normal") for line in footnotes.wrapped([run_context(summary, sweep)])]
+        [(line, "dimgray", "normal") for line in footnotes.wrapped([context])]
         + [(line, FAILED_COLOUR, "bold") for line in footnotes.wrapped(footnotes.failures)]
         + [(line, "black", "normal") for line in footnotes.wrapped(footnotes.remarks)]
     )
@@ -902,6 +911,175 @@ def draw_server_and_layer(summary: SummaryJson) -> Figure:
     return figure
 
 
+# --- capacity: clients held at the SLO, and the steps that led there --------------------
+
+CAPACITY_LOADS = ("quiet", "busy")
+CAPACITY_LOAD_STYLES = {"quiet": ("-", "o"), "busy": ("--", "s")}
+"""Line style and marker of each capacity load, the same in every capacity chart."""
+
+
+def capacity_table(summary: SummaryJson) -> dict[str, dict[str, Mapping[str, Any]]]:
+    """``capacity``: strategy key → load → figures, in registry order (malformed rows dropped)."""
+    capacity = summary.get("capacity")
+    if not isinstance(capacity, Mapping):
+        return {}
+    return {
+        key: {load: capacity[key][load] for load in CAPACITY_LOADS if isinstance(
+            capacity[key].get(load), Mapping)}
+        for key in registry_order(capacity)
+        if isinstance(capacity[key], Mapping)
+    }  # fmt: skip
+
+
+def capacity_steps(figures: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    steps = figures.get("steps")
+    return [step for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else []
+
+
+def capacity_context(summary: SummaryJson) -> str:
+    config = summary.get("config")
+    config = config if isinstance(config, Mapping) else {}
+    parts = [f"run {summary.get('run_id', '?')}", "scenario capacity (quiet: rooms of 100, one "
+             "message per room every 10 s; busy: rooms of 10, every client every 5 s)"]  # fmt: skip
+    if (hold := number(config, "capacity_hold_s")) is not None:
+        parts.append(f"{hold:g} s held per step")
+    if config.get("server"):
+        parts.append(f"server {config['server']}")
+    if (interval := number(config, "poll_interval_ms")) is not None:
+        parts.append(f"poll interval {interval:g} ms")
+    return " · ".join(parts)
+
+
+def breaking_words(figures: Mapping[str, Any]) -> str:
+    """'latency at 2000' / 'generator at 1000' / 'all steps passed' for a bar's label."""
+    broke = figures.get("broke")
+    if not broke:
+        return "all steps passed"
+    at = number(figures, "broke_at_clients")
+    return f"{broke} at {at:g}" if at is not None else str(broke)
+
+
+def draw_capacity_clients(summary: SummaryJson) -> Figure:
+    """Clients at the SLO per strategy, the quiet and the busy load side by side."""
+    table = capacity_table(summary)
+    footnotes = Footnotes()
+    footnotes.remarks.append(
+        "Label: what ended the steps, and at how many clients. 'generator' (hatched): Locust "
+        "saturated its core first, so the server may hold more: the bar is a lower bound."
+    )
+    figure, (axes,) = new_figure(
+        summary, CHART_TITLES["capacity_clients.png"], footnotes,
+        context=capacity_context(summary),
+    )  # fmt: skip
+    if not table:
+        no_data(axes, "No capacity result in this run.")
+        return figure
+    width = 0.38
+    keys = list(table)
+    for offset, load in ((-width / 2, "quiet"), (width / 2, "busy")):
+        for index, key in enumerate(keys):
+            figures = table[key].get(load)
+            if figures is None:
+                continue
+            clients = number(figures, "clients_at_slo") or 0.0
+            bar = axes.bar(
+                index + offset, clients, width * 0.95, color=strategy_colour(key),
+                alpha=1.0 if load == "quiet" else 0.55, edgecolor="black", linewidth=0.6,
+                hatch=SATURATED_HATCH if figures.get("broke") == "generator" else None,
+            )  # fmt: skip
+            axes.bar_label(
+                bar, [f"{load}: {clients:,.0f}\n{breaking_words(figures)}"], fontsize=8,
+                padding=2,
+            )  # fmt: skip
+    axes.set_xticks(range(len(keys)), [strategy_title(key) for key in keys])
+    axes.set_ylabel("clients at the SLO (count; solid: quiet, pale: busy)")
+    axes.set_ylim(0, max(1.0, axes.get_ylim()[1] * 1.2))
+    axes.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def plot_capacity_steps(
+    axes: Axes, table: Mapping[str, Mapping[str, Mapping[str, Any]]], metric: str
+) -> None:
+    """``metric`` of every step against clients: a line per strategy and load, the breaking
+    step marked with a red cross."""
+    counts: set[float] = set()
+    for key, loads in table.items():
+        for load, figures in loads.items():
+            steps = sorted(capacity_steps(figures), key=lambda step: number(step, "clients") or 0)
+            xy = [
+                (clients, value, step)
+                for step in steps
+                if (clients := number(step, "clients")) is not None
+                and (value := latency(step, "p95") if metric == "p95" else number(step, metric))
+                is not None
+            ]
+            if not xy:
+                continue
+            counts.update(x for x, _, _ in xy)
+            style, marker = CAPACITY_LOAD_STYLES[load]
+            axes.plot(
+                [x for x, _, _ in xy], [y for _, y, _ in xy], linestyle=style, marker=marker,
+                color=strategy_colour(key), label=f"{strategy_title(key)}, {load}",
+            )  # fmt: skip
+            broken = [(x, y) for x, y, step in xy if step.get("passed") is False]
+            if broken:
+                axes.plot(
+                    [x for x, _ in broken], [y for _, y in broken], linestyle="none",
+                    marker="X", markersize=13, color=strategy_colour(key),
+                    markeredgecolor=FAILED_COLOUR, markeredgewidth=2,
+                )  # fmt: skip
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(sorted(counts), [f"{count:,.0f}" for count in sorted(counts)])
+    axes.minorticks_off()
+    axes.set_xlabel("connected clients (count, log scale)")
+    axes.grid(alpha=0.3, which="both")
+
+
+def draw_capacity_steps(summary: SummaryJson) -> Figure:
+    """p95 and server CPU against clients per strategy, with the SLO line."""
+    table = capacity_table(summary)
+    footnotes = Footnotes()
+    footnotes.remarks.append(
+        "Cross edged in red: the step that broke the SLO (p95, loss, errors, file descriptors, "
+        "memory) or saturated Locust; the steps stop there. Dotted: the 500 ms SLO (short "
+        "polling may add one poll interval, its own dotted line)."
+    )
+    figure, (latency_axes, cpu_axes) = new_figure(
+        summary, CHART_TITLES["capacity_steps.png"], footnotes, columns=2,
+        context=capacity_context(summary),
+    )  # fmt: skip
+    if not table:
+        no_data(latency_axes, "No capacity result in this run.")
+        return figure
+    plot_capacity_steps(latency_axes, table, "p95")
+    slos = {
+        key: slo
+        for key, loads in table.items()
+        for figures in loads.values()
+        if (slo := number(figures, "slo_p95_ms")) is not None
+    }
+    for key, slo in slos.items():
+        plain = slo == min(slos.values())
+        latency_axes.axhline(
+            slo, linestyle=":", linewidth=1.3, color="dimgray" if plain else strategy_colour(key)
+        )
+    latency_axes.set_yscale("log")
+    latency_axes.set_ylabel("p95 delivery latency, send → receive (ms, log scale)")
+    latency_axes.set_title("p95 delivery latency", fontsize=10)
+    plot_capacity_steps(cpu_axes, table, "server_cpu_percent")
+    cpu_axes.axhline(100, linestyle=":", linewidth=1.3, color="dimgray")
+    cpu_axes.set_ylim(bottom=0)
+    cpu_axes.set_ylabel("server CPU (% of one core)")
+    cpu_axes.set_title("Server CPU", fontsize=10)
+    latency_axes.legend(loc="best", fontsize=7)
+    return figure
+
+
+def has_capacity(summary: SummaryJson) -> bool:
+    return bool(capacity_table(summary))
+
+
 # --- the table ---------------------------------------------------------------------------
 
 
@@ -939,6 +1117,8 @@ CHART_TITLES = {
     "sweep_latency.png": "p95 delivery latency as clients grow (ms)",
     "framework_tax.png": "Framework tax: server CPU per unit next to a bare-ASGI floor (ms)",
     "server_and_layer.png": "Server CPU per delivery under each ASGI server and channel layer",
+    "capacity_clients.png": "Clients one server holds at the SLO, quiet and busy load (clients)",
+    "capacity_steps.png": "Capacity steps: p95 latency and server CPU as clients grow",
 }
 
 
@@ -1026,5 +1206,19 @@ CHARTS: tuple[Chart, ...] = (
         "What does the choice of ASGI server and channel layer cost per delivered message?",
         draw_server_and_layer,
         has_variants,
+    ),
+    chart(
+        "capacity_clients.png",
+        "How many clients does each technique hold before delivery p95 passes 500 ms, a "
+        "message is lost or a request fails, in quiet rooms and in busy ones?",
+        draw_capacity_clients,
+        has_capacity,
+    ),
+    chart(
+        "capacity_steps.png",
+        "How do p95 latency and server CPU grow with the clients, and at which step did each "
+        "technique break?",
+        draw_capacity_steps,
+        has_capacity,
     ),
 )

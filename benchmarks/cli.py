@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from benchmarks.scenarios import CHAT, LAYERS, PROFILES, SCENARIOS, SERVERS, SWEEP_CLIENTS
+from benchmarks.capacity import DEFAULT_HOLD_S, DEFAULT_MAX_CLIENTS
+from benchmarks.scenarios import (
+    CAPACITY_STEPS,
+    CHAT,
+    LAYERS,
+    PROFILES,
+    SCENARIOS,
+    SERVERS,
+    SWEEP_CLIENTS,
+)
 
 MIN_DURATION_S = CHAT.drain_s + 1
 """Senders stop ``drain_s`` before the end, so a shorter run would send nothing."""
@@ -31,6 +40,14 @@ def seconds(text: str) -> float:
     return value
 
 
+def client_counts(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated client counts, each at least 1."""
+    counts = tuple(whole_number(1)(part.strip()) for part in text.split(",") if part.strip())
+    if not counts:
+        raise argparse.ArgumentTypeError("give at least one client count")
+    return counts
+
+
 def scenario_names(text: str) -> tuple[str, ...]:
     """An argparse type: comma-separated names from ``SCENARIOS``, in the order given."""
     names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
@@ -48,7 +65,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", choices=list(PROFILES), default="quick",
         help=f"quick: the chat scenario, {quick.chat_clients} clients, "
         f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
-        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; ~20 min) (default: %(default)s)",
+        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; capacity: at most 15 min; "
+        "~35 min in all) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--scenarios", type=scenario_names, default=None, metavar="NAME,...",
@@ -74,6 +92,20 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=whole_number(0), default=0, metavar="N",
         help="run Locust as a master with N worker processes (default: 0, one process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--capacity-hold", type=seconds, default=DEFAULT_HOLD_S, metavar="S",
+        help="capacity scenario: seconds each step holds its clients, after they joined "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--capacity-max", type=whole_number(1), default=DEFAULT_MAX_CLIENTS, metavar="N",
+        help=f"capacity scenario: the largest step ({', '.join(map(str, CAPACITY_STEPS))}, "
+        "up to N; default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--capacity-steps", type=client_counts, default=(), metavar="N,...",
+        help="capacity scenario: these client counts instead of the standard steps",
     )  # fmt: skip
     parser.add_argument(
         "--locust-workers", type=whole_number(0), default=0, metavar="N",

@@ -19,9 +19,12 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from benchmarks import users
 from benchmarks.scenarios import Scenario
+from lab.open_files import raise_open_files_limit
 
 RUN_MESSAGE = "pushlab_run"
 RECORD_MESSAGE = "pushlab_record"
+
+raise_open_files_limit()  # each client holds a socket or two; Locust itself only asks for 10 000
 
 
 @events.init.add_listener

@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [job for job in jobs if job not in RUNNERS and job != "idle-burst"]
     if unknown:
         parser.error(f"unknown job {', '.join(unknown)}")
-    from lab.cli import raise_open_files_limit
+    from lab.open_files import raise_open_files_limit
 
     raise_open_files_limit()  # a socket per idle client
     print(json.dumps(asyncio.run(run_jobs(args.url, jobs, args.seconds))))

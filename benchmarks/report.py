@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.capacity_report import capacity_section
 from benchmarks.chart_language import LANGUAGES, translate_figure
 from benchmarks.charts import (
     CHARTS,
@@ -183,6 +184,7 @@ def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
         "## Charts\n\n" + "\n\n".join(chart_section(chart) for chart in charts),
         *other_scenarios(summary),
         *sweep_section(summary),
+        *capacity_section(summary),
         provenance(summary),
         "## Redraw\n\nThe charts and this report are a pure function of `summary.json`. Redraw "
         f"them with `pushlab charts <this directory>`, e.g. `pushlab charts results/{run_id}`.",

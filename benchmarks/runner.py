@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 
-from benchmarks import chaos, hotpaths, metrics
+from benchmarks import capacity, chaos, hotpaths, metrics
 from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
@@ -43,8 +43,8 @@ from benchmarks.scenarios import (
     Scenario,
     profile_runs,
 )
-from lab.cli import raise_open_files_limit
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
+from lab.open_files import raise_open_files_limit
 from lab.serverproc import ServerProcess, free_port
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
@@ -88,6 +88,10 @@ class BenchConfig:
     placement: Placement | None = None
     locust_workers: int = 0
     """Separate ``locust --worker`` processes joined to a master over TCP (0: no master)."""
+    capacity_hold_s: float = capacity.DEFAULT_HOLD_S
+    capacity_max_clients: int = capacity.DEFAULT_MAX_CLIENTS
+    capacity_steps: tuple[int, ...] = ()
+    """The capacity scenario's client counts; empty: ``CAPACITY_STEPS`` up to the max."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,9 @@ def run_bench(args: argparse.Namespace) -> int:
         server=args.server,
         processes=args.processes,
         locust_workers=args.locust_workers,
+        capacity_hold_s=args.capacity_hold,
+        capacity_max_clients=args.capacity_max,
+        capacity_steps=args.capacity_steps,
         poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
         out=Path(args.out),
         layer=args.layer,
@@ -279,6 +286,9 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             add_framework_tax(result, floor)
     if sweep:
         summary["sweep"] = sweep
+    if found := capacity.capacity_summary(scenarios):
+        summary["capacity"] = found
+        summary["config"]["capacity_hold_s"] = config.capacity_hold_s
     every_result = [r for by_key in scenarios.values() for r in by_key.values()]
     every_result += [r for steps in sweep.values() for r in steps]
     if any(result["status"] != "ok" for result in every_result):
@@ -327,7 +337,8 @@ def measure_strategy(
                     verify,
                     "the verify step did not deliver every message exactly once and in order",
                 )
-            return timed_run(key, scenario, config, server, redis_server, raw_dir, verify, label)
+            measure = capacity.measure_steps if capacity.is_capacity(scenario) else timed_run
+            return measure(key, scenario, config, server, redis_server, raw_dir, verify, label)
         except (LocustFailed, RuntimeError, OSError, redis.RedisError) as exc:
             return failed_result(scenario, verify, f"{type(exc).__name__}: {exc}")
         finally:
@@ -584,7 +595,7 @@ def run_locust(
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            workers.stop()
+            workers.stop(timeout=15.0 if process.returncode == 0 else 0.0)
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
     deliveries = out_dir / "deliveries.jsonl"

@@ -48,11 +48,16 @@ class Scenario:
     """The channel layer for this scenario instead of ``--layer`` (the layer variants)."""
     only_strategies: tuple[str, ...] = ()
     """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
+    join_rate: float = 0.0
+    """Clients started per second; 0: everyone within about two seconds."""
+    senders_wait_s: float = 0.0
+    """Seconds after the first client started before anyone sends (the capacity steps wait
+    out their join ramp, so every message goes to clients already connected)."""
 
     @property
     def spawn_rate(self) -> float:
-        """Clients started per second: everyone connected within about two seconds."""
-        return max(10.0, self.clients / 2)
+        """Clients started per second: ``join_rate``, or everyone within about two seconds."""
+        return self.join_rate or max(10.0, self.clients / 2)
 
     def with_duration(self, duration_s: float) -> Scenario:
         """The same scenario run for ``duration_s``; restarts keep their place in the run."""
@@ -82,6 +87,8 @@ class Scenario:
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
             ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
+            ENV_PREFIX + "JOIN_RATE": str(self.join_rate),
+            ENV_PREFIX + "SENDERS_WAIT_S": str(self.senders_wait_s),
         }
 
     @classmethod
@@ -104,6 +111,8 @@ class Scenario:
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
             resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
+            join_rate=float(environ.get(ENV_PREFIX + "JOIN_RATE", "0")),
+            senders_wait_s=float(environ.get(ENV_PREFIX + "SENDERS_WAIT_S", "0")),
         )
 
 
@@ -147,6 +156,26 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
+CAPACITY_STEPS = (250, 500, 1000, 2000, 4000, 8000)
+"""Clients at each step of the capacity scenario, up to ``--capacity-max``."""
+CAPACITY_JOIN_RATE = 250.0
+"""Clients joining per second at a capacity step: the join storm is measured, bounded."""
+CAPACITY_QUIET = Scenario(
+    "capacity-quiet",
+    clients=CAPACITY_STEPS[0],
+    duration_s=20,
+    room_size=100,
+    send_interval_s=10,
+    every_client_sends=False,
+    join_rate=CAPACITY_JOIN_RATE,
+)
+"""Capacity, quiet load: rooms of 100, one message per room about every 10 s."""
+CAPACITY_BUSY = replace(
+    CAPACITY_QUIET, name="capacity-busy", room_size=10, send_interval_s=5, every_client_sends=True
+)
+"""Capacity, busy load: rooms of 10, every client sending about every 5 s."""
+CAPACITY_LOADS = {"quiet": CAPACITY_QUIET, "busy": CAPACITY_BUSY}
+
 VARIANTS = tuple(
     [replace(CHAT, name=f"chat-{server}", duration_s=20, server=server) for server in SERVERS]
     + [
@@ -175,9 +204,13 @@ message to each room: what holding clients costs, and how fast a burst reaches t
 Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
 
 SCENARIOS = {
-    scenario.name: scenario
-    for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+    **{
+        scenario.name: scenario
+        for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+    },
+    "capacity": CAPACITY_QUIET,
 }
+"""What ``--scenarios`` accepts; ``capacity`` runs both of its loads."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +233,7 @@ PROFILES = {
             "sweep",
             *(variant.name for variant in VARIANTS),
             IDLE_BURST.name,
+            "capacity",
         ),
         chat_clients=40,
         chat_duration_s=45,
@@ -229,6 +263,8 @@ def profile_runs(
                 duration_s=duration_s or profile.chat_duration_s,
             )
             runs.append((name, sized))
+        elif name == "capacity":  # steps and their length come from --capacity-*
+            runs += [(load.name, load) for load in CAPACITY_LOADS.values()]
         elif name == "sweep":
             runs += [
                 (name, replace(base.with_duration(duration_s or base.duration_s), clients=count))

@@ -147,6 +147,7 @@ class ChatUser(HttpUser):
         """Times this client got through to the server again after losing it (a restart)."""
         self.backoff = Backoff()
         self.send_until = float("inf")
+        self.send_from = 0.0
         self.greenlets: list[gevent.Greenlet] = []
 
     # --- the hooks a strategy implements -------------------------------------------------
@@ -176,6 +177,7 @@ class ChatUser(HttpUser):
         self.client_number, started_at = claim_client_slot()
         self.room = f"bench-{RUN_TAG}-{SCENARIO.name}-{SCENARIO.room_of(self.client_number)}"
         self.send_until = started_at + SCENARIO.duration_s - SCENARIO.drain_s
+        self.send_from = started_at + SCENARIO.senders_wait_s
         page = self.client.get(
             f"/chat/{self.room}/?strategy={self.strategy_key}", name="/chat/[room]/"
         )
@@ -191,6 +193,7 @@ class ChatUser(HttpUser):
     def send_loop(self) -> None:
         """Send about every ``send_interval_s`` (jittered) until the drain before the end."""
         interval = SCENARIO.send_interval_s
+        gevent.sleep(max(0.0, self.send_from - time.time()))  # the join ramp, if any
         gevent.sleep(random.uniform(0, max(0.0, min(interval, self.send_until - time.time()))))
         while time.time() < self.send_until:
             if self.send_until_stored(message_text(), uuid.uuid4().hex):

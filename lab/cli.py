@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from lab.open_files import raise_open_files_limit
 from lab.secret_key import refuse_unsafe_exposure
 from lab.stopping import (
     block_stop_signals,
@@ -30,20 +31,6 @@ SITE_APP = "lab.asgi:application"
 SERVERS = ("daphne", "uvicorn")
 LAYERS = ("redis", "pubsub")
 FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S = 20, 30
-
-
-def raise_open_files_limit() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to the hard limit (children inherit it): each
-    idle client holds a file descriptor, and the usual soft limit of 1024 is too few."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            return target
-    return soft
 
 
 def serve(

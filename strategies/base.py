@@ -77,6 +77,10 @@ class Strategy:
     """How the browser client sends: a POST to the API, or a frame on its WebSocket."""
     healthy_state: str
     """What the page's ``#connection-state`` shows once the client follows the room."""
+    capacity_driver: Literal["polls", "requests per delivery", "deliveries"] = "deliveries"
+    """What a server core spends itself on as clients grow, which the capacity report checks:
+    a request per client per poll interval, one held request answered and re-asked per
+    delivery, or only the deliveries pushed down open connections."""
     settings: Mapping[str, int | float] = {}
     """The strategy's own ``PUSHLAB_*`` settings and their defaults: ``lab/settings.py`` reads
     each from the environment like the core's, so a strategy adds a setting in its package."""
@@ -105,6 +109,11 @@ class Strategy:
     def page_hint(self) -> str:
         """A sentence of HTML for the room page about this technique (safe, or empty)."""
         return ""
+
+    def latency_allowance_ms(self, config: Mapping[str, Any]) -> float:
+        """What this technique's design adds to delivery latency by itself, for a run with
+        ``config``: the capacity scenario's SLO allows it on top of 500 ms."""
+        return 0.0
 
     def predictions(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> list[Prediction]:
         """What this technique's design predicts for a run with ``config`` (summary.json's),

@@ -35,6 +35,7 @@ MAIN_CHARTS = {
 }
 SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
 FLOOR_CHARTS = {"framework_tax.png", "server_and_layer.png"}
+CAPACITY_CHARTS = {"capacity_clients.png", "capacity_steps.png"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -82,8 +83,10 @@ def test_every_applicable_chart_is_a_real_png_embedded_in_the_report(
 
 
 def test_chart_table_names_every_chart_of_the_schema_with_a_question() -> None:
-    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS
-    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS)
+    assert {
+        chart.file_name for chart in CHARTS
+    } == MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS | CAPACITY_CHARTS
+    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS | CAPACITY_CHARTS)
     for chart in CHARTS:
         assert chart.title and chart.question.endswith("?") and callable(chart.draw)
     assert report.CHARTS is CHARTS

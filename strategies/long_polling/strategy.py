@@ -25,6 +25,7 @@ class LongPolling(Strategy):
     locust_user = "strategies.long_polling.locust_user:LongPollingUser"
     test_receiver = "tests.clients:LongPollingReceiver"
     healthy_state = "waiting"
+    capacity_driver = "requests per delivery"
 
     def page_config(self) -> dict[str, Any]:
         return {"longPollTimeoutS": settings.PUSHLAB_LONG_POLL_TIMEOUT_S}

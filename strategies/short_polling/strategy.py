@@ -24,6 +24,7 @@ class ShortPolling(Strategy):
     locust_user = "strategies.short_polling.locust_user:ShortPollingUser"
     test_receiver = "tests.clients:ShortPollingReceiver"
     healthy_state = "polling"
+    capacity_driver = "polls"
 
     def page_config(self) -> dict[str, Any]:
         return {"pollIntervalMs": settings.PUSHLAB_POLL_INTERVAL_MS}
@@ -33,6 +34,10 @@ class ShortPolling(Strategy):
             'Polling every <strong id="poll-interval">{}</strong> ms.',
             settings.PUSHLAB_POLL_INTERVAL_MS,
         )
+
+    def latency_allowance_ms(self, config: Mapping[str, Any]) -> float:
+        """A message may wait a whole poll interval for the next poll."""
+        return measured(config, "poll_interval_ms") or 0.0
 
     def predictions(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> list[Prediction]:
         """One request per poll interval whether or not anyone writes (plus the client's own
