@@ -324,6 +324,10 @@ def measure_strategy(
                     # or Redis work includes another's publishing.
                     "PUSHLAB_PUBLISH_ONLY": key,
                     "PUSHLAB_CHANNEL_LAYER": scenario.layer or config.layer,
+                    # Every simulated client posts from 127.0.0.1: the per-address bound
+                    # (for one client that drops its session) would throttle the whole load.
+                    # Each client's own session limit stays on and is never met.
+                    "PUSHLAB_RATE_LIMIT_ADDRESS_BURST": "0",
                 },
                 server=scenario.server or config.server,
                 log_path=raw_dir / "server.log",
