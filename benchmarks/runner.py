@@ -186,6 +186,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "scenario": main_name,
             "scenarios": names,
             "poll_interval_ms": config.poll_interval_ms,
+            "naive_poll_ms": int(os.environ.get("PUSHLAB_NAIVE_POLL_MS", "100")),
             "clients": main.clients,
             "duration_s": main.duration_s,
             "room_size": main.room_size,
@@ -310,6 +311,7 @@ def timed_run(
     account = metrics.total_account(records)
     latencies = [latency for record in records for latency in record["latencies_ms"]]
     http_requests = server_totals["http_opened"]
+    db_queries = server_totals["db_queries"]
     bytes_sent = server_totals["http_bytes_sent"] + server_totals["websocket_bytes_sent"]
     cpu_ms = server_totals["cpu_s"] * 1000
     failure = None
@@ -349,6 +351,11 @@ def timed_run(
         "redis_commands": commands,
         "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
+        "db_queries": db_queries,
+        "db_queries_per_delivery": metrics.rounded(metrics.ratio(db_queries, account.deliveries)),
+        "db_queries_per_client_per_min": metrics.rounded(
+            metrics.per_client_per_minute(db_queries, scenario.clients, scenario.duration_s)
+        ),
         "redis_clients_by_command": sampler.redis_clients_by_command(),
         "server_rss_mb_peak": round(server_totals["max_rss_kb"] / 1024, 1),
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
@@ -380,6 +387,9 @@ def failed_result(
         "redis_commands",
         "redis_commands_per_delivery",
         "redis_clients_peak",
+        "db_queries",
+        "db_queries_per_delivery",
+        "db_queries_per_client_per_min",
         "server_rss_mb_peak",
         "locust_cpu_percent",
         "server_cpu_percent",
@@ -517,6 +527,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
         ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
         ("redis conns", lambda r: r["redis_clients_peak"]),
+        ("db q/cli/min", lambda r: r.get("db_queries_per_client_per_min")),
         ("locust cpu%", lambda r: r["locust_cpu_percent"]),
     )
     rows = [[name for name, _ in columns]]
