@@ -635,6 +635,126 @@ def draw_sweep_latency(summary: SummaryJson) -> Figure:
     return figure
 
 
+# --- the framework tax: the hot paths next to the bare-ASGI floor -----------------------
+
+FLOOR_COLOUR = "#bbbbbb"
+
+
+def has_floor(summary: SummaryJson) -> bool:
+    return isinstance(summary.get("floor"), Mapping)
+
+
+def tax_rows(summary: SummaryJson, own_job: bool) -> list[tuple[str, str, float, float]]:
+    """(strategy key, job, its CPU per unit, the floor's) for each charted strategy."""
+    rows: list[tuple[str, str, float, float]] = []
+    for key, result in select_charted(summary["strategies"]).charted:
+        tax = result.get("framework_tax") or {}
+        job = (result.get("hot_path") or {}).get("job") if own_job else "post"
+        measured = tax.get(job) if job else None
+        least = measured.get("floor_cpu_ms_per_unit") if measured else None
+        if job and measured and measured.get("cpu_ms_per_unit") and least:
+            rows.append((key, str(job), float(measured["cpu_ms_per_unit"]), float(least)))
+    return rows
+
+
+def draw_framework_tax(summary: SummaryJson) -> Figure:
+    """Per strategy, its hot path's CPU per unit beside the floor's for the same job (log
+    scale), labelled with the ratio; the right panel does the same for a post."""
+    footnotes = Footnotes()
+    footnotes.remarks.append(
+        "Grey: the bare-ASGI floor (benchmarks/floor.py) doing the same job on the same server "
+        "in the same run; the label over each coloured bar is its multiple of the floor."
+    )
+    figure, axes_pair = new_figure(summary, CHART_TITLES["framework_tax.png"], footnotes, columns=2)
+    for axes, own_job, heading in (
+        (axes_pair[0], True, "its own job (poll, long-poll delivery, broadcast delivery)"),
+        (axes_pair[1], False, "one post (validate, store, publish)"),
+    ):
+        rows = tax_rows(summary, own_job)
+        axes.set_title(heading, fontsize=10)
+        if not rows:
+            no_data(axes, "Not measured in this run.")
+            continue
+        positions = range(len(rows))
+        mine = [row[2] for row in rows]
+        floor = [row[3] for row in rows]
+        axes.bar([p - 0.2 for p in positions], floor, width=0.4, color=FLOOR_COLOUR,
+                 edgecolor="black", linewidth=0.6)  # fmt: skip
+        bars = axes.bar([p + 0.2 for p in positions], mine, width=0.4,
+                        color=[strategy_colour(row[0]) for row in rows],
+                        edgecolor="black", linewidth=0.6)  # fmt: skip
+        axes.set_yscale("log")
+        axes.set_ylim(*log_limits(mine + floor))
+        labels = [f"{strategy_title(row[0])}\n({row[1]})" for row in rows]
+        axes.set_xticks(list(positions), labels, fontsize=8)
+        for bar, value, least in zip(bars, mine, floor, strict=True):
+            axes.annotate(
+                f"{format_value(value)} ms\nx{value / least:.0f}",
+                (bar.get_x() + bar.get_width() / 2, value), xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=8,
+            )  # fmt: skip
+        axes.set_ylabel("server CPU per unit (ms), log scale")
+        axes.grid(axis="y", alpha=0.3, which="both")
+        axes.set_axisbelow(True)
+    return figure
+
+
+VARIANT_PREFIX = "chat-"
+
+
+def variant_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+    """The chat scenario run under each server and channel layer (``chat-<server>``,
+    ``chat-<layer>-layer``), by scenario name."""
+    scenarios = summary.get("scenarios") or {}
+    return {
+        name: results
+        for name, results in scenarios.items()
+        if name.startswith(VARIANT_PREFIX) and isinstance(results, Mapping)
+    }
+
+
+def has_variants(summary: SummaryJson) -> bool:
+    return bool(variant_results(summary))
+
+
+def draw_server_and_layer(summary: SummaryJson) -> Figure:
+    """Grouped bars: server CPU per delivery of each strategy under each variant."""
+    variants = variant_results(summary)
+    footnotes = Footnotes()
+    footnotes.remarks.append(
+        "The same chat load under each ASGI server (chat-daphne, chat-uvicorn) and each "
+        "channel layer (chat-redis-layer, chat-pubsub-layer; WebSocket only)."
+    )
+    figure, (axes,) = new_figure(summary, CHART_TITLES["server_and_layer.png"], footnotes)
+    names = list(variants)
+    keys = registry_order({key for results in variants.values() for key in results})
+    width = 0.8 / max(1, len(keys))
+    values: list[float | None] = []
+    for index, key in enumerate(keys):
+        heights = [
+            number(variants[name].get(key, {}), "server_cpu_ms_per_delivery") for name in names
+        ]
+        values += heights
+        positions = [n + (index - (len(keys) - 1) / 2) * width for n in range(len(names))]
+        axes.bar(positions, [h or 0.0 for h in heights], width=width, label=strategy_title(key),
+                 color=strategy_colour(key), edgecolor="black", linewidth=0.6)  # fmt: skip
+        for x, height in zip(positions, heights, strict=True):
+            axes.annotate(
+                format_value(height), (x, height or 0.0), xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=8,
+            )  # fmt: skip
+    if not any(values):
+        no_data(axes, "No variant finished in this run.")
+        return figure
+    axes.set_xticks(list(range(len(names))), names)
+    axes.set_ylabel("server CPU per delivered message (ms)")
+    axes.set_ylim(0, max(v or 0.0 for v in values) * 1.2)
+    axes.legend(fontsize=9)
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    return figure
+
+
 # --- the table ---------------------------------------------------------------------------
 
 
@@ -669,6 +789,8 @@ CHART_TITLES = {
     "db_queries_per_client_per_min.png": "Database queries per client per minute (queries/min)",
     "sweep_cost.png": "Cost as clients grow: requests per client per minute and CPU per delivery",
     "sweep_latency.png": "p95 delivery latency as clients grow (ms)",
+    "framework_tax.png": "Framework tax: server CPU per unit next to a bare-ASGI floor (ms)",
+    "server_and_layer.png": "Server CPU per delivery under each ASGI server and channel layer",
 }
 
 
@@ -753,5 +875,18 @@ CHARTS: tuple[Chart, ...] = (
         "How does the slow-tail (p95) delivery latency change as the number of clients grows?",
         draw_sweep_latency,
         has_sweep,
+    ),
+    chart(
+        "framework_tax.png",
+        "How much more server CPU does each strategy's hot path cost than the least a bare "
+        "ASGI app spends on the same job?",
+        draw_framework_tax,
+        has_floor,
+    ),
+    chart(
+        "server_and_layer.png",
+        "What does the choice of ASGI server and channel layer cost per delivered message?",
+        draw_server_and_layer,
+        has_variants,
     ),
 )

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+
 ENV_PREFIX = "PUSHLAB_BENCH_"
 DELIVERIES_DIR_ENV = "PUSHLAB_BENCH_DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
@@ -35,6 +38,16 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    resend_every: int = 0
+    """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
+    the first answer was lost (chaos): the server must store it once. 0: only failed sends
+    are re-sent."""
+    server: str | None = None
+    """The ASGI server for this scenario instead of ``--server`` (the server variants)."""
+    layer: str | None = None
+    """The channel layer for this scenario instead of ``--layer`` (the layer variants)."""
+    only_strategies: tuple[str, ...] = ()
+    """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
 
     @property
     def spawn_rate(self) -> float:
@@ -68,6 +81,7 @@ class Scenario:
             ENV_PREFIX + "EVERY_CLIENT_SENDS": "1" if self.every_client_sends else "0",
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
+            ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
         }
 
     @classmethod
@@ -89,6 +103,7 @@ class Scenario:
             every_client_sends=value("EVERY_CLIENT_SENDS") == "1",
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
+            resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
         )
 
 
@@ -112,8 +127,10 @@ CHAOS = Scenario(
     send_interval_s=3,
     every_client_sends=True,
     restarts_at_s=(13, 25),
+    resend_every=4,
 )
-"""Chat load while the server restarts twice: clients must resume and still get every message."""
+"""Chat load while the server restarts twice: clients must resume and still get every message;
+senders re-send (failed sends, and one message in 4 on purpose) and nothing is stored twice."""
 VERIFY = Scenario(
     "verify",
     clients=4,
@@ -130,7 +147,37 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)}
+VARIANTS = tuple(
+    [replace(CHAT, name=f"chat-{server}", duration_s=20, server=server) for server in SERVERS]
+    + [
+        replace(
+            CHAT,
+            name=f"chat-{layer}-layer",
+            duration_s=20,
+            layer=layer,
+            only_strategies=("websocket",),
+        )
+        for layer in LAYERS
+    ]
+)
+"""The chat load under each ASGI server and each channel layer: what the choice costs."""
+
+IDLE_BURST = Scenario(
+    "idle-burst",
+    clients=2000,
+    duration_s=30,
+    room_size=100,
+    send_interval_s=30,
+    every_client_sends=False,
+)
+"""1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
+message to each room: what holding clients costs, and how fast a burst reaches them all.
+Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +191,18 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
-        "full", ("chat", "idle", "fanout", "chaos", "sweep"), chat_clients=40, chat_duration_s=45
+        "full",
+        (
+            "chat",
+            "idle",
+            "fanout",
+            "chaos",
+            "sweep",
+            *(variant.name for variant in VARIANTS),
+            IDLE_BURST.name,
+        ),
+        chat_clients=40,
+        chat_duration_s=45,
     ),
 }
 

@@ -50,6 +50,8 @@ record_sink: Callable[[dict[str, Any]], None] | None = None
 _room_ids_lock = gevent.lock.BoundedSemaphore()
 _room_ids: dict[str, list[int]] = {}
 """Each finished room's stored ids, fetched once per process by the first client that stops."""
+_room_stored_duplicates: dict[str, int] = {}
+"""Per room: messages stored with a text already stored (every benchmark text is unique)."""
 
 
 class Backoff:
@@ -139,6 +141,8 @@ class ChatUser(HttpUser):
         self.seen_ids: set[int] = set()
         self.latencies_ms: list[float] = []
         self.sent = self.send_failures = 0
+        self.resends = 0
+        """Sends repeated with the same client_id: after a failure, or on purpose (chaos)."""
         self.reconnects = 0
         """Times this client got through to the server again after losing it (a restart)."""
         self.backoff = Backoff()
@@ -152,19 +156,20 @@ class ChatUser(HttpUser):
     def disconnect(self) -> None:
         """Called at stop, before accounting."""
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, client_id: str) -> bool:
         """Send one message as the browser client does (default: POST to the API).
 
-        False when it was not accepted (e.g. the server is restarting): a failed
-        send, not a lost delivery; the page, too, shows the error and moves on.
+        False when it was not accepted (e.g. the server is restarting); the caller
+        re-sends it with the same ``client_id``, as chat.js does, which the server
+        stores once. 200 is the answer to such a repeat.
         """
         answer = self.client.post(
             f"/api/rooms/{self.room}/messages",
-            json={"message": text},
+            json={"message": text, "client_id": client_id},
             headers={"X-CSRFToken": self.config["csrfToken"] if self.config else ""},
             name="/api/rooms/[room]/messages",
         )
-        return answer.status_code == 201
+        return answer.status_code in (200, 201)
 
     # --- shared life cycle ---------------------------------------------------------------
     def on_start(self) -> None:
@@ -188,16 +193,32 @@ class ChatUser(HttpUser):
         interval = SCENARIO.send_interval_s
         gevent.sleep(random.uniform(0, max(0.0, min(interval, self.send_until - time.time()))))
         while time.time() < self.send_until:
-            if self.send(message_text()):
+            if self.send_until_stored(message_text(), uuid.uuid4().hex):
                 self.sent += 1
             else:
                 self.send_failures += 1
             gevent.sleep(interval * random.uniform(0.8, 1.2))
 
+    def send_until_stored(self, text: str, client_id: str) -> bool:
+        """Send, re-sending with the same client_id after a failure (backoff) until the send
+        window closes; in the chaos scenario one message in ``resend_every`` is sent twice,
+        as if its answer was lost. False: it never got through (a failed send)."""
+        retry = Backoff()
+        while not self.send(text, client_id):
+            if time.time() >= self.send_until:
+                return False
+            gevent.sleep(retry.next_delay_s())
+            self.resends += 1
+        if SCENARIO.resend_every and self.sent % SCENARIO.resend_every == 0:  # 1st, 5th, ...
+            self.send(text, client_id)  # the answer "was lost": the same message again
+            self.resends += 1
+        return True
+
     def deliver(self, messages: list[dict[str, Any]]) -> None:
         """Record arrivals in order; report each first arrival's end-to-end latency."""
         now_ms = time.time() * 1000
         for message in messages:
+            self.confirmed(message.get("client_id"))
             message_id = int(message["id"])
             first_arrival = message_id not in self.seen_ids
             self.seen_ids.add(message_id)
@@ -216,6 +237,9 @@ class ChatUser(HttpUser):
                 exception=None,
                 context={},
             )
+
+    def confirmed(self, client_id: str | None) -> None:
+        """A message with this client_id is stored (a transport that re-sends uses it)."""
 
     def back_online(self) -> None:
         """A request or socket worked: count a recovery if it followed errors, reset the backoff."""
@@ -242,6 +266,8 @@ class ChatUser(HttpUser):
                 "join_id": self.join_id,
                 "sent": self.sent,
                 "send_failures": self.send_failures,
+                "resends": self.resends,
+                "stored_duplicates": _room_stored_duplicates.get(self.room),
                 "reconnects": self.reconnects,
                 **account.as_dict(),
                 "latencies_ms": self.latencies_ms,
@@ -257,13 +283,16 @@ class ChatUser(HttpUser):
         with _room_ids_lock:
             ids = _room_ids.get(self.room)
             if ids is None:
-                ids = self.fetch_room_ids()
+                ids, texts = self.fetch_room_history()
+                _room_stored_duplicates[self.room] = len(texts) - len(set(texts))
                 if time.time() >= self.send_until:
                     _room_ids[self.room] = ids
         return [message_id for message_id in ids if message_id > after]
 
-    def fetch_room_ids(self) -> list[int]:
+    def fetch_room_history(self) -> tuple[list[int], list[str]]:
+        """The room's stored ids and texts (a text stored twice is a send stored twice)."""
         ids: list[int] = []
+        texts: list[str] = []
         while True:
             after = ids[-1] if ids else 0
             answer = self.client.get(
@@ -272,8 +301,9 @@ class ChatUser(HttpUser):
             )
             batch = answer.json()["messages"]
             ids += [int(message["id"]) for message in batch]
+            texts += [str(message["message"]) for message in batch]
             if len(batch) < ACCOUNTING_PAGE:
-                return ids
+                return ids, texts
 
     def report_delivery_error(self, account: DeliveryAccount) -> None:
         self.environment.events.request.fire(

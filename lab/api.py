@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from lab import chat
 from lab.authors import arequest_author
-from lab.chat import ChatError
+from lab.chat import ChatError, Posted
 from lab.ratelimit import apost_client_message
 
 View = Callable[..., Any]
@@ -106,19 +106,28 @@ async def room_messages(request: HttpRequest, room: str) -> HttpResponse:
         return refused
     room = chat.validate_room_name(room)
     if request.method == "POST":
-        return JsonResponse(await post_from_request(request, room), status=201)
+        posted = await post_from_request(request, room)
+        # 201 for a new message; 200 for a repeat of a client_id: the stored one, same id.
+        return JsonResponse(posted.message, status=201 if posted.created else 200)
     after = cursor_param(request)
     limit = int_param(request, "limit", 100, low=1, high=settings.PUSHLAB_PAGE_LIMIT)
     return JsonResponse(messages_body(await chat.aread_after(room, after, limit), after))
 
 
-async def post_from_request(request: HttpRequest, room: str) -> dict[str, Any]:
+async def post_from_request(request: HttpRequest, room: str) -> Posted:
     try:
         body = json.loads(request.body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ChatError('the body must be JSON: {"message": "..."}') from None
     if not isinstance(body, dict) or "message" not in body:
         raise ChatError('the body must be a JSON object with a "message" key')
-    # Only "message" is read: an "author" key cannot spoof the sender (lab/authors.py).
+    client_id = chat.client_id_of(body)
+    # Only "message" and "client_id" are read: an "author" key cannot spoof the sender.
     author = await arequest_author(request)
-    return await apost_client_message(room=room, author=author, text=body["message"])
+    return await apost_client_message(
+        room=room,
+        author=author,
+        text=body["message"],
+        client_id=client_id,
+        address=request.META.get("REMOTE_ADDR"),
+    )

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from lab.models import Message, Room
+from lab.models import Message, Room, message_json
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +58,82 @@ def clean_message_text(text: object) -> str:
     return text
 
 
-def post_message(*, room: str, author: str, text: str) -> ChatMessage:
+MAX_CLIENT_ID_LENGTH = 64
+
+
+def clean_client_id(client_id: object) -> str | None:
+    """``None`` (the lecture's protocol sends no id), or a string of 1-64 characters."""
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID_LENGTH:
+        raise ChatError(f'"client_id" must be a string of 1-{MAX_CLIENT_ID_LENGTH} characters')
+    return client_id
+
+
+def client_id_of(payload: dict[str, Any]) -> str | None:
+    """The ``"client_id"`` of a POST body or a WebSocket frame: ``None`` when the key is
+    absent; when present it must be valid (``null`` too is refused, not ignored)."""
+    if "client_id" not in payload:
+        return None
+    if payload["client_id"] is None:
+        return clean_client_id(0)  # raises the same clear error
+    return clean_client_id(payload["client_id"])
+
+
+class Posted(NamedTuple):
+    """What ``post`` did: the message as stored, and whether this call stored it."""
+
+    message: ChatMessage
+    created: bool
+    """False for a repeat: the room already held a message with this ``client_id``."""
+
+
+def post_message(*, room: str, author: str, text: str, client_id: str | None = None) -> ChatMessage:
     """Validate, store and publish one message to every strategy; return it as stored.
+
+    With a ``client_id`` the send is idempotent: a repeat in the same room stores and
+    publishes nothing and returns the message stored the first time (same ``id``).
+    """
+    return post(room=room, author=author, text=text, client_id=client_id).message
+
+
+def post(*, room: str, author: str, text: str, client_id: object = None) -> Posted:
+    """``post_message``, also saying whether this call stored the message (the one path).
 
     The room's counter is bumped first, which locks the room's row until commit,
     so ids within a room are handed out in the order they become visible.
     Publishing happens after commit: a reader woken up always finds the message.
+    Two concurrent sends of one ``client_id`` both pass the first look-up; the unique
+    constraint refuses the second insert, which rolls back (its id too) and answers
+    with the first's message.
     """
     room = validate_room_name(room)
     text = clean_message_text(text)
-    with transaction.atomic():
-        room_obj, _ = Room.objects.get_or_create(name=room)
-        Room.objects.filter(pk=room_obj.pk).update(last_message_id=F("last_message_id") + 1)
-        number = Room.objects.values_list("last_message_id", flat=True).get(pk=room_obj.pk)
-        stored = Message.objects.create(room=room_obj, number=number, author=author, text=text)
-        message = stored.as_json(room)
-        transaction.on_commit(lambda: publish(message))
-    return message
+    client_id = clean_client_id(client_id)
+    if client_id is not None and (stored := stored_with_client_id(room, client_id)):
+        return Posted(stored, created=False)
+    try:
+        with transaction.atomic():
+            bump = Room.objects.filter(name=room)
+            if not bump.update(last_message_id=F("last_message_id") + 1):  # the room's first
+                Room.objects.get_or_create(name=room)
+                bump.update(last_message_id=F("last_message_id") + 1)
+            room_id, number = bump.values_list("id", "last_message_id").get()
+            message = Message.objects.create(
+                room_id=room_id, number=number, author=author, text=text, client_id=client_id
+            ).as_json(room)
+            transaction.on_commit(lambda: publish(message))
+    except IntegrityError:
+        if client_id is None or not (stored := stored_with_client_id(room, client_id)):
+            raise
+        return Posted(stored, created=False)  # lost the race to a concurrent repeat
+    return Posted(message, created=True)
+
+
+def stored_with_client_id(room: str, client_id: str) -> ChatMessage | None:
+    """The room's message sent with ``client_id``, if there is one."""
+    found = Message.objects.filter(room__name=room, client_id=client_id).first()
+    return None if found is None else found.as_json(room)
 
 
 Publisher = Callable[[ChatMessage], None]
@@ -122,12 +183,38 @@ def read_after(room: str, after: int, limit: int | None = None) -> list[ChatMess
 
     A cursor past the newest id is refused (``ChatError``), not waited on: it means the
     client holds ids from another database, and would otherwise never see a message.
-    The two queries run in one call, so an async caller hops to a thread once.
+    One query answers both (the newest id and the messages), so a poll is one round trip
+    and an async caller hops to a thread once; it is the hot path of every poll.
     """
-    newest = last_message_id(room)
+    limit = limit or settings.PUSHLAB_PAGE_LIMIT
+    with connection.cursor() as cursor:
+        cursor.execute(READ_AFTER_SQL, [after, room, limit])
+        rows = cursor.fetchall()
+    newest = int(rows[0][0]) if rows else 0
     if after > newest:
         raise ChatError(f"after={after} is beyond this room's newest message id ({newest})")
-    return messages_after(room, after, limit) if after < newest else []
+    return [
+        message_json(room, int(number), author, text, stored_datetime(created_at), client_id)
+        for _, number, author, text, created_at, client_id in rows
+        if number is not None
+    ]
+
+
+READ_AFTER_SQL = (
+    "SELECT r.last_message_id, m.number, m.author, m.text, m.created_at, m.client_id "
+    f"FROM {Room._meta.db_table} r LEFT JOIN {Message._meta.db_table} m "
+    "ON m.room_id = r.id AND m.number > %s "
+    "WHERE r.name = %s ORDER BY m.number LIMIT %s"
+)
+"""The room's newest id on every row, and its messages after the cursor (none: one row of
+NULLs; no room: no row). Plain SQL that SQLite and PostgreSQL both run."""
+
+
+def stored_datetime(value: datetime | str) -> datetime:
+    """A ``created_at`` as the database returns it (SQLite: naive UTC text) made aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def messages_after(room: str, after: int, limit: int | None = None) -> list[ChatMessage]:
@@ -169,9 +256,12 @@ def messages_following(room: str, after: int, incoming: ChatMessage | None) -> l
 # Async twins for consumers and async views. database_sync_to_async also closes
 # stale database connections around each call, as a request cycle would.
 amessages_after = database_sync_to_async(messages_after)
-aread_after = database_sync_to_async(read_after)
+# The HTTP views' read: Django's request cycle already closes stale connections (at
+# request_finished), so this twin skips database_sync_to_async's extra checks around each call.
+aread_after = sync_to_async(read_after)
 alast_message_id = database_sync_to_async(last_message_id)
 apost_message = database_sync_to_async(post_message)
+apost = database_sync_to_async(post)
 
 
 async def amessages_following(

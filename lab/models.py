@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -31,11 +32,19 @@ class Message(models.Model):
     author = models.CharField(max_length=150)
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    """The sender's id for this message (``"client_id"``): a repeat of it in the room is the
+    same message, so a retried send is stored once. NULL for clients that send none."""
 
     class Meta:
         ordering = ["room", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["room", "number"], name="unique_number_per_room")
+            models.UniqueConstraint(fields=["room", "number"], name="unique_number_per_room"),
+            models.UniqueConstraint(
+                fields=["room", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="unique_client_id_per_room",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -43,10 +52,27 @@ class Message(models.Model):
 
     def as_json(self, room_name: str) -> dict[str, Any]:
         """The message as every strategy sends it (DESIGN.md, "A stored message")."""
-        return {
-            "id": self.number,
-            "room": room_name,
-            "author": self.author,
-            "message": self.text,
-            "created_at": self.created_at.isoformat(),
-        }
+        return message_json(
+            room_name, self.number, self.author, self.text, self.created_at, self.client_id
+        )
+
+
+def message_json(
+    room_name: str,
+    number: int,
+    author: str,
+    text: str,
+    created_at: datetime,
+    client_id: str | None,
+) -> dict[str, Any]:
+    """The one shape of a stored message, for model instances and raw reads alike."""
+    data: dict[str, Any] = {
+        "id": number,
+        "room": room_name,
+        "author": author,
+        "message": text,
+        "created_at": created_at.isoformat(),
+    }
+    if client_id is not None:  # lets a sender see which of its sends was stored
+        data["client_id"] = client_id
+    return data

@@ -1,31 +1,76 @@
-"""The per-client rate limit on posting: a token bucket per client, kept in this process.
+"""The rate limit on posting: token buckets kept in Redis, so every server process shares them.
 
-A client is its session (the author name the session carries), not its IP:
-every benchmark client comes from 127.0.0.1. The buckets live in process memory,
-not in Redis, so the limit adds no Redis command to a delivery (the benchmark
-counts them) and no round trip to a post. The price: with N server processes a
-client whose requests are spread over all of them may post up to N times the rate.
+Two buckets are spent for each post, atomically in one Lua script:
+
+- the **session**'s (the author name the session carries): ``PUSHLAB_RATE_LIMIT_BURST``
+  messages at once, refilled at ``PUSHLAB_RATE_LIMIT_PER_S``;
+- the **address**'s (the client's IP as the ASGI server sees it): a higher bound,
+  ``PUSHLAB_RATE_LIMIT_ADDRESS_BURST`` / ``..._ADDRESS_PER_S``, which stops a client that
+  throws its session away to get a fresh allowance on every request.
+
+A post is refused (and spends nothing) if either bucket is empty. The script reads the
+time from Redis (``TIME``), so N processes - or machines - share one clock as well as one
+bucket: a client gets the configured rate however its requests are spread. One EVALSHA
+per post; no round trip when the limit is off. If Redis cannot be reached the post is
+let through (the database, not Redis, decides whether a message is stored), with a warning.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass
 
+import redis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from lab import chat
-from lab.chat import ChatError, ChatMessage
+from lab.chat import ChatError
 
-MAX_TRACKED_CLIENTS = 10_000
-"""Past this many buckets, the full ones are forgotten (a full bucket is a fresh client)."""
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "pushlab:ratelimit:"
+RATE_LIMIT_CONNECTIONS = 4
+"""The limiter's own bounded pool (posts run on many threads, each EVALSHA takes ~0.1 ms)."""
+
+# KEYS: one bucket per key. ARGV: for each key its burst and rate, then "now" (seconds;
+# empty: Redis's own clock). Spends one token from every bucket, or none if any is empty.
+# Returns {1, ""} or {0, "<seconds until the emptiest bucket has a token>"}.
+TOKEN_BUCKETS_LUA = """
+local now = tonumber(ARGV[#ARGV])
+if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local levels = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+    local burst = tonumber(ARGV[2 * i - 1])
+    local rate = tonumber(ARGV[2 * i])
+    local state = redis.call('HMGET', key, 'tokens', 'at')
+    local tokens = tonumber(state[1]) or burst
+    local at = tonumber(state[2]) or now
+    tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+    levels[i] = tokens
+    if tokens < 1 then
+        wait = math.max(wait, (1 - tokens) / rate)
+    end
+end
+if wait > 0 then
+    return {0, tostring(wait)}
+end
+for i, key in ipairs(KEYS) do
+    local burst = tonumber(ARGV[2 * i - 1])
+    local rate = tonumber(ARGV[2 * i])
+    redis.call('HSET', key, 'tokens', tostring(levels[i] - 1), 'at', tostring(now))
+    redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+end
+return {1, ''}
+"""
 
 
 class RateLimited(ChatError):
-    """A client posted faster than its bucket allows: 429 over HTTP, an error frame over WS."""
+    """A client posted faster than its buckets allow: 429 over HTTP, an error frame over WS."""
 
     status = 429
 
@@ -34,78 +79,95 @@ class RateLimited(ChatError):
         self.retry_after_s = retry_after_s
 
 
-@dataclass
+@dataclass(frozen=True)
 class Bucket:
-    tokens: float
-    updated: float
+    """One token bucket: its Redis key, its size and its refill rate."""
+
+    key: str
+    burst: int
+    per_second: float
 
 
-class TokenBucketLimiter:
-    """``burst`` messages at once, refilled at ``per_second``; thread-safe, as posts run in
-    worker threads."""
+class RedisTokenBuckets:
+    """Spends one token from several buckets at once, in Redis (see the module docstring)."""
 
-    def __init__(
-        self, burst: int, per_second: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.burst = burst
-        self.per_second = per_second
-        self.clock = clock
-        self.buckets: dict[str, Bucket] = {}
-        self.lock = threading.Lock()
+    def __init__(self, client: redis.Redis) -> None:
+        self.script = client.register_script(TOKEN_BUCKETS_LUA)
 
-    def spend(self, client: str) -> None:
-        """Take one token from the client's bucket, or raise ``RateLimited`` if it is empty."""
-        now = self.clock()
-        with self.lock:
-            bucket = self.buckets.get(client) or Bucket(float(self.burst), now)
-            bucket.tokens = min(
-                self.burst, bucket.tokens + (now - bucket.updated) * self.per_second
+    def spend(self, buckets: list[Bucket], now: float | None = None) -> None:
+        """One token from every bucket, or ``RateLimited`` (and none spent) if one is empty.
+        ``now``: the clock to use (tests); by default Redis's own."""
+        args: list[str | float] = []
+        for bucket in buckets:
+            args += [bucket.burst, bucket.per_second]
+        args.append("" if now is None else repr(now))
+        allowed, wait = self.script(keys=[bucket.key for bucket in buckets], args=args)
+        if int(allowed) != 1:
+            wait_s = float(wait)
+            raise RateLimited(
+                f"too many messages: at most {buckets[0].burst} at once and "
+                f"{buckets[0].per_second:g} per second; try again in {wait_s:.1f} s",
+                retry_after_s=wait_s,
             )
-            bucket.updated = now
-            if bucket.tokens < 1:
-                wait = (1 - bucket.tokens) / self.per_second
-                raise RateLimited(
-                    f"too many messages: at most {self.burst} at once and {self.per_second:g} "
-                    f"per second; try again in {wait:.1f} s",
-                    retry_after_s=wait,
-                )
-            bucket.tokens -= 1
-            self.buckets[client] = bucket
-            if len(self.buckets) > MAX_TRACKED_CLIENTS:
-                self.forget_full_buckets(now)
-
-    def forget_full_buckets(self, now: float) -> None:
-        refill = self.burst / self.per_second
-        self.buckets = {
-            client: bucket
-            for client, bucket in self.buckets.items()
-            if now - bucket.updated < refill
-        }
 
 
-_limiters: dict[tuple[int, float], TokenBucketLimiter] = {}
+_limiter: RedisTokenBuckets | None = None
 
 
-def current_limiter() -> TokenBucketLimiter | None:
-    """This process's limiter for the current settings; ``None`` when the limit is off."""
-    burst, per_second = settings.PUSHLAB_RATE_LIMIT_BURST, settings.PUSHLAB_RATE_LIMIT_PER_S
-    if burst <= 0 or per_second <= 0:
+def current_limiter() -> RedisTokenBuckets | None:
+    """This process's limiter; ``None`` when the limit is off (``PUSHLAB_RATE_LIMIT_BURST=0``)."""
+    global _limiter
+    if settings.PUSHLAB_RATE_LIMIT_BURST <= 0 or settings.PUSHLAB_RATE_LIMIT_PER_S <= 0:
         return None
-    key = (burst, per_second)
-    if key not in _limiters:
-        _limiters[key] = TokenBucketLimiter(burst, per_second)
-    return _limiters[key]
+    if _limiter is None:
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=RATE_LIMIT_CONNECTIONS,
+            timeout=settings.PUSHLAB_REDIS_POOL_TIMEOUT_S,
+            client_name="pushlab-rate-limit",
+        )
+        _limiter = RedisTokenBuckets(redis.Redis(connection_pool=pool))
+    return _limiter
 
 
-def post_client_message(*, room: str, author: str, text: str) -> ChatMessage:
-    """``chat.post_message`` for a client's message: HTTP and WebSocket both send through here.
+def buckets_for(author: str, address: str | None) -> list[Bucket]:
+    """The session's bucket first (its numbers go into the error), then the address's."""
+    buckets = [
+        Bucket(
+            f"{KEY_PREFIX}session:{author}",
+            settings.PUSHLAB_RATE_LIMIT_BURST,
+            settings.PUSHLAB_RATE_LIMIT_PER_S,
+        )
+    ]
+    address_burst = settings.PUSHLAB_RATE_LIMIT_ADDRESS_BURST
+    address_rate = settings.PUSHLAB_RATE_LIMIT_ADDRESS_PER_S
+    if address and address_burst > 0 and address_rate > 0:
+        buckets.append(Bucket(f"{KEY_PREFIX}address:{address}", address_burst, address_rate))
+    return buckets
 
-    The bucket is keyed by the author, which the server derives from the session.
-    """
+
+def spend_allowance(author: str, address: str | None) -> None:
+    """Raise ``RateLimited`` if this client (session or address) posts too fast."""
     limiter = current_limiter()
-    if limiter is not None:
-        limiter.spend(author)
-    return chat.post_message(room=room, author=author, text=text)
+    if limiter is None:
+        return
+    try:
+        limiter.spend(buckets_for(author, address))
+    except redis.RedisError as exc:
+        log.warning("rate limit not checked, Redis failed: %s", exc)
+
+
+def post_client_message(
+    *, room: str, author: str, text: str, client_id: object = None, address: str | None = None
+) -> chat.Posted:
+    """``chat.post`` for a client's message: HTTP and WebSocket both send through here.
+
+    The session bucket is keyed by the author, which the server derives from the session;
+    ``address`` is the client's IP. A repeat of a ``client_id`` spends a token too: it is a
+    send like any other.
+    """
+    spend_allowance(author, address)
+    return chat.post(room=room, author=author, text=text, client_id=client_id)
 
 
 # database_sync_to_async, like lab.chat's twins: it closes stale connections around the call.

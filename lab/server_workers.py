@@ -17,6 +17,7 @@ import sys
 import time
 from types import FrameType
 
+from lab.secret_key import refuse_unsafe_exposure
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 STOP_TIMEOUT_S = 10.0
@@ -37,6 +38,7 @@ def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool
     from lab.cli import setup_django
 
     setup_django()  # starts the embedded Redis here, in the parent, and exports REDIS_URL
+    refuse_unsafe_exposure(host)
     if migrate:
         from django.core.management import call_command
 

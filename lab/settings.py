@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from typing import Any
 
 from lab.embedded_redis import ensure_redis_url
+from lab.secret_key import install_secret_key
 from strategies import STRATEGIES  # the one table; settings, URLs and ASGI wiring read it
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,24 +42,31 @@ CONN_MAX_AGE_S = 600
 cost more than the queries (docs/decisions.md, "Hot paths")."""
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """``postgres://user:pass@host:port/name`` → a Django DATABASES entry."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parsed.scheme!r}")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parsed.path.lstrip("/")),
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": CONN_MAX_AGE_S,
-        "CONN_HEALTH_CHECKS": True,
-    }
+SQLITE_OPTIONS = {
+    # Writers take the lock at BEGIN, so concurrent posts queue instead of failing.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 
-SECRET_KEY = env("PUSHLAB_SECRET_KEY", "pushlab-dev-only-not-secret")
+def database_from_url(url: str) -> dict[str, Any]:
+    """A DATABASES entry from any URL ``dj-database-url`` reads: ``sqlite:///path``,
+    ``postgres://user:pass@host:port/name?sslmode=require``, ... (query options go to
+    OPTIONS). A SQLite file gets the same options as the default one, under the URL's own."""
+    import dj_database_url
+
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE_S, conn_health_checks=True)
+    )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
+
+
+# Sessions are signed cookies: a known key lets anyone mint one. Without PUSHLAB_SECRET_KEY,
+# a random key made once per install in VAR_DIR/secret_key (mode 0600) - lab/secret_key.py.
+SECRET_KEY = env("PUSHLAB_SECRET_KEY", "") or install_secret_key(VAR_DIR)
 DEBUG = env_bool("PUSHLAB_DEBUG", False)  # off by default: DEBUG keeps every SQL query in memory
 ALLOWED_HOSTS = env("PUSHLAB_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
@@ -118,17 +126,18 @@ else:
             "TEST": {"NAME": VAR_DIR / "test-pushlab.sqlite3"},
             "CONN_MAX_AGE": CONN_MAX_AGE_S,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {
-                # Writers take the lock at BEGIN, so concurrent posts queue instead of failing.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = ensure_redis_url()
+# Redis connections per server process, each pool bounded on purpose (docs/guarantees.md):
+# the channel layer's pool (per event loop), the wake-up publisher's, and the hub's one
+# subscription. A command that finds its pool busy waits up to POOL_TIMEOUT_S for a free one.
+PUSHLAB_CHANNEL_LAYER_CONNECTIONS = env_int("PUSHLAB_CHANNEL_LAYER_CONNECTIONS", 50)
+PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS = env_int("PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS", 4)
+PUSHLAB_REDIS_POOL_TIMEOUT_S = env_float("PUSHLAB_REDIS_POOL_TIMEOUT_S", 10.0)
 # PUSHLAB_CHANNEL_LAYER: "redis" (channels_redis' RedisChannelLayer, the lecture's) or "pubsub"
 # (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned out in each process).
 # `pushlab serve/bench --layer` set it; docs/decisions.md has what each costs.
@@ -143,13 +152,17 @@ if PUSHLAB_CHANNEL_LAYER == "pubsub":
 elif PUSHLAB_CHANNEL_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis' RedisChannelLayer with a bounded pool that waits instead of
+            # failing when a burst of joins or leaves needs more connections (lab/channel_layer.py).
+            "BACKEND": "lab.channel_layer.BoundedRedisChannelLayer",
             "CONFIG": {
                 # socket_timeout=None: redis-py 8 otherwise drops every WebSocket idle for ~5 s
                 # (redis-py#4091, channels_redis#422; see docs/architecture.md).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "capacity": env_int("PUSHLAB_CHANNEL_CAPACITY", 100),
                 "expiry": 60,
+                "max_connections": PUSHLAB_CHANNEL_LAYER_CONNECTIONS,
+                "pool_timeout": PUSHLAB_REDIS_POOL_TIMEOUT_S,
             },
         }
     }
@@ -189,9 +202,14 @@ PUSHLAB_PAGE_LIMIT = 500
 CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
 
 # Limits (docs/guarantees.md explains each and what happens past it).
-# Posting: a token bucket per client (session), in this process's memory; burst 0 turns it off.
+# Posting: a token bucket per client (session), kept in Redis (lab/ratelimit.py); burst 0
+# turns the whole limit off.
 PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
 PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
+# A second, higher bound per client address: a client that drops its session cookie gets a
+# fresh session bucket each time, not a fresh address bucket. Both are kept in Redis.
+PUSHLAB_RATE_LIMIT_ADDRESS_BURST = env_int("PUSHLAB_RATE_LIMIT_ADDRESS_BURST", 300)
+PUSHLAB_RATE_LIMIT_ADDRESS_PER_S = env_float("PUSHLAB_RATE_LIMIT_ADDRESS_PER_S", 60.0)
 # Per server process; the full benchmark opens a few hundred of each. MAX_LONG_POLLS bounds every
 # request held open on the wake-up hub (long polls and event streams alike).
 PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)

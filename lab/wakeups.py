@@ -35,9 +35,9 @@ def room_channel(room: str) -> str:
 
 
 _publisher: redis.Redis | None = None
-PUBLISHER_CONNECTIONS = 4
-"""Posts arrive on many threads at once; a bounded pool makes them share a few connections
-(a PUBLISH takes well under a millisecond) instead of opening one per thread."""
+# Posts arrive on many threads at once; a bounded pool (PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS)
+# makes them share a few connections (a PUBLISH takes well under a millisecond) instead of
+# opening one per thread.
 
 
 def publish_wakeup(message: dict[str, Any]) -> None:
@@ -46,8 +46,8 @@ def publish_wakeup(message: dict[str, Any]) -> None:
     if _publisher is None:
         pool = redis.BlockingConnectionPool.from_url(
             settings.REDIS_URL,
-            max_connections=PUBLISHER_CONNECTIONS,
-            timeout=10,
+            max_connections=settings.PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS,
+            timeout=settings.PUSHLAB_REDIS_POOL_TIMEOUT_S,
             client_name="pushlab-wakeup-publisher",
         )
         _publisher = redis.Redis(connection_pool=pool)
@@ -75,7 +75,11 @@ class WakeUpHub:
         await self._subscribed.wait()
 
     async def _listen(self) -> None:
-        client = aioredis.Redis.from_url(self.url)
+        # The hub's one subscription: a pool of exactly one connection, named in CLIENT LIST.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=1, client_name="pushlab-wakeup-hub"
+        )
+        client = aioredis.Redis(connection_pool=pool)
         pubsub = client.pubsub()
         try:
             await pubsub.psubscribe(CHANNEL_PREFIX + "*")

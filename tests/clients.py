@@ -18,6 +18,7 @@ import json
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -51,9 +52,10 @@ class ChatSession:
             headers["X-CSRFToken"] = self.http.cookies.get("csrftoken", "")
         return self.http.post(self.messages_url, data=body, headers=headers, timeout=10)
 
-    def send(self, text: str) -> Message:
-        """Post one message that must be stored (201); the stored message."""
-        answer = self.post(text)
+    def send(self, text: str, client_id: str | None = None) -> Message:
+        """Post one message that must be stored (201), with a fresh ``client_id`` as the
+        pages send; the stored message."""
+        answer = self.post(text, client_id=client_id or uuid.uuid4().hex)
         assert answer.status_code == 201, (answer.status_code, answer.text)
         return dict(answer.json())
 
@@ -260,7 +262,7 @@ class Sender:
 
     def send(self, text: str) -> None:
         if self.socket is not None:
-            self.socket.send(json.dumps({"message": text}))
+            self.socket.send(json.dumps({"message": text, "client_id": uuid.uuid4().hex}))
         else:
             self.session.send(text)
 

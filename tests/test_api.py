@@ -18,6 +18,7 @@ from django.test import AsyncClient
 
 from lab import chat
 from lab.models import Message
+from tests.waiting import until_waiting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,7 +119,7 @@ async def test_long_poll_wakes_up_when_a_message_is_posted() -> None:
     client = AsyncClient()
     started = time.monotonic()
     waiting = asyncio.create_task(client.get(wait_url(query="?after=0&timeout=20")))
-    await asyncio.sleep(0.5)
+    await until_waiting(ROOM)  # subscribed: the post below must be what wakes it
     assert not waiting.done(), "the long poll answered before any message existed"
     stored = await chat.apost_message(room=ROOM, author="ann", text="wake up")
     response = await asyncio.wait_for(waiting, timeout=10)
@@ -147,7 +148,7 @@ async def test_long_poll_times_out_with_an_empty_list() -> None:
 
 async def test_long_poll_in_another_room_is_not_woken() -> None:
     waiting = asyncio.create_task(AsyncClient().get(wait_url("quiet", "?after=0&timeout=1")))
-    await asyncio.sleep(0.2)
+    await until_waiting("quiet")  # subscribed before the post, so a wrong wake-up would show
     await chat.apost_message(room=ROOM, author="ann", text="not for quiet")
     response = await waiting
     assert response.json() == {"messages": [], "last_id": 0}
@@ -266,10 +267,7 @@ async def test_a_long_poll_that_ends_releases_its_wait() -> None:
     hub = current_hub()
     client = AsyncClient()
     waiting = asyncio.create_task(client.get(wait_url(query="?after=0&timeout=20")))
-    for _ in range(200):
-        if hub.waiting == 1:
-            break
-        await asyncio.sleep(0.01)
+    await until_waiting(ROOM)
     assert hub.waiting == 1
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -82,6 +82,8 @@ def test_a_restart_mid_run_loses_and_duplicates_nothing(key: str, tmp_path: Path
     (restart,) = result["restarts"]
     assert restart["at_s"] >= 5 and 0 < restart["downtime_s"] < 10
     assert isinstance(result["send_failures"], int)
+    # senders re-sent (every 4th message on purpose, and after failures): nothing stored twice
+    assert result["resends"] > 0 and result["stored_duplicates"] == 0
     # every client lost the server and came back: the run did not just stop at the restart
     assert result["reconnects"] >= scenario.clients
     assert result["http_requests"] > 0 and result["server_cpu_ms"] > 0

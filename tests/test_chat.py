@@ -13,6 +13,7 @@ from django.test import AsyncClient
 from lab import chat
 from lab.asgi import application
 from lab.chat import ChatError, RoomNotFound
+from tests.waiting import until_waiting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,9 +94,8 @@ async def test_a_long_poll_gets_a_message_whose_publish_was_lost_with_the_next(
     waiting = asyncio.create_task(
         AsyncClient().get("/api/rooms/gappy/messages/wait?after=0&timeout=20")
     )
-    await asyncio.sleep(0.3)
+    await until_waiting("gappy")  # subscribed: only a wake-up can answer it before 20 s
     await asyncio.to_thread(post_without_publishing, monkeypatch, "gappy", "lost push")
-    await asyncio.sleep(0.3)
     assert not waiting.done(), "woken without a wake-up"
     await chat.apost_message(room="gappy", author="a", text="next")
     body = json.loads((await asyncio.wait_for(waiting, 10)).content)

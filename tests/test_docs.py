@@ -420,7 +420,7 @@ def test_readme_names_the_platforms_the_imports_allow() -> None:
         assert "WSL2" in readme and "Linux or macOS" in readme, unix_only
 
 
-POLL_QUERIES = re.compile(r"<!-- poll-queries -->(\S+) (?:database queries|запрос)")
+POLL_QUERIES = re.compile(r"<!-- poll-queries -->(\S+) (?:database quer(?:y|ies)|запрос)")
 QUERY_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "один": 1, "два": 2, "три": 3}
 
 

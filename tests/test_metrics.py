@@ -173,38 +173,63 @@ def test_redis_command_count_leaves_out_the_probes_own_info_calls() -> None:
         server.stop()
 
 
+BURNER = """
+import subprocess, sys
+child = '''
+import sys, time
+sys.stdin.readline()                    # wait for "go": the sampler is watching by now
+start = time.process_time()
+while time.process_time() - start < 1.0:
+    pass                                # exactly one CPU-second, however busy the machine
+sys.stdin.readline()                    # stay alive (and sampled) until told to go
+'''
+subprocess.run([sys.executable, "-c", child])
+"""
+
+
 @pytest.mark.slow
-def test_load_sampler_sees_a_busy_process_tree_as_saturated() -> None:
-    """A parent that sleeps and a child that spins: the tree uses about one core."""
+def test_load_sampler_counts_the_cpu_time_of_the_whole_process_tree() -> None:
+    """A parent that waits and a child that burns exactly one CPU-second: the sampler
+    attributes about one CPU-second to the tree and to its busiest process. CPU time, not a
+    percentage of wall time, so the machine's load does not change the answer."""
     import subprocess
     import sys
-    import time
 
     import redis
 
     from benchmarks.probes import LoadSampler, process_tree
     from lab.embedded_redis import start_embedded_redis
+    from tests.waiting import wait_until
 
-    spinner = (
-        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
-        "'import time\\nend = time.time() + 4\\nwhile time.time() < end: pass']); time.sleep(4)"
-    )
     server = start_embedded_redis()
-    parent = subprocess.Popen([sys.executable, "-c", spinner])
+    parent = subprocess.Popen([sys.executable, "-c", BURNER], stdin=subprocess.PIPE, text=True)
+    assert parent.stdin is not None
     try:
+        wait_until(lambda: len(process_tree(parent.pid)) == 2, "the child has started", 30)
+        (child,) = set(process_tree(parent.pid)) - {parent.pid}
         client = redis.Redis(unix_socket_path=str(server.socket_path))
-        sampler = LoadSampler(client, parent.pid, window=(1.0, 3.5)).start()
-        time.sleep(1.5)
-        assert len(process_tree(parent.pid)) == 2
-        time.sleep(2.5)
+        sampler = LoadSampler(client, parent.pid, window=(0.0, 600.0)).start()
+        wait_until(lambda: bool(sampler.samples), "the first sample", 30)
+        before = sampler.samples[0].cpu_s[child]
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        # /proc counts CPU in 10 ms ticks: a second burnt may read as 0.99 s
+        wait_until(
+            lambda: sampler.samples[-1].cpu_s.get(child, 0.0) - before >= 0.97,
+            "a sample shows the child's CPU-second",
+            60,
+        )
         sampler.stop()
         tree_percent, busiest_percent = sampler.locust_cpu_percent()
         assert tree_percent is not None and busiest_percent is not None
-        assert busiest_percent > 60  # a spinning process on a shared 2-core machine
-        assert tree_percent >= busiest_percent
+        alive = [sample for sample in sampler.samples if parent.pid in sample.cpu_s]
+        wall_s = alive[-1].at - alive[0].at
+        tree_cpu_s, busiest_cpu_s = tree_percent * wall_s / 100, busiest_percent * wall_s / 100
+        assert 0.97 <= busiest_cpu_s <= tree_cpu_s < 1.3  # the burn, and the parent's little
         assert sampler.redis_clients_peak == 0  # only the sampler's own connection
         client.close()
     finally:
+        parent.stdin.close()
         parent.kill()
         parent.wait()
         server.stop()

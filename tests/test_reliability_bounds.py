@@ -13,63 +13,88 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import redis
 import requests
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.urls import path
 
 from lab import chat
-from lab.ratelimit import RateLimited, TokenBucketLimiter
+from lab.ratelimit import Bucket, RateLimited, RedisTokenBuckets
 from lab.serverproc import ServerProcess
 from strategies.websocket.consumers import TRY_AGAIN_LATER_CLOSE_CODE, ChatConsumer, group_name
 from tests.clients import ChatSession, close_code, wait_until
 from tests.services import own_server
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
+def redis_limiter() -> RedisTokenBuckets:
+    """The limiter on the session's Redis; tests pass their own clock (``now``)."""
+    return RedisTokenBuckets(redis.Redis.from_url(settings.REDIS_URL))
 
-    def __call__(self) -> float:
-        return self.now
+
+def bucket(burst: int = 10, per_second: float = 2.0) -> Bucket:
+    """A bucket of a key nobody else uses, in the session's Redis."""
+    return Bucket(f"pushlab:ratelimit:test:{secrets.token_hex(6)}", burst, per_second)
 
 
 def test_benchmark_traffic_never_meets_the_default_rate_limit() -> None:
-    """A verify step's quick burst, then a message every 5 s for an hour: never refused."""
-    clock = FakeClock()
-    limiter = TokenBucketLimiter(burst=10, per_second=2.0, clock=clock)
+    """A verify step's quick burst, then a message every 5 s for an hour: never refused
+    (the session's bucket), and 80 such clients from one address (the sweep's largest
+    step, every Locust client on 127.0.0.1) never meet the address's bucket either."""
+    limiter = redis_limiter()
+    session = bucket()
+    address = bucket(settings.PUSHLAB_RATE_LIMIT_ADDRESS_BURST,
+                     settings.PUSHLAB_RATE_LIMIT_ADDRESS_PER_S)  # fmt: skip
+    now = 1000.0
     for _ in range(5):
-        limiter.spend("benchmark-user")
+        limiter.spend([session, address], now=now)
     for _ in range(720):
-        clock.now += 5
-        limiter.spend("benchmark-user")
+        now += 5
+        limiter.spend([session, address], now=now)
+    clients = [bucket() for _ in range(80)]
+    for step in range(12):  # a minute: every client sends once per 5 s, all at the same moment
+        for client in clients:
+            limiter.spend([client, address], now=now + 5 * step)
 
 
 def test_a_flood_is_cut_at_the_burst_and_then_paced() -> None:
-    clock = FakeClock()
-    limiter = TokenBucketLimiter(burst=10, per_second=2.0, clock=clock)
+    limiter = redis_limiter()
+    flooder, other = bucket(), bucket()
     for _ in range(10):
-        limiter.spend("flooder")
+        limiter.spend([flooder], now=0.0)
     with pytest.raises(RateLimited) as refused:
-        limiter.spend("flooder")
+        limiter.spend([flooder], now=0.0)
     assert refused.value.status == 429
     assert refused.value.retry_after_s == pytest.approx(0.5)
-    limiter.spend("somebody-else")  # buckets are per client
-    clock.now += 0.5
-    limiter.spend("flooder")
+    limiter.spend([other], now=0.0)  # buckets are per client
+    limiter.spend([flooder], now=0.5)
     with pytest.raises(RateLimited):
-        limiter.spend("flooder")
+        limiter.spend([flooder], now=0.5)
 
 
-def test_idle_clients_are_forgotten_so_buckets_stay_bounded() -> None:
-    clock = FakeClock()
-    limiter = TokenBucketLimiter(burst=10, per_second=2.0, clock=clock)
-    limiter.spend("old")
-    clock.now += 60
-    limiter.forget_full_buckets(clock.now)
-    assert limiter.buckets == {}
+def test_a_refused_post_spends_from_no_bucket() -> None:
+    """The address's bucket is empty: the session's keeps its tokens."""
+    limiter = redis_limiter()
+    session, address = bucket(burst=5), bucket(burst=2)
+    limiter.spend([session, address], now=0.0)
+    limiter.spend([session, address], now=0.0)
+    with pytest.raises(RateLimited):
+        limiter.spend([session, address], now=0.0)
+    for _ in range(3):  # the session still has 3 of its 5
+        limiter.spend([session], now=0.0)
+    with pytest.raises(RateLimited):
+        limiter.spend([session], now=0.0)
+
+
+def test_buckets_expire_from_redis_once_full_again() -> None:
+    limiter = redis_limiter()
+    idle = bucket(burst=10, per_second=2.0)
+    limiter.spend([idle])
+    ttl_ms = redis.Redis.from_url(settings.REDIS_URL).pttl(idle.key)
+    assert 0 < ttl_ms <= 6000  # refilled after 5 s: then forgotten
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ MAIN_CHARTS = {
     "db_queries_per_client_per_min.png",
 }
 SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
+FLOOR_CHARTS = {"framework_tax.png", "server_and_layer.png"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,15 +76,15 @@ def test_every_applicable_chart_is_a_real_png_embedded_in_the_report(
     assert text.startswith("# pushlab benchmark report: 20261124-001500-quick")
     for name in expected:
         assert f"](charts/{name})" in text
-    for name in (MAIN_CHARTS | SWEEP_CHARTS) - expected:
+    for name in (MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS) - expected:
         assert name not in text
     for strategy in STRATEGIES.values():
         assert strategy.title in text
 
 
 def test_chart_table_names_every_chart_of_the_schema_with_a_question() -> None:
-    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS
-    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS)
+    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS
+    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS)
     for chart in CHARTS:
         assert chart.title and chart.question.endswith("?") and callable(chart.draw)
     assert report.CHARTS is CHARTS
@@ -293,3 +294,38 @@ def test_sweep_charts_name_the_sweep_and_its_own_step_length() -> None:
     line = run_context(summary, sweep=True)
     assert "scenario sweep" in line and "25 s per step" in line and "45 s" not in line
     assert "scenario chat" in run_context(summary) and "45 s" in run_context(summary)
+
+
+def with_floor_and_variants(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as ``pushlab bench`` writes it now: the floor, each strategy's hot path and
+    its multiple of the floor, and the chat scenario under each server and layer."""
+    jobs = {"short-polling": "poll", "long-polling": "long-poll", "websocket": "broadcast"}
+    floor = {"poll": 0.04, "long-poll": 0.06, "broadcast": 0.015, "post": 0.12}
+    summary["floor"] = {
+        "server": "uvicorn",
+        **{job: {"unit": "x", "units": 100, "cpu_ms_per_unit": ms} for job, ms in floor.items()},
+    }
+    for key, result in summary["strategies"].items():
+        job = jobs.get(key)
+        mine = {job: floor[job] * 20, "post": 2.0} if job else {"post": 2.0}
+        result["hot_path"] = {"job": job}
+        result["framework_tax"] = {
+            name: {"cpu_ms_per_unit": ms, "floor_cpu_ms_per_unit": floor[name],
+                   "ratio": ms / floor[name], "unit": "x"}
+            for name, ms in mine.items()
+        }  # fmt: skip
+    for name in ("chat-daphne", "chat-uvicorn"):
+        summary["scenarios"][name] = dict(summary["strategies"])
+    summary["scenarios"]["chat-pubsub-layer"] = {"websocket": summary["strategies"]["websocket"]}
+    return summary
+
+
+def test_framework_tax_and_variant_charts_are_drawn_and_reported(tmp_path: Path) -> None:
+    run_dir = save(tmp_path / "run", with_floor_and_variants(build_summary()))
+    report.write_report(run_dir)
+    assert drawn_charts(run_dir) == MAIN_CHARTS | FLOOR_CHARTS
+    for name in FLOOR_CHARTS:
+        assert_real_png(run_dir / "charts" / name)
+    text = (run_dir / "report.md").read_text()
+    assert "## Framework tax" in text and "poll 0.04 ms" in text
+    assert "short-polling: poll 0.8 ms (20x the floor), post 2 ms (17x the floor)." in text

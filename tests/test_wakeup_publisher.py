@@ -9,7 +9,6 @@ import redis
 from django.conf import settings
 
 from lab import chat
-from lab.wakeups import PUBLISHER_CONNECTIONS
 
 
 @pytest.mark.django_db(transaction=True)
@@ -28,5 +27,5 @@ def test_concurrent_posts_share_a_bounded_set_of_publisher_connections() -> None
 
     clients = redis.Redis.from_url(settings.REDIS_URL).client_list()
     publishers = [c for c in clients if c.get("name") == "pushlab-wakeup-publisher"]
-    assert 1 <= len(publishers) <= PUBLISHER_CONNECTIONS
+    assert 1 <= len(publishers) <= settings.PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS
     assert [m["id"] for m in chat.messages_after("publisher-bound", 0)] == list(range(1, 17))

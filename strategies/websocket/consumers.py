@@ -1,6 +1,7 @@
 """The lecture's ``ChatConsumer``, made to share the store with the other strategies.
 
-Protocol (unchanged from the lecture): the client sends ``{"message": "text"}``;
+Protocol (the lecture's): the client sends ``{"message": "text"}``, optionally with a
+``"client_id"`` that makes the send idempotent (``lab.chat.post``);
 every socket in the room receives the stored message object, which has the
 lecture's ``"message"`` key. Bad frames get ``{"error": "..."}`` back.
 
@@ -117,14 +118,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.counted:  # a frame racing the close of a refused socket
             return
         try:
-            text = self.parse_frame(text_data, bytes_data)
-            # Only "message" is read from the frame: an "author" key cannot spoof the sender.
-            await apost_client_message(room=self.room, author=self.author, text=text)
+            frame = self.parse_frame(text_data, bytes_data)
+            # Only "message" and "client_id" are read: an "author" key cannot spoof the sender.
+            # A repeated client_id stores nothing: this socket gets (or got) the stored
+            # message once, by the push or by its reconnect's catch-up.
+            await apost_client_message(
+                room=self.room,
+                author=self.author,
+                text=frame["message"],
+                client_id=chat.client_id_of(frame),
+                address=(self.scope.get("client") or [None])[0],
+            )
         except ChatError as exc:
             await self.send(text_data=json.dumps({"error": str(exc)}))
 
     @staticmethod
-    def parse_frame(text_data: str | None, bytes_data: bytes | None) -> Any:
+    def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        """The frame's JSON object, which has a ``"message"`` key."""
         if text_data is None:
             raise ChatError('binary frames are not accepted; send JSON text: {"message": "..."}')
         if len(text_data) > MAX_FRAME_CHARS:
@@ -135,7 +145,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ChatError('frames must be JSON: {"message": "..."}') from None
         if not isinstance(frame, dict) or "message" not in frame:
             raise ChatError('frames must be a JSON object with a "message" key')
-        return frame["message"]
+        return frame
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its per-message ``close_old_connections`` thread hop.

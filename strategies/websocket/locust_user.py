@@ -19,8 +19,11 @@ class WebSocketUser(ChatUser):
     strategy_key = "websocket"
     wait_time = constant(1)
     socket: websocket.WebSocket | None = None
+    unconfirmed: dict[str, str]
+    """Frames sent but not yet seen back stored, by client_id: re-sent after a reconnect."""
 
     def connect(self) -> None:
+        self.unconfirmed = {}
         self.open_socket()
         self.greenlets.append(gevent.spawn(self.read_loop))
 
@@ -81,14 +84,24 @@ class WebSocketUser(ChatUser):
             with contextlib.suppress(OSError, websocket.WebSocketException):
                 self.open_socket()
         self.back_online()
+        for frame in list(self.unconfirmed.values()):  # they may have died with the old socket
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                self.socket.send(frame)
+                self.resends += 1
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, client_id: str) -> bool:
+        frame = json.dumps({"message": text, "client_id": client_id})
+        self.unconfirmed[client_id] = frame
         try:
             assert self.socket is not None
-            self.socket.send(json.dumps({"message": text}))
+            self.socket.send(frame)
             return True
         except (OSError, AssertionError, websocket.WebSocketException):
             return False
+
+    def confirmed(self, client_id: str | None) -> None:
+        if client_id is not None:
+            self.unconfirmed.pop(client_id, None)
 
     def disconnect(self) -> None:
         if self.socket is not None:

@@ -13,6 +13,8 @@ window.pushlab = (function () {
     let lastId = config.lastId;  // the newest message id shown: never show one twice
     let transport = null;
     const leaving = new AbortController();  // aborts this page's requests when it is left
+    let outgoing = null;  // {text, clientId} of the message being sent, until it is stored
+    const POST_ATTEMPTS = 4;
 
     // The cookie's token, not the one this page was rendered with: pages loaded at the same
     // time without a cookie (the compare page's panels, two fresh tabs) each get a new one,
@@ -110,17 +112,49 @@ window.pushlab = (function () {
             return { status: response.status, body: body };
         },
 
-        // The polling strategies send over HTTP; the answer is the stored message.
-        async postMessage(text) {
-            const answer = await chat.fetchJson(chat.apiUrl(""), {
-                method: "POST",
-                headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-                body: JSON.stringify({ message: text }),
-            });
-            if (answer.status !== 201) {
-                throw new Error(answer.body.error || "sending failed: " + answer.status);
+        // A new id for one message: the server stores a message once per (room, client_id),
+        // so re-sending it after a lost answer or a reconnect can never store it twice.
+        newClientId() {
+            const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID needs https
+            return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+        },
+
+        // The client id of the message being sent: the same text sent again after a failure
+        // (the input keeps it) is the same message, so it keeps its id.
+        clientIdFor(text) {
+            if (outgoing === null || outgoing.text !== text) {
+                outgoing = { text: text, clientId: chat.newClientId() };
             }
-            return answer.body;
+            return outgoing.clientId;
+        },
+
+        // The polling strategies send over HTTP; the answer is the stored message (201, or
+        // 200 for a repeat of this client_id). A lost answer (network error, a 5xx while
+        // the server restarts) is retried with the same client_id, which is safe.
+        async postMessage(text, clientId) {
+            const body = JSON.stringify({ message: text, client_id: clientId || chat.clientIdFor(text) });
+            const retry = chat.backoff();
+            for (let attempt = 1; ; attempt += 1) {
+                let answer = null;
+                try {
+                    answer = await chat.fetchJson(chat.apiUrl(""), {
+                        method: "POST",
+                        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+                        body: body,
+                    });
+                } catch (e) {
+                    if (attempt >= POST_ATTEMPTS) {
+                        throw new Error("sending failed: the server did not answer");
+                    }
+                }
+                if (answer !== null && (answer.status === 201 || answer.status === 200)) {
+                    return answer.body;
+                }
+                if (answer !== null && (answer.status < 500 || attempt >= POST_ATTEMPTS)) {
+                    throw new Error(answer.body.error || "sending failed: " + answer.status);
+                }
+                await chat.sleep(retry.next());
+            }
         },
 
         // Jittered exponential backoff: 0.5 s, 1 s, 2 s, ... up to 15 s, each ±50 %.
@@ -174,7 +208,8 @@ window.pushlab = (function () {
         }
         input.value = "";
         try {
-            await transport.send(text);
+            await transport.send(text, chat.clientIdFor(text));
+            outgoing = null;  // stored: the next message gets a new id
             chat.showError("");
         } catch (e) {
             chat.showError(e.message);

@@ -4,6 +4,10 @@
 pushlab.register("websocket", function (chat) {
     const backoff = chat.backoff();
     let socket = null;
+    // Frames sent but not yet seen back stored (by their client_id): a socket that drops
+    // may have lost them, so they are sent again on the next socket; the server stores
+    // each client_id once, so a frame that did arrive is not stored twice.
+    const unconfirmed = new Map();
 
     function connect() {
         chat.setState("connecting");
@@ -14,6 +18,9 @@ pushlab.register("websocket", function (chat) {
         socket.onopen = function () {
             chat.setState("connected");
             backoff.reset();
+            for (const frame of unconfirmed.values()) {
+                socket.send(frame);
+            }
         };
         socket.onmessage = function (e) {
             chat.countFrame(e.data);
@@ -21,6 +28,7 @@ pushlab.register("websocket", function (chat) {
             if (data.error) {
                 chat.showError(data.error);
             } else {
+                unconfirmed.delete(data.client_id);
                 chat.deliver([data]);
             }
         };
@@ -44,11 +52,13 @@ pushlab.register("websocket", function (chat) {
 
     return {
         start: connect,
-        send(text) {
+        send(text, clientId) {
             if (socket === null || socket.readyState !== WebSocket.OPEN) {
                 throw new Error("not connected; the message was not sent");
             }
-            socket.send(JSON.stringify({ message: text }));
+            const frame = JSON.stringify({ message: text, client_id: clientId });
+            unconfirmed.set(clientId, frame);
+            socket.send(frame);
         },
     };
 });
