@@ -26,19 +26,22 @@ class ServerSentEventsUser(ChatUser):
         """Read events until stopped; each ``data:`` line is one stored message."""
         while True:
             try:
-                with self.client.get(
+                answer = self.client.get(
                     f"/api/rooms/{self.room}/events",
                     headers={"Last-Event-ID": str(self.last_id), "Accept": "text/event-stream"},
                     stream=True,
                     timeout=None,
                     name="/api/rooms/[room]/events",
-                ) as answer:
+                )
+                try:
                     if answer.status_code != 200:
                         raise OSError(f"the stream answered {answer.status_code}")
                     self.back_online()
                     for line in answer.iter_lines():
                         if line.startswith(b"data: "):
                             self.deliver([json.loads(line[len(b"data: ") :])])
+                finally:
+                    answer.close()
             except (OSError, ValueError):
                 pass
             gevent.sleep(self.backoff.next_delay_s())
