@@ -121,6 +121,18 @@ def cpu_placement() -> Placement | None:
     return Placement(frozenset(cpus[:1]), frozenset(cpus[1:]))
 
 
+def default_strategies(profile: str) -> tuple[str, ...]:
+    """Every registered strategy; the quick profile leaves out those whose row says so
+    (``Strategy.in_quick_profile``), so ``make bench`` stays near three minutes."""
+    from strategies import STRATEGIES
+
+    return tuple(
+        key
+        for key, strategy in STRATEGIES.items()
+        if profile != "quick" or strategy.in_quick_profile
+    )
+
+
 class LocustFailed(RuntimeError):
     """Locust crashed, hung or wrote no deliveries: the strategy's run cannot be trusted."""
 
@@ -129,9 +141,16 @@ def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``pushlab bench``; 0 when every strategy delivered every message."""
     from strategies import STRATEGIES
 
-    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip()) or tuple(
-        STRATEGIES
-    )
+    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip())
+    if not keys:
+        keys = default_strategies(args.profile)
+        left = [key for key in STRATEGIES if key not in keys]
+        if left:
+            print(
+                f"pushlab bench: the {args.profile} profile leaves {', '.join(left)} to "
+                "--profile full (or name it in --strategies)",
+                flush=True,
+            )
     unknown = [key for key in keys if key not in STRATEGIES]
     if unknown:
         print(

@@ -77,6 +77,9 @@ class Strategy:
     """How the browser client sends: a POST to the API, or a frame on its WebSocket."""
     healthy_state: str
     """What the page's ``#connection-state`` shows once the client follows the room."""
+    in_quick_profile = True
+    """False: ``pushlab bench``'s quick profile (``make bench``, ~3 minutes) leaves it to
+    ``--profile full`` unless ``--strategies`` names it."""
     settings: Mapping[str, int | float] = {}
     """The strategy's own ``PUSHLAB_*`` settings and their defaults: ``lab/settings.py`` reads
     each from the environment like the core's, so a strategy adds a setting in its package."""
