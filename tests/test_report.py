@@ -267,7 +267,9 @@ def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report
     row = next(line for line in text.splitlines() if line.startswith("| WebSocket |"))
     assert "| **FAILED** | n/a | n/a | n/a | n/a / n/a / n/a |" in row
     assert [key for key, _ in select_charted(summary["strategies"]).charted] == [
-        key for key in STRATEGIES if key != "websocket"
+        key
+        for key in STRATEGIES
+        if key != "websocket"  # registry order, the crashed one out
     ]
 
 
@@ -294,6 +296,57 @@ def test_sweep_charts_name_the_sweep_and_its_own_step_length() -> None:
     line = run_context(summary, sweep=True)
     assert "scenario sweep" in line and "25 s per step" in line and "45 s" not in line
     assert "scenario chat" in run_context(summary) and "45 s" in run_context(summary)
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda chart: chart.file_name)
+def test_no_bar_stands_on_a_log_axis(chart: Any) -> None:
+    """On a log axis a bar starts at an arbitrary decade, so its length misleads: dots only."""
+    summary = build_summary(sweep=True, idle=True)
+    figure = chart.draw(summary)
+    for axes in figure.axes:
+        if axes.get_yscale() == "log":
+            bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
+            assert bars == [], f"{chart.file_name}: {len(bars)} bars on a log axis"
+
+
+def test_requests_per_client_per_min_shows_busy_and_idle_side_by_side() -> None:
+    chart = next(c for c in CHARTS if c.file_name == "requests_per_client_per_min.png")
+    summary = build_summary(idle=True)
+    figure = chart.draw(summary)
+    busy_axes, idle_axes = figure.axes[:2]
+    assert "busy" in busy_axes.get_title() and "idle" in idle_axes.get_title()
+    assert busy_axes.get_ylim() == idle_axes.get_ylim(), "one scale, so heights compare"
+    idle_rates = {
+        key: f"{result['http_requests_per_client_per_min']:.3g}"
+        for key, result in summary["scenarios"]["idle"].items()
+    }
+    shown = {text.get_text() for text in idle_axes.texts}
+    assert set(idle_rates.values()) <= shown, (idle_rates, shown)
+    without_idle = chart.draw(build_summary())
+    notes = " ".join(text.get_text() for text in without_idle.findobj(Text))
+    assert "No idle scenario in this run" in notes
+
+
+def test_a_server_saturated_sweep_point_is_ringed_and_never_fitted() -> None:
+    from benchmarks.charts import FAILED_COLOUR, fits_a_line
+
+    summary = build_summary(sweep=True)
+    point = summary["sweep"]["long-polling"][-1]
+    point["server_cpu_percent"] = 99.0
+    assert not fits_a_line(point) and fits_a_line(summary["sweep"]["long-polling"][0])
+    for file_name in ("sweep_cost.png", "sweep_latency.png"):
+        chart = next(c for c in CHARTS if c.file_name == file_name)
+        figure = chart.draw(summary)
+        rings = [
+            line
+            for axes in figure.axes
+            for line in axes.get_lines()
+            if to_rgba(line.get_markeredgecolor()) == to_rgba(FAILED_COLOUR)
+            and line.get_markerfacecolor() == "none"
+        ]
+        assert rings, f"{file_name} does not mark the saturated point"
+        notes = " ".join(text.get_text() for text in figure.findobj(Text))
+        assert "server saturated" in notes
 
 
 def with_floor_and_variants(summary: dict[str, Any]) -> dict[str, Any]:

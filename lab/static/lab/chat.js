@@ -10,6 +10,18 @@ window.pushlab = (function () {
     const errorBox = document.querySelector("#chat-error");
     const encoder = new TextEncoder();
     const meter = { requests: 0, bytes: 0, messages: 0, latencies: [] };
+    // This page's traffic over time, for the compare page's timeline: HTTP requests from
+    // start to answer (end null while open), pushed frames and delivered messages as ticks.
+    const trace = { requests: [], frames: [], messages: [], sent: [] };
+    const TRACE_KEEP_MS = 60000;
+
+    function remember(list, item) {
+        list.push(item);
+        while (list.length && list[0].at < Date.now() - TRACE_KEEP_MS &&
+               (list[0].end === undefined || list[0].end !== null)) {
+            list.shift();
+        }
+    }
     let lastId = config.lastId;  // the newest message id shown: never show one twice
     let transport = null;
     const leaving = new AbortController();  // aborts this page's requests when it is left
@@ -52,6 +64,7 @@ window.pushlab = (function () {
                     continue;
                 }
                 lastId = m.id;
+                remember(trace.messages, { at: now, id: m.id });
                 log.value += m.message + "\n";
                 log.scrollTop = log.scrollHeight;
                 meter.messages += 1;
@@ -70,6 +83,7 @@ window.pushlab = (function () {
         },
 
         countFrame(text) {
+            remember(trace.frames, { at: Date.now() });
             meter.bytes += encoder.encode(text).length;
             updateMeter();
         },
@@ -99,9 +113,16 @@ window.pushlab = (function () {
 
         // fetch() that feeds the meter and returns {status, body}; throws on network errors.
         async fetchJson(url, options) {
-            const response = await fetch(url, Object.assign(
-                { credentials: "same-origin", signal: leaving.signal }, options));
-            const text = await response.text();
+            const request = { at: Date.now(), end: null, method: (options && options.method) || "GET" };
+            remember(trace.requests, request);
+            let response, text;
+            try {
+                response = await fetch(url, Object.assign(
+                    { credentials: "same-origin", signal: leaving.signal }, options));
+                text = await response.text();
+            } finally {
+                request.end = Date.now();
+            }
             chat.countRequest(encoder.encode(text).length);
             let body = null;
             try {
@@ -207,6 +228,7 @@ window.pushlab = (function () {
             return;
         }
         input.value = "";
+        remember(trace.sent, { at: Date.now() });
         try {
             await transport.send(text, chat.clientIdFor(text));
             outgoing = null;  // stored: the next message gets a new id
@@ -245,6 +267,7 @@ window.pushlab = (function () {
 
     return {
         chat: chat,
+        trace: trace,
         register(key, factory) {
             if (key === config.strategy) {
                 transport = factory(chat);
