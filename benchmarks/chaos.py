@@ -18,7 +18,13 @@ from typing import Any
 
 from lab.serverproc import ServerProcess
 
-SERVER_COUNTERS = ("http_opened", "websocket_opened", "http_bytes_sent", "websocket_bytes_sent")
+SERVER_COUNTERS = (
+    "http_opened",
+    "websocket_opened",
+    "http_bytes_sent",
+    "websocket_bytes_sent",
+    "db_queries",
+)
 CLIENTS_START_WAIT_S = 15.0
 """How long to wait for the first client's start before counting from Locust's launch."""
 

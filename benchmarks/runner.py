@@ -125,6 +125,18 @@ def cpu_placement() -> Placement | None:
     return Placement(frozenset(cpus[:1]), frozenset(cpus[1:]))
 
 
+def default_strategies(profile: str) -> tuple[str, ...]:
+    """Every registered strategy; the quick profile leaves out those whose row says so
+    (``Strategy.in_quick_profile``), so ``make bench`` stays near three minutes."""
+    from strategies import STRATEGIES
+
+    return tuple(
+        key
+        for key, strategy in STRATEGIES.items()
+        if profile != "quick" or strategy.in_quick_profile
+    )
+
+
 class LocustFailed(RuntimeError):
     """Locust crashed, hung or wrote no deliveries: the strategy's run cannot be trusted."""
 
@@ -133,9 +145,16 @@ def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``pushlab bench``; 0 when every strategy delivered every message."""
     from strategies import STRATEGIES
 
-    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip()) or tuple(
-        STRATEGIES
-    )
+    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip())
+    if not keys:
+        keys = default_strategies(args.profile)
+        left = [key for key in STRATEGIES if key not in keys]
+        if left:
+            print(
+                f"pushlab bench: the {args.profile} profile leaves {', '.join(left)} to "
+                "--profile full (or name it in --strategies)",
+                flush=True,
+            )
     unknown = [key for key in keys if key not in STRATEGIES]
     if unknown:
         print(
@@ -261,6 +280,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "scenario": main_name,
             "scenarios": names,
             "poll_interval_ms": config.poll_interval_ms,
+            "naive_poll_ms": int(os.environ.get("PUSHLAB_NAIVE_POLL_MS", "100")),
             "clients": main.clients,
             "duration_s": main.duration_s,
             "room_size": main.room_size,
@@ -415,6 +435,7 @@ def timed_run(
     account = metrics.total_account(records)
     latencies = [latency for record in records for latency in record["latencies_ms"]]
     http_requests = server_totals["http_opened"]
+    db_queries = server_totals["db_queries"]
     bytes_sent = server_totals["http_bytes_sent"] + server_totals["websocket_bytes_sent"]
     cpu_ms = server_totals["cpu_s"] * 1000
     failure = None
@@ -456,6 +477,11 @@ def timed_run(
         "redis_commands": commands,
         "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
+        "db_queries": db_queries,
+        "db_queries_per_delivery": metrics.rounded(metrics.ratio(db_queries, account.deliveries)),
+        "db_queries_per_client_per_min": metrics.rounded(
+            metrics.per_client_per_minute(db_queries, scenario.clients, scenario.duration_s)
+        ),
         "redis_clients_by_command": sampler.redis_clients_by_command(),
         "server_rss_mb_peak": round(server_totals["max_rss_kb"] / 1024, 1),
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
@@ -501,6 +527,9 @@ def failed_result(
         "redis_commands",
         "redis_commands_per_delivery",
         "redis_clients_peak",
+        "db_queries",
+        "db_queries_per_delivery",
+        "db_queries_per_client_per_min",
         "server_rss_mb_peak",
         "locust_cpu_percent",
         "server_cpu_percent",
@@ -646,6 +675,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
         ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
         ("redis conns", lambda r: r["redis_clients_peak"]),
+        ("db q/cli/min", lambda r: r.get("db_queries_per_client_per_min")),
         ("hot ms/unit", lambda r: hot_path_cell(r, "cpu_ms_per_unit")),
         ("x floor", lambda r: hot_path_cell(r, "ratio")),
         (
