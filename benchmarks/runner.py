@@ -284,22 +284,34 @@ def timed_run(
     before_commands = redis_command_calls(monitor)
     samplers: list[LoadSampler] = []
     restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
+    broker_chaos = chaos.BrokerChaos(
+        redis_server,
+        scenario.redis_restart_at_s,
+        scenario.redis_stall_at_s,
+        scenario.redis_stall_s,
+        raw_dir / "clients.json",
+    )
 
     def start_sampling(locust_pid: int, *worker_pids: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
         samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
         restarter.start()
+        broker_chaos.start()
 
     try:
         records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
     finally:
         restarter.stop()
+        broker_chaos.stop()
         for sampler in samplers:
             sampler.stop()
-    if restarter.error:
-        raise RuntimeError(restarter.error)
+    if restarter.error or broker_chaos.error:
+        raise RuntimeError(restarter.error or broker_chaos.error)
     server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
-    commands = redis_command_calls(monitor) - before_commands
+    # A Redis restart zeroes its command counters: the run's count is then unknown.
+    commands: int | None = None
+    if not broker_chaos.active:
+        commands = redis_command_calls(monitor) - before_commands
     monitor.close()
     sampler = samplers[0]
     with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
@@ -349,7 +361,9 @@ def timed_run(
         "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
         "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
-        "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
+        "redis_commands_per_delivery": None
+        if commands is None
+        else metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
         "redis_clients_by_command": sampler.redis_clients_by_command(),
         "server_rss_mb_peak": round(server_totals["max_rss_kb"] / 1024, 1),
@@ -360,6 +374,7 @@ def timed_run(
         "resends": sum(int(record.get("resends", 0)) for record in records),
         "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
+        "broker_events": broker_chaos.events,
     }
 
 

@@ -18,6 +18,14 @@ RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
 """Part of every room name, so runs and verify steps never share a room."""
 
 
+def redis_chaos_from(value: str) -> dict[str, float]:
+    """``redis_restart_at_s,redis_stall_at_s,redis_stall_s`` from its environment form."""
+    if not value:
+        return {}
+    restart, stall, stall_s = (float(part) for part in value.split(","))
+    return {"redis_restart_at_s": restart, "redis_stall_at_s": stall, "redis_stall_s": stall_s}
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One kind of load: how many clients, in what rooms, who sends and how often."""
@@ -35,6 +43,11 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    redis_restart_at_s: float = 0.0
+    """When the runner restarts Redis, empty, mid-run (chaos-redis); 0: never."""
+    redis_stall_at_s: float = 0.0
+    """When the runner stalls Redis (SIGSTOP) for ``redis_stall_s`` (chaos-redis); 0: never."""
+    redis_stall_s: float = 0.0
     resend_every: int = 0
     """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
     the first answer was lost (chaos): the server must store it once. 0: only failed sends
@@ -52,6 +65,8 @@ class Scenario:
             self,
             duration_s=duration_s,
             restarts_at_s=tuple(round(at_s * scale, 1) for at_s in self.restarts_at_s),
+            redis_restart_at_s=round(self.redis_restart_at_s * scale, 1),
+            redis_stall_at_s=round(self.redis_stall_at_s * scale, 1),
         )
 
     def room_of(self, client_index: int) -> int:
@@ -73,6 +88,8 @@ class Scenario:
             ENV_PREFIX + "DRAIN_S": str(self.drain_s),
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
             ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
+            ENV_PREFIX + "REDIS_CHAOS": f"{self.redis_restart_at_s},{self.redis_stall_at_s},"
+            f"{self.redis_stall_s}",
         }
 
     @classmethod
@@ -95,6 +112,7 @@ class Scenario:
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
             resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
+            **redis_chaos_from(environ.get(ENV_PREFIX + "REDIS_CHAOS", "")),
         )
 
 
@@ -122,6 +140,20 @@ CHAOS = Scenario(
 )
 """Chat load while the server restarts twice: clients must resume and still get every message;
 senders re-send (failed sends, and one message in 4 on purpose) and nothing is stored twice."""
+CHAOS_REDIS = Scenario(
+    "chaos-redis",
+    clients=20,
+    duration_s=40,
+    room_size=10,
+    send_interval_s=3,
+    every_client_sends=True,
+    redis_restart_at_s=12,
+    redis_stall_at_s=25,
+    redis_stall_s=4,
+    resend_every=4,
+)
+"""Chat load while Redis is restarted (empty) and later stalled for 4 s; the server is not
+restarted: every strategy must resume by itself and still deliver every message."""
 VERIFY = Scenario(
     "verify",
     clients=4,
@@ -138,7 +170,9 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
-SCENARIOS = {scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP)}
+SCENARIOS = {
+    scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, CHAOS_REDIS, SWEEP)
+}
 
 
 @dataclass(frozen=True)
