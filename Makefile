@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint bench bench-full locust docs clean
+.PHONY: serve test lint bench bench-full locust docs notebooks clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "pushlab needs Python 3.11+")'
@@ -32,6 +32,9 @@ bench-full: $(STAMP)  ## every scenario, the sweep included (~20 minutes)
 
 locust: $(STAMP)  ## Locust's web UI against a running `make serve`
 	$(BIN)/locust -f benchmarks/locustfile.py --class-picker --host http://127.0.0.1:8000 --web-host 127.0.0.1
+
+notebooks: $(STAMP)  ## JupyterLab on notebooks/ (http://127.0.0.1:8888/), this .venv as the kernel
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
 
 docs: $(STAMP)  ## build the docs site into site/
 	$(BIN)/mkdocs build --strict

@@ -26,7 +26,22 @@ RUSSIAN_PHRASES: dict[str, str] = {
     "HTTP requests per delivered message (requests/message)": (
         "HTTP-запросов на доставленное сообщение (запросов/сообщение)"
     ),
-    "HTTP requests per client per minute (requests/min)": "HTTP-запросов на клиента в минуту",
+    "HTTP requests per client per minute, busy and idle (requests/min)": (
+        "HTTP-запросов на клиента в минуту: оживлённый чат и тишина"
+    ),
+    "busy chat: everyone writes about every 5 s": "оживлённый чат: все пишут раз в ~5 с",
+    "idle room: about one message a minute": "тишина: около сообщения в минуту",
+    "Not measured in this run.": "В этом прогоне не измерялось.",
+    "No idle scenario in this run: pushlab bench --profile full measures the quiet room.": (
+        "Сценария idle в этом прогоне нет: тихую комнату измерит pushlab bench --profile full."
+    ),
+    "Dotted line (left)": "Пунктир слева",
+    "Dotted line (right)": "Пунктир справа",
+    "one poll every": "один опрос раз в",
+    "plus the client's own": "плюс собственные отправки клиента:",
+    " sends": "",
+    "(hollow dots on a log axis)": "(пустые точки на логарифмической оси)",
+    "Hatched bars": "Штрихованные столбцы",
     "Delivery latency p50 / p95 / p99 (ms)": "Задержка доставки p50 / p95 / p99 (мс)",
     "Delivery latency distribution, CDF (ms)": "Распределение задержки доставки, CDF (мс)",
     "Bytes sent per delivered message (bytes)": "Байт отправлено на доставленное сообщение (байт)",
@@ -61,7 +76,6 @@ RUSSIAN_PHRASES: dict[str, str] = {
     " ms": " мс",
     " s ·": " с ·",
     # notes under the charts
-    "Hatched bars": "Штрихованные столбцы",
     "Dashed lines": "Пунктирные линии",
     "Hollow markers": "Пустые маркеры",
     "load generator saturated": "генератор нагрузки перегружен",
@@ -70,6 +84,11 @@ RUSSIAN_PHRASES: dict[str, str] = {
     ),
     "Locust, not the server, was the limit.": "упёрлись в Locust, а не в сервер.",
     "server saturated": "сервер перегружен",
+    "Red rings": "Красные кольца",
+    "% of a core)": "% ядра)",
+    "the machine's limit, left out of every fitted line.": (
+        "это предел машины, и ни одна подогнанная линия её не учитывает."
+    ),
     "No strategy finished this run successfully.": "Ни один способ не прошёл этот прогон.",
     "no deliveries, so no latency to show.": "доставок нет, показывать нечего.",
     "delivered no messages, so there is nothing per delivery.": (

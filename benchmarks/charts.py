@@ -98,6 +98,22 @@ def is_saturated(result: StrategyResult) -> bool:
     return result.get("locust_saturated") is True
 
 
+SERVER_SATURATED_PERCENT = 90.0
+"""A server process using this much of its core is the limit: past it, a point measures
+the machine, not the technique (the same bar as ``locust_saturated`` uses for Locust)."""
+
+
+def is_server_saturated(result: StrategyResult) -> bool:
+    share = number(result, "server_cpu_percent")
+    return share is not None and share >= SERVER_SATURATED_PERCENT
+
+
+def fits_a_line(result: StrategyResult) -> bool:
+    """Whether a sweep point may go into a fitted line: it ran cleanly and neither the server
+    nor Locust was saturated (a saturated point bends any line drawn through it)."""
+    return not is_failed(result) and not is_saturated(result) and not is_server_saturated(result)
+
+
 def failure_reason(result: StrategyResult) -> str:
     """The runner's one-sentence reason, or one built from the verify counts."""
     reason = result.get("failure")
@@ -245,7 +261,7 @@ def bar_chart(
     """A draw function: one bar per charted strategy for ``strategies.<key>.<metric>``."""
 
     def draw(summary: SummaryJson) -> Figure:
-        selection, footnotes = select_main(summary, "Hatched bars")
+        selection, footnotes = select_main(summary, SATURATED_BARS)
         values = [number(result, metric) for _, result in selection.charted]
         note_missing(footnotes, selection.charted, values)
         if spans_orders_of_magnitude(values) and 0 in values:
@@ -325,6 +341,9 @@ def predicted(figure: str) -> Reference:
     return reference
 
 
+SATURATED_BARS = "Hatched bars (hollow dots on a log axis)"
+
+
 def select_main(summary: SummaryJson, saturated_marking: str) -> tuple[Selection, Footnotes]:
     """The main scenario's charted strategies, with footnotes naming failures and saturation."""
     selection = select_charted(summary["strategies"])
@@ -343,30 +362,44 @@ NOTHING_CHARTED = "No strategy finished this run successfully."
 
 
 def draw_bars(
-    axes: Axes, charted: Sequence[tuple[str, StrategyResult]], values: Sequence[float | None]
+    axes: Axes,
+    charted: Sequence[tuple[str, StrategyResult]],
+    values: Sequence[float | None],
+    log_scale: bool | None = None,
+    limits_of: Sequence[float | None] | None = None,
 ) -> bool:
     """Coloured, labelled bars; zeros and n/a stay visible as text at the baseline.
 
     Returns whether the axis is logarithmic (the values span orders of magnitude).
+    ``log_scale`` and ``limits_of`` let panels that are compared side by side share a scale.
     """
-    log_scale = spans_orders_of_magnitude(values)
+    if log_scale is None:
+        log_scale = spans_orders_of_magnitude(values)
+    scale_values = list(limits_of) if limits_of is not None else list(values)
     positions = range(len(charted))
     heights = [value or 0.0 for value in values]
-    bars = axes.bar(
-        positions,
-        heights,
-        color=[strategy_colour(key) for key, _ in charted],
-        hatch=[SATURATED_HATCH if is_saturated(result) else "" for _, result in charted],
-        edgecolor="black",
-        linewidth=0.6,
-        width=0.6,
-    )
+    bars: Sequence[Any]
+    if log_scale:  # a bar's length from an arbitrary log baseline would mislead: dots
+        bars = draw_dots(
+            axes, list(positions), values, [key for key, _ in charted],
+            [is_saturated(result) for _, result in charted],
+        )  # fmt: skip
+    else:
+        bars = axes.bar(
+            positions,
+            heights,
+            color=[strategy_colour(key) for key, _ in charted],
+            hatch=[SATURATED_HATCH if is_saturated(result) else "" for _, result in charted],
+            edgecolor="black",
+            linewidth=0.6,
+            width=0.6,
+        )
     axes.set_xticks(list(positions), [strategy_title(key) for key, _ in charted])
     if log_scale:
         axes.set_yscale("log")
-        axes.set_ylim(*log_limits(values))
+        axes.set_ylim(*log_limits(scale_values))
     else:
-        top = max(heights) if any(heights) else 1.0
+        top = max((value or 0.0 for value in scale_values), default=0.0) or 1.0
         axes.set_ylim(0, top * 1.18)
     baseline = axes.get_ylim()[0]
     for bar, value in zip(bars, values, strict=True):
@@ -378,12 +411,109 @@ def draw_bars(
             )  # fmt: skip
         else:
             axes.annotate(
-                format_value(value), (x, value), xytext=(0, 3), textcoords="offset points",
-                ha="center", va="bottom", fontsize=10,
+                format_value(value), (x, value), xytext=(0, 8 if log_scale else 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=10,
             )  # fmt: skip
     axes.grid(axis="y", alpha=0.3, which="both" if log_scale else "major")
     axes.set_axisbelow(True)
     return log_scale
+
+
+@dataclass(frozen=True)
+class Dot:
+    """Where a value is drawn, for its label: the same three numbers a bar offers."""
+
+    x: float
+    width: float
+
+    def get_x(self) -> float:
+        return self.x - self.width / 2
+
+    def get_width(self) -> float:
+        return self.width
+
+
+def draw_dots(
+    axes: Axes,
+    positions: Sequence[float],
+    values: Sequence[float | None],
+    keys: Sequence[str],
+    saturated: Sequence[bool],
+    label: str | None = None,
+) -> list[Dot]:
+    """Values on a log axis as dots (hollow when Locust was saturated), never as bars: on a
+    log axis a bar starts at an arbitrary decade, so its length means nothing."""
+    for x, value, key, hollow in zip(positions, values, keys, saturated, strict=True):
+        if value is not None and value > 0:
+            axes.plot(
+                [x], [value], marker="o", markersize=11, linestyle="none",
+                color=strategy_colour(key), markeredgecolor="black", markeredgewidth=0.8,
+                markerfacecolor="white" if hollow else strategy_colour(key),
+            )  # fmt: skip
+    if label is not None:  # one legend entry per strategy
+        axes.plot([], [], marker="o", markersize=9, linestyle="none", label=label,
+                  color=strategy_colour(keys[0]), markeredgecolor="black")  # fmt: skip
+    return [Dot(x, 0.0) for x in positions]
+
+
+# --- requests per client per minute: busy and idle side by side --------------------------
+
+IDLE_SCENARIO = "idle"
+PER_CLIENT_RATE = "http_requests_per_client_per_min"
+
+
+def draw_requests_per_client_per_min(summary: SummaryJson) -> Figure:
+    """The busy chat beside the idle room on one scale: the question is "whether or not
+    anyone writes", so one load alone cannot answer it."""
+    busy, footnotes = select_main(summary, SATURATED_BARS)
+    idle_results = (summary.get("scenarios") or {}).get(IDLE_SCENARIO) or {}
+    idle = select_charted(idle_results)
+    footnotes.add_failures({f"{key} (idle)": why for key, why in idle.failed.items()})
+    busy_values = [number(result, PER_CLIENT_RATE) for _, result in busy.charted]
+    idle_values = [number(result, PER_CLIENT_RATE) for _, result in idle.charted]
+    note_missing(footnotes, busy.charted, busy_values)
+    if not idle.charted:
+        footnotes.remarks.append(
+            "No idle scenario in this run: pushlab bench --profile full measures the quiet room."
+        )
+    lines = [panel_prediction(summary, selection) for selection in (busy, idle)]
+    for where, line in zip(("left", "right"), lines, strict=True):
+        if line:
+            footnotes.remarks.append(f"Dotted line ({where}): {line[1]}.")
+    figure, (busy_axes, idle_axes) = new_figure(
+        summary, CHART_TITLES["requests_per_client_per_min.png"], footnotes, columns=2
+    )
+    every_value = busy_values + idle_values
+    log_scale = spans_orders_of_magnitude(every_value)
+    panels = (
+        (busy_axes, busy, busy_values, "busy chat: everyone writes about every 5 s", lines[0]),
+        (idle_axes, idle, idle_values, "idle room: about one message a minute", lines[1]),
+    )
+    for axes, selection, values, panel_title, line in panels:
+        axes.set_title(panel_title, fontsize=10)
+        if not selection.charted or all(value is None for value in values):
+            no_data(axes, "Not measured in this run." if not selection.charted else "n/a")
+            continue
+        draw_bars(axes, selection.charted, values, log_scale=log_scale, limits_of=every_value)
+        axes.set_xlim(-0.6, len(selection.charted) - 0.4)
+        axes.tick_params(axis="x", labelsize=9)
+        axes.set_ylabel("requests / client / minute" + (", log scale" if log_scale else ""))
+        if line:  # named in the notes: a legend in each narrow panel would crowd it
+            axes.axhline(line[0], color="dimgray", linewidth=1.2, linestyle=":")
+    return figure
+
+
+def panel_prediction(summary: SummaryJson, selection: Selection) -> tuple[float, str] | None:
+    """The first charted strategy's own prediction of its per-client rate for this load."""
+    config = summary.get("config")
+    for key, result in selection.charted:
+        if key in STRATEGIES:
+            for prediction in STRATEGIES[key].predictions(
+                config if isinstance(config, Mapping) else {}, result
+            ):
+                if prediction.figure == PER_CLIENT_RATE:
+                    return prediction.value, prediction.label
+    return None
 
 
 # --- delivery latency -------------------------------------------------------------------
@@ -393,7 +523,7 @@ PERCENTILES = ("p50", "p95", "p99")
 
 def draw_delivery_latency(summary: SummaryJson) -> Figure:
     """Grouped bars: one group per percentile, one bar per strategy in its colour."""
-    selection, footnotes = select_main(summary, "Hatched bars")
+    selection, footnotes = select_main(summary, SATURATED_BARS)
     table = {key: [latency(result, p) for p in PERCENTILES] for key, result in selection.charted}
     if any(value is None for values in table.values() for value in values):
         footnotes.remarks.append("n/a: no deliveries, so no latency to show.")
@@ -417,21 +547,28 @@ def draw_delivery_latency(summary: SummaryJson) -> Figure:
     for index, (key, result) in enumerate(selection.charted):
         offsets = [group + (index - (len(selection.charted) - 1) / 2) * width for group in range(3)]
         values = table[key]
-        bars = axes.bar(
-            offsets,
-            [value or 0.0 for value in values],
-            width=width * 0.92,
-            color=strategy_colour(key),
-            hatch=SATURATED_HATCH if is_saturated(result) else "",
-            edgecolor="black",
-            linewidth=0.6,
-            label=strategy_title(key),
-        )
+        if log_scale:  # dots, not bars, on a log axis (see draw_dots)
+            bars: Sequence[Any] = draw_dots(
+                axes, offsets, values, [key] * len(offsets),
+                [is_saturated(result)] * len(offsets), label=strategy_title(key),
+            )  # fmt: skip
+        else:
+            bars = axes.bar(
+                offsets,
+                [value or 0.0 for value in values],
+                width=width * 0.92,
+                color=strategy_colour(key),
+                hatch=SATURATED_HATCH if is_saturated(result) else "",
+                edgecolor="black",
+                linewidth=0.6,
+                label=strategy_title(key),
+            )
         for bar, value in zip(bars, values, strict=True):
             anchor = value if value else baseline
             axes.annotate(
                 format_value(value), (bar.get_x() + bar.get_width() / 2, anchor),
-                xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                xytext=(0, 7 if log_scale else 3), textcoords="offset points", ha="center",
+                va="bottom",
                 fontsize=8 if len(selection.charted) > 2 else 9,
             )  # fmt: skip
     axes.set_xticks(range(3), ["p50 (median)", "p95", "p99"])
@@ -550,6 +687,11 @@ def sweep_footnotes(lines: Sequence[SweepLine]) -> Footnotes:
         footnotes.remarks.append(
             "Hollow markers = load generator saturated: Locust, not the server, was the limit."
         )
+    if any(is_server_saturated(point) for line in lines for point in line.points):
+        footnotes.remarks.append(
+            f"Red rings = server saturated (≥ {SERVER_SATURATED_PERCENT:g} % of a core): "
+            "the machine's limit, left out of every fitted line."
+        )
     return footnotes
 
 
@@ -582,6 +724,11 @@ def plot_sweep(
                 [clients], [value], marker="o", markersize=7, color=colour,
                 markerfacecolor="white" if is_saturated(point) else colour,
             )  # fmt: skip
+            if is_server_saturated(point):
+                axes.plot(
+                    [clients], [value], marker="o", markersize=15, linestyle="none",
+                    markerfacecolor="none", markeredgecolor=FAILED_COLOUR, markeredgewidth=2,
+                )  # fmt: skip
         plotted.extend(value for _, value, _ in measured)
     log_scale = spans_orders_of_magnitude(plotted)
     if log_scale:
@@ -635,6 +782,126 @@ def draw_sweep_latency(summary: SummaryJson) -> Figure:
     return figure
 
 
+# --- the framework tax: the hot paths next to the bare-ASGI floor -----------------------
+
+FLOOR_COLOUR = "#bbbbbb"
+
+
+def has_floor(summary: SummaryJson) -> bool:
+    return isinstance(summary.get("floor"), Mapping)
+
+
+def tax_rows(summary: SummaryJson, own_job: bool) -> list[tuple[str, str, float, float]]:
+    """(strategy key, job, its CPU per unit, the floor's) for each charted strategy."""
+    rows: list[tuple[str, str, float, float]] = []
+    for key, result in select_charted(summary["strategies"]).charted:
+        tax = result.get("framework_tax") or {}
+        job = (result.get("hot_path") or {}).get("job") if own_job else "post"
+        measured = tax.get(job) if job else None
+        least = measured.get("floor_cpu_ms_per_unit") if measured else None
+        if job and measured and measured.get("cpu_ms_per_unit") and least:
+            rows.append((key, str(job), float(measured["cpu_ms_per_unit"]), float(least)))
+    return rows
+
+
+def draw_framework_tax(summary: SummaryJson) -> Figure:
+    """Per strategy, its hot path's CPU per unit beside the floor's for the same job (log
+    scale), labelled with the ratio; the right panel does the same for a post."""
+    footnotes = Footnotes()
+    footnotes.remarks.append(
+        "Grey: the bare-ASGI floor (benchmarks/floor.py) doing the same job on the same server "
+        "in the same run; the label over each coloured bar is its multiple of the floor."
+    )
+    figure, axes_pair = new_figure(summary, CHART_TITLES["framework_tax.png"], footnotes, columns=2)
+    for axes, own_job, heading in (
+        (axes_pair[0], True, "its own job (poll, long-poll delivery, broadcast delivery)"),
+        (axes_pair[1], False, "one post (validate, store, publish)"),
+    ):
+        rows = tax_rows(summary, own_job)
+        axes.set_title(heading, fontsize=10)
+        if not rows:
+            no_data(axes, "Not measured in this run.")
+            continue
+        positions = range(len(rows))
+        mine = [row[2] for row in rows]
+        floor = [row[3] for row in rows]
+        axes.bar([p - 0.2 for p in positions], floor, width=0.4, color=FLOOR_COLOUR,
+                 edgecolor="black", linewidth=0.6)  # fmt: skip
+        bars = axes.bar([p + 0.2 for p in positions], mine, width=0.4,
+                        color=[strategy_colour(row[0]) for row in rows],
+                        edgecolor="black", linewidth=0.6)  # fmt: skip
+        axes.set_yscale("log")
+        axes.set_ylim(*log_limits(mine + floor))
+        labels = [f"{strategy_title(row[0])}\n({row[1]})" for row in rows]
+        axes.set_xticks(list(positions), labels, fontsize=8)
+        for bar, value, least in zip(bars, mine, floor, strict=True):
+            axes.annotate(
+                f"{format_value(value)} ms\nx{value / least:.0f}",
+                (bar.get_x() + bar.get_width() / 2, value), xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=8,
+            )  # fmt: skip
+        axes.set_ylabel("server CPU per unit (ms), log scale")
+        axes.grid(axis="y", alpha=0.3, which="both")
+        axes.set_axisbelow(True)
+    return figure
+
+
+VARIANT_PREFIX = "chat-"
+
+
+def variant_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+    """The chat scenario run under each server and channel layer (``chat-<server>``,
+    ``chat-<layer>-layer``), by scenario name."""
+    scenarios = summary.get("scenarios") or {}
+    return {
+        name: results
+        for name, results in scenarios.items()
+        if name.startswith(VARIANT_PREFIX) and isinstance(results, Mapping)
+    }
+
+
+def has_variants(summary: SummaryJson) -> bool:
+    return bool(variant_results(summary))
+
+
+def draw_server_and_layer(summary: SummaryJson) -> Figure:
+    """Grouped bars: server CPU per delivery of each strategy under each variant."""
+    variants = variant_results(summary)
+    footnotes = Footnotes()
+    footnotes.remarks.append(
+        "The same chat load under each ASGI server (chat-daphne, chat-uvicorn) and each "
+        "channel layer (chat-redis-layer, chat-pubsub-layer; WebSocket only)."
+    )
+    figure, (axes,) = new_figure(summary, CHART_TITLES["server_and_layer.png"], footnotes)
+    names = list(variants)
+    keys = registry_order({key for results in variants.values() for key in results})
+    width = 0.8 / max(1, len(keys))
+    values: list[float | None] = []
+    for index, key in enumerate(keys):
+        heights = [
+            number(variants[name].get(key, {}), "server_cpu_ms_per_delivery") for name in names
+        ]
+        values += heights
+        positions = [n + (index - (len(keys) - 1) / 2) * width for n in range(len(names))]
+        axes.bar(positions, [h or 0.0 for h in heights], width=width, label=strategy_title(key),
+                 color=strategy_colour(key), edgecolor="black", linewidth=0.6)  # fmt: skip
+        for x, height in zip(positions, heights, strict=True):
+            axes.annotate(
+                format_value(height), (x, height or 0.0), xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=8,
+            )  # fmt: skip
+    if not any(values):
+        no_data(axes, "No variant finished in this run.")
+        return figure
+    axes.set_xticks(list(range(len(names))), names)
+    axes.set_ylabel("server CPU per delivered message (ms)")
+    axes.set_ylim(0, max(v or 0.0 for v in values) * 1.2)
+    axes.legend(fontsize=9)
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    return figure
+
+
 # --- the table ---------------------------------------------------------------------------
 
 
@@ -660,7 +927,9 @@ class Chart:
 
 CHART_TITLES = {
     "requests_per_delivery.png": "HTTP requests per delivered message (requests/message)",
-    "requests_per_client_per_min.png": "HTTP requests per client per minute (requests/min)",
+    "requests_per_client_per_min.png": (
+        "HTTP requests per client per minute, busy and idle (requests/min)"
+    ),
     "delivery_latency.png": "Delivery latency p50 / p95 / p99 (ms)",
     "delivery_cdf.png": "Delivery latency distribution, CDF (ms)",
     "bytes_per_delivery.png": "Bytes sent per delivered message (bytes)",
@@ -668,6 +937,8 @@ CHART_TITLES = {
     "redis_commands_per_delivery.png": "Redis commands per delivered message (commands)",
     "sweep_cost.png": "Cost as clients grow: requests per client per minute and CPU per delivery",
     "sweep_latency.png": "p95 delivery latency as clients grow (ms)",
+    "framework_tax.png": "Framework tax: server CPU per unit next to a bare-ASGI floor (ms)",
+    "server_and_layer.png": "Server CPU per delivery under each ASGI server and channel layer",
 }
 
 
@@ -695,12 +966,10 @@ CHARTS: tuple[Chart, ...] = (
         "How many HTTP requests does each strategy make for every message it delivers?",
         one_request_per_delivery,
     ),
-    metric_chart(
+    chart(
         "requests_per_client_per_min.png",
-        "http_requests_per_client_per_min",
-        "HTTP requests per client per minute (requests/min)",
         "How many HTTP requests does one client make each minute, whether or not anyone writes?",
-        predicted("http_requests_per_client_per_min"),
+        draw_requests_per_client_per_min,
     ),
     chart(
         "delivery_latency.png",
@@ -744,5 +1013,18 @@ CHARTS: tuple[Chart, ...] = (
         "How does the slow-tail (p95) delivery latency change as the number of clients grows?",
         draw_sweep_latency,
         has_sweep,
+    ),
+    chart(
+        "framework_tax.png",
+        "How much more server CPU does each strategy's hot path cost than the least a bare "
+        "ASGI app spends on the same job?",
+        draw_framework_tax,
+        has_floor,
+    ),
+    chart(
+        "server_and_layer.png",
+        "What does the choice of ASGI server and channel layer cost per delivered message?",
+        draw_server_and_layer,
+        has_variants,
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from benchmarks.scenarios import CHAT, PROFILES, SCENARIOS, SWEEP_CLIENTS
+from benchmarks.scenarios import CHAT, LAYERS, PROFILES, SCENARIOS, SERVERS, SWEEP_CLIENTS
 
 MIN_DURATION_S = CHAT.drain_s + 1
 """Senders stop ``drain_s`` before the end, so a shorter run would send nothing."""
@@ -81,8 +81,19 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "127.0.0.1, as workers on other machines would (default: 0, no master)",
     )  # fmt: skip
     parser.add_argument(
-        "--server", choices=["daphne", "uvicorn"], default="daphne",
-        help="the ASGI server under test, the same for every strategy (default: %(default)s)",
+        "--server", choices=SERVERS, default="uvicorn",
+        help="the ASGI server under test, the same for every strategy and the floor "
+        "(default: %(default)s, the leaner one: docs/decisions.md, 'Hot paths')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--layer", choices=LAYERS, default="pubsub",
+        help="the channel layer carrying WebSocket messages: redis (RedisChannelLayer) or "
+        "pubsub (RedisPubSubChannelLayer) (default: %(default)s, the leaner one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-server", action="store_true",
+        help="record a py-spy profile of the server during each timed run, written to "
+        "raw/<scenario>/<strategy>/server-profile.speedscope.json",
     )  # fmt: skip
 
 

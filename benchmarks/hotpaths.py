@@ -42,7 +42,7 @@ WAIT_POSTS_PER_S = 10.0
 BROADCAST_CLIENTS = 100
 BROADCAST_FRAMES_PER_S = 20.0
 POST_SESSIONS = 20
-POSTS_PER_SESSION = 5
+POSTS_PER_SESSION = 9
 """Under the site's rate limit (a burst of 10 per client)."""
 
 
@@ -343,6 +343,139 @@ async def post_job(target: Target, seconds: float) -> Job:
     return job
 
 
+IDLE_ROOMS = 20
+IDLE_PER_ROOM = 50
+"""Of each kind: 50 WebSockets and 50 long polls in each of 20 rooms, 2000 clients in all."""
+IDLE_SECONDS = 30.0
+IDLE_LONG_POLL_TIMEOUT_S = 25
+"""The page's default: every idle long poll is answered empty and renewed once within the
+idle window, so the renewals are part of what waiting costs."""
+
+
+def process_status(pid: int) -> dict[str, int]:
+    """``VmRSS`` (kB) and ``Threads`` of a process on this machine, from /proc."""
+    found: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "Threads"):
+                found[name] = int(value.split()[0])
+    return found
+
+
+async def idle_burst_job(target: Target, seconds: float) -> dict[str, Any]:
+    """2000 idle clients (half WebSockets, half long polls) in 20 rooms: the server's CPU,
+    memory and threads while they wait, then one message to each room and how long each
+    client took to get it. The server must run on this machine (its /proc is read)."""
+    pid = int((await target.monitor.get_json("/api/metrics"))["pid"])
+    before = process_status(pid)
+    rooms = [f"{target.room('idle')}-{n}" for n in range(IDLE_ROOMS)]
+    posters = await asyncio.gather(*(target.sessions(room, 1) for room in rooms))
+    origin = f"http://{target.host}:{target.port}"
+    arrivals: list[float] = []
+    sent_at: dict[str, float] = {}
+    errors = 0
+
+    def arrived(room: str) -> None:
+        arrivals.append(time.monotonic() - sent_at[room])
+
+    async def open_socket(room: str) -> Any:
+        socket = await ws_connect(
+            f"ws://{target.host}:{target.port}/ws/chat/{room}/",
+            origin=origin,  # type: ignore[arg-type]
+            compression=None,
+            ping_interval=None,
+        )
+        return socket
+
+    async def socket_reader(socket: Any, room: str) -> None:
+        nonlocal errors
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for frame in socket:
+                if "error" in json.loads(frame):
+                    errors += 1
+                else:
+                    arrived(room)
+
+    async def long_poll(room: str) -> None:
+        """Wait, renew on an empty answer, stop at the first message (as the page would)."""
+        nonlocal errors
+        client = target.client()
+        path = f"/api/rooms/{room}/messages/wait?after=0&timeout={IDLE_LONG_POLL_TIMEOUT_S}"
+        try:
+            while True:
+                answer = await client.get_json(path, timeout=IDLE_LONG_POLL_TIMEOUT_S + 30)
+                if answer["messages"]:
+                    arrived(room)
+                    return
+        except (HttpError, OSError, asyncio.IncompleteReadError, TimeoutError):
+            errors += 1
+        finally:
+            client.close()
+
+    sockets: list[tuple[Any, str]] = []
+    for room in rooms:
+        for _ in range(IDLE_PER_ROOM):
+            sockets.append((await open_socket(room), room))
+    readers = [asyncio.create_task(socket_reader(socket, room)) for socket, room in sockets]
+    polls = [asyncio.create_task(long_poll(room)) for room in rooms for _ in range(IDLE_PER_ROOM)]
+    await asyncio.sleep(2.0)  # every long poll is held
+    connected = process_status(pid)
+    cpu_before, started = await target.cpu_s(), time.monotonic()
+    await asyncio.sleep(IDLE_SECONDS)
+    idle_cpu_s, idle_wall_s = await target.cpu_s() - cpu_before, time.monotonic() - started
+    idle = process_status(pid)
+    clients = len(sockets) + len(polls)
+
+    async def post(poster: HttpClient, room: str) -> None:
+        sent_at[room] = time.monotonic()
+        await poster.post(room, "burst")
+
+    await asyncio.gather(*(post(p[0], room) for p, room in zip(posters, rooms, strict=True)))
+    deadline = time.monotonic() + 30
+    while len(arrivals) < clients and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*polls, return_exceptions=True)
+    for socket, _ in sockets:
+        await socket.close()
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for group in posters:
+        for poster in group:
+            poster.close()
+    latencies_ms = sorted(1000 * value for value in arrivals)
+
+    def percentile(share: float) -> float | None:
+        if not latencies_ms:
+            return None
+        return round(latencies_ms[min(len(latencies_ms) - 1, int(share * len(latencies_ms)))], 1)
+
+    return {
+        "clients": clients,
+        "websockets": len(sockets),
+        "long_polls": len(polls),
+        "rooms": len(rooms),
+        "idle_seconds": round(idle_wall_s, 2),
+        "idle_cpu_percent": round(100 * idle_cpu_s / idle_wall_s, 2),
+        "rss_kb_before": before.get("VmRSS"),
+        "rss_kb_connected": idle.get("VmRSS"),
+        "rss_kb_per_client": round(
+            ((idle.get("VmRSS") or 0) - (before.get("VmRSS") or 0)) / clients, 1
+        ),
+        "threads_before": before.get("Threads"),
+        "threads_connected": connected.get("Threads"),
+        "burst_deliveries": len(latencies_ms),
+        "burst_expected": clients,
+        "burst_ms": {
+            "p50": percentile(0.5),
+            "p95": percentile(0.95),
+            "max": latencies_ms[-1] if latencies_ms else None,
+        },
+        "errors": errors,
+    }
+
+
 RUNNERS = {
     "poll": poll_job,
     "long-poll": long_poll_job,
@@ -357,9 +490,12 @@ async def run_jobs(url: str, jobs: list[str], seconds: float) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in jobs:
         try:
+            if name == "idle-burst":
+                results[name] = await idle_burst_job(target, seconds)
+                continue
             results[name] = (await RUNNERS[name](target, seconds)).as_dict()
         except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError) as exc:
-            results[name] = {"unit": UNITS[name], "failure": f"{type(exc).__name__}: {exc}"}
+            results[name] = {"unit": UNITS.get(name), "failure": f"{type(exc).__name__}: {exc}"}
     target.monitor.close()
     return results
 
@@ -371,9 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="load per job")
     args = parser.parse_args(argv)
     jobs = [job for job in args.jobs.split(",") if job]
-    unknown = [job for job in jobs if job not in RUNNERS]
+    unknown = [job for job in jobs if job not in RUNNERS and job != "idle-burst"]
     if unknown:
         parser.error(f"unknown job {', '.join(unknown)}")
+    from lab.cli import raise_open_files_limit
+
+    raise_open_files_limit()  # a socket per idle client
     print(json.dumps(asyncio.run(run_jobs(args.url, jobs, args.seconds))))
     return 0
 

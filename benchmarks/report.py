@@ -179,6 +179,7 @@ def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
         "## What the numbers show\n\n" + "\n".join(f"- {line}" for line in reading(summary)),
         f"## Results (scenario `{main}`)\n\n"
         + results_table(summary["strategies"], RESULT_COLUMNS),
+        framework_tax_section(summary),
         "## Charts\n\n" + "\n\n".join(chart_section(chart) for chart in charts),
         *other_scenarios(summary),
         *sweep_section(summary),
@@ -242,6 +243,7 @@ RUN_FACTS = (
     ("duration_s", "{} s of load"),
     ("poll_interval_ms", "poll interval {} ms"),
     ("server", "server {}"),
+    ("layer", "{} channel layer"),
 )
 """Config entries named in the report's first line, as (key, wording)."""
 
@@ -257,6 +259,32 @@ def run_line(summary: SummaryJson) -> str:
     status = summary.get("status", "unknown")
     facts.append(f"overall status **{status}**")
     return " · ".join(facts) + "."
+
+
+def framework_tax_section(summary: SummaryJson) -> str:
+    """One line per strategy: its hot path's CPU per unit and its multiple of the floor's."""
+    floor = summary.get("floor")
+    if not isinstance(floor, Mapping):
+        return ""
+    least = [
+        f"{job} {floor[job]['cpu_ms_per_unit']:.3g} ms"
+        for job in ("poll", "long-poll", "broadcast", "post")
+        if isinstance(floor.get(job), Mapping) and floor[job].get("cpu_ms_per_unit")
+    ]
+    lines = [
+        f"The bare-ASGI floor on {floor.get('server', '?')} (benchmarks/floor.py, same run) "
+        f"spent per unit: {', '.join(least) or 'nothing measured'}."
+    ]
+    for key, result in summary["strategies"].items():
+        tax = result.get("framework_tax") or {}
+        parts = [
+            f"{job} {measured['cpu_ms_per_unit']:.3g} ms ({measured['ratio']:.0f}x the floor)"
+            for job, measured in tax.items()
+            if measured.get("cpu_ms_per_unit") and measured.get("ratio")
+        ]
+        if parts:
+            lines.append(f"{key}: " + ", ".join(parts) + ".")
+    return "## Framework tax\n\n" + "\n".join(f"- {line}" for line in lines)
 
 
 def chart_section(chart: Chart) -> str:

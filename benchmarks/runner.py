@@ -10,10 +10,12 @@ never imported here: it patches the process with gevent (STACK-NOTES).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -29,17 +31,19 @@ from typing import Any
 
 import redis
 
-from benchmarks import chaos, metrics
+from benchmarks import chaos, hotpaths, metrics
 from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_calls
 from benchmarks.scenarios import (
     DELIVERIES_DIR_ENV,
+    IDLE_BURST,
     PROFILES,
     RUN_TAG_ENV,
     VERIFY,
     Scenario,
     profile_runs,
 )
+from lab.cli import raise_open_files_limit
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
 from lab.serverproc import ServerProcess, free_port
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
@@ -79,8 +83,42 @@ class BenchConfig:
     processes: int
     poll_interval_ms: int
     out: Path
+    layer: str = "redis"
+    profile_server: bool = False
+    placement: Placement | None = None
     locust_workers: int = 0
     """Separate ``locust --worker`` processes joined to a master over TCP (0: no master)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which CPUs the server under test gets and which the load (Locust, Redis, probes) gets.
+
+    On 2+ cores they are kept apart, so a saturated load generator cannot pass for a
+    saturated server (STACK-NOTES, "Pin processes").
+    """
+
+    server_cpus: frozenset[int]
+    load_cpus: frozenset[int]
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"server_cpus": sorted(self.server_cpus), "load_cpus": sorted(self.load_cpus)}
+
+    def pin_load(self, pid: int) -> None:
+        """Pin a load process (children it forks later inherit it); gone already is fine."""
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(pid, self.load_cpus)
+
+
+def cpu_placement() -> Placement | None:
+    """The server on the first CPU this process may use, the load on the rest; None on 1."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+    if len(cpus) < 2:
+        return None
+    return Placement(frozenset(cpus[:1]), frozenset(cpus[1:]))
 
 
 class LocustFailed(RuntimeError):
@@ -105,6 +143,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print("pushlab bench: use --processes or --locust-workers, not both", file=sys.stderr)
         return 2
     profile = PROFILES[args.profile]
+    raise_open_files_limit()
     config = BenchConfig(
         profile=profile.name,
         strategies=keys,
@@ -114,13 +153,16 @@ def run_bench(args: argparse.Namespace) -> int:
         locust_workers=args.locust_workers,
         poll_interval_ms=int(os.environ.get("PUSHLAB_POLL_INTERVAL_MS", "1000")),
         out=Path(args.out),
+        layer=args.layer,
+        profile_server=args.profile_server,
+        placement=cpu_placement(),
     )
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{profile.name}"
     run_dir = config.out / run_id
     started = time.monotonic()
     print(
         f"pushlab bench: {len(config.runs) * len(keys)} runs ({profile.name} profile, "
-        f"{config.server}), writing {run_dir}",
+        f"{config.server}, {config.layer} layer), writing {run_dir}",
         flush=True,
     )
     summary = measure_everything(config, run_id, run_dir)
@@ -130,6 +172,9 @@ def run_bench(args: argparse.Namespace) -> int:
     shutil.rmtree(latest, ignore_errors=True)
     shutil.copytree(run_dir, latest)
     print(summary_table(summary))
+    print(floor_table(summary["floor"]))
+    if "idle_burst" in summary:
+        print(idle_burst_line(summary["idle_burst"]))
     print(
         f"\n{summary['status']}: {run_dir} (also {latest}) in {time.monotonic() - started:.0f} s",
         flush=True,
@@ -152,13 +197,23 @@ def draw_report(run_dir: Path) -> list[Path]:
 
 
 def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
+    print(f"floor: the bare-ASGI app on {config.server}, {len(hotpaths.JOBS)} jobs", flush=True)
+    floor = measure_floor(config, run_dir / "raw" / "floor")
     scenarios: dict[str, dict[str, dict[str, Any]]] = {}
     sweep: dict[str, list[dict[str, Any]]] = {}
-    plan = [(scenario, key) for _, scenario in config.runs for key in config.strategies]
+    per_strategy = [(name, scenario) for name, scenario in config.runs if name != IDLE_BURST.name]
+    plan = [
+        (scenario, key)
+        for _, scenario in per_strategy
+        for key in config.strategies
+        if not scenario.only_strategies or key in scenario.only_strategies
+    ]
     total = len(plan)
     number = 0
-    for scenario_name, scenario in config.runs:
+    for scenario_name, scenario in per_strategy:
         for key in config.strategies:
+            if scenario.only_strategies and key not in scenario.only_strategies:
+                continue
             number += 1
             raw_dir = run_dir / "raw" / scenario_name / key
             if scenario_name == "sweep":
@@ -167,13 +222,20 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             left_s = sum(planned_seconds(later) for later, _ in plan[number - 1 :])
             print(f"{label}: starting; about {left_s / 60:.1f} min left in all", flush=True)
             result = measure_strategy(key, scenario, config, raw_dir, label)
+            result["server"] = scenario.server or config.server
+            result["layer"] = scenario.layer or config.layer
             failure = f" ({result['failure']})" if result["failure"] else ""
             print(f"{label}: {result['status']}{failure}", flush=True)
             if scenario_name == "sweep":
                 sweep.setdefault(key, []).append(result)
             scenarios.setdefault(scenario_name, {})[key] = result  # the sweep keeps its largest
+    idle_burst = None
+    if any(name == IDLE_BURST.name for name, _ in config.runs):
+        print(f"{IDLE_BURST.name}: {IDLE_BURST.clients} idle clients, then a burst", flush=True)
+        idle_burst = measure_idle_burst(config, run_dir / "raw" / IDLE_BURST.name)
     names = list(dict.fromkeys(name for name, _ in config.runs))
-    main_name = "chat" if "chat" in names else names[0]  # --scenarios may leave chat out
+    main_runs = per_strategy or list(config.runs)
+    main_name = "chat" if "chat" in names else main_runs[0][0]  # --scenarios may leave chat out
     main = next(scenario for name, scenario in config.runs if name == main_name)
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -191,6 +253,10 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "room_size": main.room_size,
             "send_interval_s": main.send_interval_s,
             "server": config.server,
+            "layer": config.layer,
+            "cpu_placement": config.placement.as_dict() if config.placement else None,
+            "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            "profile_server": config.profile_server,
             "processes": config.processes,
             "locust_workers": config.locust_workers,
             "strategies": list(config.strategies),
@@ -198,7 +264,13 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
         "status": "ok",
         "strategies": scenarios.get(main_name, {}),
         "scenarios": scenarios,
+        "floor": floor,
     }
+    if idle_burst is not None:
+        summary["idle_burst"] = idle_burst
+    for by_key in scenarios.values():
+        for result in by_key.values():
+            add_framework_tax(result, floor)
     if sweep:
         summary["sweep"] = sweep
     every_result = [r for by_key in scenarios.values() for r in by_key.values()]
@@ -224,15 +296,22 @@ def measure_strategy(
     with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:
         try:
             redis_server = start_embedded_redis()
+            if config.placement is not None:
+                config.placement.pin_load(redis_server.process.pid)
             server = ServerProcess(
                 env={
                     "REDIS_URL": redis_server.url,
                     "PUSHLAB_VAR_DIR": var_dir,
                     "DATABASE_URL": "",  # a fresh SQLite, whatever the shell points at
                     "PUSHLAB_POLL_INTERVAL_MS": str(config.poll_interval_ms),
+                    # The server publishes only to the strategy measured: no strategy's CPU
+                    # or Redis work includes another's publishing.
+                    "PUSHLAB_PUBLISH_ONLY": key,
+                    "PUSHLAB_CHANNEL_LAYER": scenario.layer or config.layer,
                 },
-                server=config.server,
+                server=scenario.server or config.server,
                 log_path=raw_dir / "server.log",
+                cpus=set(config.placement.server_cpus) if config.placement else None,
             )
             server.start()  # assigned first, so a Ctrl-C while it starts still stops it
             verify = verify_strategy(key, server, config, raw_dir / "verify", label)
@@ -298,13 +377,18 @@ def timed_run(
         restarter.start()
         broker_chaos.start()
 
+    profiler = ServerProfiler(server.pid, raw_dir) if config.profile_server else None
     try:
+        if profiler is not None:
+            profiler.start(scenario.duration_s)
         records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
     finally:
         restarter.stop()
         broker_chaos.stop()
         for sampler in samplers:
             sampler.stop()
+        if profiler is not None:
+            profiler.stop()
     if restarter.error or broker_chaos.error:
         raise RuntimeError(restarter.error or broker_chaos.error)
     server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
@@ -375,6 +459,9 @@ def timed_run(
         "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
         "broker_events": broker_chaos.events,
+        "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
+        "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
+        "server_profile": profiler.output_name if profiler is not None else None,
     }
 
 
@@ -416,6 +503,9 @@ def failed_result(
         "reconnects",
         "resends",
         "stored_duplicates",
+        "server_cpu_ms_per_request",
+        "hot_path",
+        "server_profile",
     )
     return {
         "status": "failed",
@@ -492,6 +582,9 @@ def run_locust(
                 preexec_fn=unblock_stop_signals,
             )
             workers.start(PROJECT_DIR)
+            if config.placement is not None:
+                for pid in (process.pid, *workers.pids):
+                    config.placement.pin_load(pid)
         try:
             if on_started is not None:
                 on_started(process.pid, *workers.pids)
@@ -547,6 +640,12 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
         ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
         ("redis conns", lambda r: r["redis_clients_peak"]),
+        ("hot ms/unit", lambda r: hot_path_cell(r, "cpu_ms_per_unit")),
+        ("x floor", lambda r: hot_path_cell(r, "ratio")),
+        (
+            "post ms",
+            lambda r: ((r.get("framework_tax") or {}).get("post") or {}).get("cpu_ms_per_unit"),
+        ),
         ("locust cpu%", lambda r: r["locust_cpu_percent"]),
     )
     rows = [[name for name, _ in columns]]
@@ -573,6 +672,39 @@ def summary_table(summary: dict[str, Any]) -> str:
             "its numbers include its own queueing"
         )
     return "\n" + "\n".join(lines)
+
+
+def hot_path_cell(result: dict[str, Any], name: str) -> Any:
+    """The strategy's own hot-path job's figure from ``framework_tax`` (None if not measured)."""
+    tax = result.get("framework_tax") or {}
+    job = (result.get("hot_path") or {}).get("job")
+    return (tax.get(job) or {}).get(name) if job else None
+
+
+def floor_table(floor: dict[str, Any]) -> str:
+    """One line per floor job: what the bare-ASGI app spent per unit."""
+    parts = []
+    for job in hotpaths.JOBS:
+        measured = floor.get(job) or {}
+        value = measured.get("cpu_ms_per_unit")
+        shown = "failed" if value is None else f"{value:.3g} ms/{measured.get('unit')}"
+        parts.append(f"{job} {shown}")
+    return f"floor ({floor.get('server')}): " + ", ".join(parts)
+
+
+def idle_burst_line(measured: dict[str, Any]) -> str:
+    """The idle-burst scenario in one line (or why it failed)."""
+    if "failure" in measured:
+        return f"idle-burst: failed ({measured['failure']})"
+    burst = measured.get("burst_ms") or {}
+    return (
+        f"idle-burst ({measured.get('clients')} clients): idle CPU "
+        f"{measured.get('idle_cpu_percent')} % of a core, {measured.get('rss_kb_per_client')} KB "
+        f"per client, threads {measured.get('threads_before')} -> "
+        f"{measured.get('threads_connected')}; burst {measured.get('burst_deliveries')}/"
+        f"{measured.get('burst_expected')} delivered, p50 {burst.get('p50')} ms, "
+        f"p95 {burst.get('p95')} ms, max {burst.get('max')} ms"
+    )
 
 
 def cell(value: Any) -> str:
@@ -640,3 +772,162 @@ def redis_server_version() -> str | None:
         if part.startswith("v="):
             return part[2:]
     return None
+
+
+HOT_PATH_JOBS = {
+    "short-polling": "poll",
+    "long-polling": "long-poll",
+    "naive-long-polling": "long-poll",
+    "websocket": "broadcast",
+    "sse": "broadcast",
+}
+"""The floor job that does each strategy's work in its simplest form (``benchmarks.hotpaths``).
+SSE and the naive long poll are compared with the nearest one; a strategy not listed gets
+only the post job."""
+HOT_PATH_SECONDS = 3.0
+HOT_PATH_JOB_PATHS = {"poll", "long-poll", "post"}
+"""Jobs that work against any strategy's server (HTTP API); ``broadcast`` needs WebSockets."""
+
+
+def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, Any]:
+    """``python -m benchmarks.hotpaths`` on the load CPUs; its JSON (a job that failed says so)."""
+    command = [sys.executable, "-m", "benchmarks.hotpaths", "--url", url]
+    command += ["--jobs", ",".join(jobs), "--seconds", str(HOT_PATH_SECONDS)]
+    process = subprocess.Popen(
+        command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if config.placement is not None:
+        config.placement.pin_load(process.pid)
+    try:
+        out, err = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    if process.returncode != 0:
+        failure = f"hotpaths exited with {process.returncode}: {err.strip()[-300:]}"
+        return {job: {"unit": hotpaths.UNITS.get(job), "failure": failure} for job in jobs}
+    return dict(json.loads(out))
+
+
+def probe_hot_paths(
+    key: str, url: str, config: BenchConfig, raw_dir: Path
+) -> dict[str, Any] | None:
+    """After the timed run, on the same server: the strategy's own job and a post job."""
+    job = HOT_PATH_JOBS.get(key)
+    jobs = [job, "post"] if job else ["post"]
+    measured = run_hot_paths(url, jobs, config)
+    (raw_dir / "hotpaths.json").write_text(json.dumps(measured, indent=2) + "\n")
+    return {"job": job, **measured}
+
+
+def measure_floor(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
+    """The bare-ASGI floor (``benchmarks.floor``) on the run's server program, every job."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    server = ServerProcess(
+        env={},
+        server=config.server,
+        app="benchmarks.floor:app",
+        log_path=raw_dir / "server.log",
+        cpus=set(config.placement.server_cpus) if config.placement else None,
+    )
+    try:
+        server.start()
+        jobs = run_hot_paths(server.url, list(hotpaths.JOBS), config)
+    except (RuntimeError, OSError) as exc:
+        jobs = {job: {"unit": hotpaths.UNITS[job], "failure": str(exc)} for job in hotpaths.JOBS}
+    finally:
+        server.stop()
+    (raw_dir / "hotpaths.json").write_text(json.dumps(jobs, indent=2) + "\n")
+    return {"server": config.server, "app": "benchmarks.floor:app", **jobs}
+
+
+def add_framework_tax(result: dict[str, Any], floor: dict[str, Any]) -> None:
+    """``result["framework_tax"]``: the strategy's CPU per unit over the floor's, per job."""
+    hot = result.get("hot_path") or {}
+    tax: dict[str, Any] = {}
+    for job in (hot.get("job"), "post"):
+        if job is None:
+            continue
+        mine = (hot.get(job) or {}).get("cpu_ms_per_unit")
+        least = (floor.get(job) or {}).get("cpu_ms_per_unit")
+        tax[job] = {
+            "unit": hotpaths.UNITS[job],
+            "cpu_ms_per_unit": mine,
+            "floor_cpu_ms_per_unit": least,
+            "ratio": metrics.rounded(metrics.ratio(mine, least)) if mine and least else None,
+        }
+    result["framework_tax"] = tax or None
+
+
+class ServerProfiler:
+    """``py-spy record`` of the server during the timed run, written as speedscope JSON.
+
+    Sampling costs the server a little CPU (py-spy reads its memory from outside; with
+    ``--nonblocking`` it never pauses it): compare profiled runs with profiled runs.
+    """
+
+    output_name = "server-profile.speedscope.json"
+
+    def __init__(self, pid: int, raw_dir: Path) -> None:
+        self.pid = pid
+        self.path = raw_dir / self.output_name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, duration_s: float) -> None:
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        command = [py_spy, "record", "--pid", str(self.pid), "--rate", "200"]
+        command += ["--duration", str(int(duration_s) + 5), "--nonblocking"]
+        command += ["--format", "speedscope", "--output", str(self.path)]
+        log = open(self.path.with_name("server-profile.log"), "wb")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            log.write(f"py-spy could not start: {exc}\n".encode())
+        finally:
+            log.close()
+
+    def stop(self) -> None:
+        """py-spy writes its file on SIGINT; wait for it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure_idle_burst(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
+    """The ``idle-burst`` scenario: one server publishing to long polling and WebSockets,
+    ``benchmarks.hotpaths``' idle-burst job against it (idle CPU, memory and threads per
+    client, then one message to each room and its delivery times)."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:
+        redis_server = start_embedded_redis()
+        server: ServerProcess | None = None
+        try:
+            if config.placement is not None:
+                config.placement.pin_load(redis_server.process.pid)
+            server = ServerProcess(
+                env={
+                    "REDIS_URL": redis_server.url,
+                    "PUSHLAB_VAR_DIR": var_dir,
+                    "DATABASE_URL": "",
+                    "PUSHLAB_PUBLISH_ONLY": "long-polling,websocket",
+                    "PUSHLAB_CHANNEL_LAYER": config.layer,
+                },
+                server=config.server,
+                log_path=raw_dir / "server.log",
+                cpus=set(config.placement.server_cpus) if config.placement else None,
+            )
+            server.start()
+            measured = run_hot_paths(server.url, ["idle-burst"], config)["idle-burst"]
+        except (RuntimeError, OSError) as exc:
+            measured = {"failure": f"{type(exc).__name__}: {exc}"}
+        finally:
+            if server is not None:
+                server.stop()
+            redis_server.stop()
+    (raw_dir / "hotpaths.json").write_text(json.dumps(measured, indent=2) + "\n")
+    return {"server": config.server, "layer": config.layer, **measured}

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+
 ENV_PREFIX = "PUSHLAB_BENCH_"
 DELIVERIES_DIR_ENV = "PUSHLAB_BENCH_DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
@@ -18,12 +21,12 @@ RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
 """Part of every room name, so runs and verify steps never share a room."""
 
 
-def redis_chaos_from(value: str) -> dict[str, float]:
-    """``redis_restart_at_s,redis_stall_at_s,redis_stall_s`` from its environment form."""
+def redis_chaos_from(value: str) -> tuple[float, float, float]:
+    """``(redis_restart_at_s, redis_stall_at_s, redis_stall_s)`` from its environment form."""
     if not value:
-        return {}
+        return 0.0, 0.0, 0.0
     restart, stall, stall_s = (float(part) for part in value.split(","))
-    return {"redis_restart_at_s": restart, "redis_stall_at_s": stall, "redis_stall_s": stall_s}
+    return restart, stall, stall_s
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,12 @@ class Scenario:
     """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
     the first answer was lost (chaos): the server must store it once. 0: only failed sends
     are re-sent."""
+    server: str | None = None
+    """The ASGI server for this scenario instead of ``--server`` (the server variants)."""
+    layer: str | None = None
+    """The channel layer for this scenario instead of ``--layer`` (the layer variants)."""
+    only_strategies: tuple[str, ...] = ()
+    """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
 
     @property
     def spawn_rate(self) -> float:
@@ -102,6 +111,7 @@ class Scenario:
         def value(name: str) -> str:
             return environ[ENV_PREFIX + name]
 
+        redis_chaos = redis_chaos_from(environ.get(ENV_PREFIX + "REDIS_CHAOS", ""))
         return cls(
             name=value("SCENARIO"),
             clients=int(value("CLIENTS")),
@@ -112,7 +122,9 @@ class Scenario:
             drain_s=float(value("DRAIN_S")),
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
             resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
-            **redis_chaos_from(environ.get(ENV_PREFIX + "REDIS_CHAOS", "")),
+            redis_restart_at_s=redis_chaos[0],
+            redis_stall_at_s=redis_chaos[1],
+            redis_stall_s=redis_chaos[2],
         )
 
 
@@ -170,8 +182,36 @@ SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
 SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
+VARIANTS = tuple(
+    [replace(CHAT, name=f"chat-{server}", duration_s=20, server=server) for server in SERVERS]
+    + [
+        replace(
+            CHAT,
+            name=f"chat-{layer}-layer",
+            duration_s=20,
+            layer=layer,
+            only_strategies=("websocket",),
+        )
+        for layer in LAYERS
+    ]
+)
+"""The chat load under each ASGI server and each channel layer: what the choice costs."""
+
+IDLE_BURST = Scenario(
+    "idle-burst",
+    clients=2000,
+    duration_s=30,
+    room_size=100,
+    send_interval_s=30,
+    every_client_sends=False,
+)
+"""1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
+message to each room: what holding clients costs, and how fast a burst reaches them all.
+Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
+
 SCENARIOS = {
-    scenario.name: scenario for scenario in (CHAT, IDLE, FANOUT, CHAOS, CHAOS_REDIS, SWEEP)
+    scenario.name: scenario
+    for scenario in (CHAT, IDLE, FANOUT, CHAOS, CHAOS_REDIS, SWEEP, *VARIANTS, IDLE_BURST)
 }
 
 
@@ -186,7 +226,18 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", ("chat",), chat_clients=20, chat_duration_s=30),
     "full": Profile(
-        "full", ("chat", "idle", "fanout", "chaos", "sweep"), chat_clients=40, chat_duration_s=45
+        "full",
+        (
+            "chat",
+            "idle",
+            "fanout",
+            "chaos",
+            "sweep",
+            *(variant.name for variant in VARIANTS),
+            IDLE_BURST.name,
+        ),
+        chat_clients=40,
+        chat_duration_s=45,
     ),
 }
 

@@ -4,7 +4,10 @@ import os
 from typing import Any
 
 import django
+from django.conf import settings
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections, reset_queries
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
 # Initialise Django before importing code that may import models (as in the lecture).
@@ -27,6 +30,13 @@ class SharedThreadASGIHandler(ASGIHandler):
 
 
 django_asgi_app = SharedThreadASGIHandler()
+
+if not settings.DEBUG:
+    # Django's request_started receivers are sync, so each request would hop to a thread just
+    # to run them. request_finished (in response.close) still closes stale connections, and
+    # reset_queries only matters when DEBUG keeps the query log.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_started.disconnect(reset_queries)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

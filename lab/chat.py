@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from lab import broker
-from lab.models import Message, Room
+from lab.models import Message, Room, message_json
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +115,13 @@ def post(*, room: str, author: str, text: str, client_id: object = None) -> Post
         return Posted(stored, created=False)
     try:
         with transaction.atomic():
-            room_obj, _ = Room.objects.get_or_create(name=room)
-            Room.objects.filter(pk=room_obj.pk).update(last_message_id=F("last_message_id") + 1)
-            number = Room.objects.values_list("last_message_id", flat=True).get(pk=room_obj.pk)
+            bump = Room.objects.filter(name=room)
+            if not bump.update(last_message_id=F("last_message_id") + 1):  # the room's first
+                Room.objects.get_or_create(name=room)
+                bump.update(last_message_id=F("last_message_id") + 1)
+            room_id, number = bump.values_list("id", "last_message_id").get()
             message = Message.objects.create(
-                room=room_obj, number=number, author=author, text=text, client_id=client_id
+                room_id=room_id, number=number, author=author, text=text, client_id=client_id
             ).as_json(room)
             transaction.on_commit(lambda: publish(message))
     except IntegrityError:
@@ -184,12 +188,38 @@ def read_after(room: str, after: int, limit: int | None = None) -> list[ChatMess
 
     A cursor past the newest id is refused (``ChatError``), not waited on: it means the
     client holds ids from another database, and would otherwise never see a message.
-    The two queries run in one call, so an async caller hops to a thread once.
+    One query answers both (the newest id and the messages), so a poll is one round trip
+    and an async caller hops to a thread once; it is the hot path of every poll.
     """
-    newest = last_message_id(room)
+    limit = limit or settings.PUSHLAB_PAGE_LIMIT
+    with connection.cursor() as cursor:
+        cursor.execute(READ_AFTER_SQL, [after, room, limit])
+        rows = cursor.fetchall()
+    newest = int(rows[0][0]) if rows else 0
     if after > newest:
         raise ChatError(f"after={after} is beyond this room's newest message id ({newest})")
-    return messages_after(room, after, limit) if after < newest else []
+    return [
+        message_json(room, int(number), author, text, stored_datetime(created_at), client_id)
+        for _, number, author, text, created_at, client_id in rows
+        if number is not None
+    ]
+
+
+READ_AFTER_SQL = (
+    "SELECT r.last_message_id, m.number, m.author, m.text, m.created_at, m.client_id "
+    f"FROM {Room._meta.db_table} r LEFT JOIN {Message._meta.db_table} m "
+    "ON m.room_id = r.id AND m.number > %s "
+    "WHERE r.name = %s ORDER BY m.number LIMIT %s"
+)
+"""The room's newest id on every row, and its messages after the cursor (none: one row of
+NULLs; no room: no row). Plain SQL that SQLite and PostgreSQL both run."""
+
+
+def stored_datetime(value: datetime | str) -> datetime:
+    """A ``created_at`` as the database returns it (SQLite: naive UTC text) made aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def messages_after(room: str, after: int, limit: int | None = None) -> list[ChatMessage]:
@@ -231,7 +261,9 @@ def messages_following(room: str, after: int, incoming: ChatMessage | None) -> l
 # Async twins for consumers and async views. database_sync_to_async also closes
 # stale database connections around each call, as a request cycle would.
 amessages_after = database_sync_to_async(messages_after)
-aread_after = database_sync_to_async(read_after)
+# The HTTP views' read: Django's request cycle already closes stale connections (at
+# request_finished), so this twin skips database_sync_to_async's extra checks around each call.
+aread_after = sync_to_async(read_after)
 alast_message_id = database_sync_to_async(last_message_id)
 apost_message = database_sync_to_async(post_message)
 apost = database_sync_to_async(post)

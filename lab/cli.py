@@ -26,39 +26,74 @@ def setup_django() -> None:
     django.setup()
 
 
-def serve(host: str, port: int, server: str, migrate: bool = True, fd: int | None = None) -> None:
+SITE_APP = "lab.asgi:application"
+SERVERS = ("daphne", "uvicorn")
+LAYERS = ("redis", "pubsub")
+FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S = 20, 30
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to the hard limit (children inherit it): each
+    idle client holds a file descriptor, and the usual soft limit of 1024 is too few."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+def serve(
+    host: str,
+    port: int,
+    server: str,
+    migrate: bool = True,
+    fd: int | None = None,
+    app: str = SITE_APP,
+) -> None:
     """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
 
     ``fd``: accept on this inherited listening socket instead of binding (``--workers``).
+    ``app`` other than the site (``benchmarks.floor:app``, the benchmark's floor) is served
+    as it is, without Django.
     """
-    setup_django()
-    from django.conf import settings
-    from django.core.management import call_command
+    raise_open_files_limit()
+    ping = (FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S)
+    if app == SITE_APP:
+        setup_django()
+        from django.conf import settings
+        from django.core.management import call_command
 
-    refuse_unsafe_exposure(host)
-    if migrate:
-        call_command("migrate", interactive=False, verbosity=0)
+        refuse_unsafe_exposure(host)
+        if migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        ping = (settings.PUSHLAB_WS_PING_INTERVAL_S, settings.PUSHLAB_WS_PING_TIMEOUT_S)
+        banner = (
+            f"pushlab: serving http://{host}:{port}/chat/ with {server}, "
+            f"{settings.PUSHLAB_CHANNEL_LAYER} channel layer "
+            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})"
+        )
+    else:
+        banner = f"pushlab: serving {app} at http://{host}:{port}/ with {server}"
     # From here until the server has its own SIGINT/SIGTERM handlers, a stop signal waits
     # (lab/stopping.py says why); restoring the mask at the end delivers one still pending.
     previous_mask = block_stop_signals()
     try:
-        print(
-            f"pushlab: serving http://{host}:{port}/chat/ with {server} "
-            f"(Redis {settings.REDIS_URL}, database {settings.DATABASES['default']['NAME']})",
-            flush=True,
-        )
+        print(banner, flush=True)
         if server == "uvicorn":
-            run_uvicorn(host, port, fd)
+            run_uvicorn(host, port, fd, app, ping)
         else:
-            run_daphne(host, port, fd)
+            run_daphne(host, port, fd, app, ping)
     finally:
         restore_signal_mask(previous_mask)
 
 
-def run_uvicorn(host: str, port: int, fd: int | None) -> None:
+def run_uvicorn(host: str, port: int, fd: int | None, app: str, ping: tuple[int, int]) -> None:
     """uvicorn in this process; stop signals are unblocked once its handlers are in place."""
     import uvicorn
-    from django.conf import settings
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -68,26 +103,32 @@ def run_uvicorn(host: str, port: int, fd: int | None) -> None:
                 yield
 
     config = uvicorn.Config(
-        "lab.asgi:application",
+        app,
         host=host,
         port=port,
         fd=fd,
         log_level="warning",
+        access_log=False,
         lifespan="off",
-        ws_ping_interval=settings.PUSHLAB_WS_PING_INTERVAL_S,
-        ws_ping_timeout=settings.PUSHLAB_WS_PING_TIMEOUT_S,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        # Daphne does not compress frames; neither does uvicorn here, so the two are
+        # compared on the same work (permessage-deflate costs CPU on every frame).
+        ws_per_message_deflate=False,
+        ws_ping_interval=ping[0],
+        ws_ping_timeout=ping[1],
     )
     Server(config).run()
 
 
-def run_daphne(host: str, port: int, fd: int | None) -> None:
+def run_daphne(host: str, port: int, fd: int | None, app: str, ping: tuple[int, int]) -> None:
     """Daphne in this process; stop signals are unblocked once Twisted's handlers are in place.
 
     Twisted installs them in the reactor's "during startup" phase; "after startup"
     callbacks (``callWhenRunning``) run once that is done.
     """
     from daphne.cli import CommandLineInterface  # installs the asyncio reactor first
-    from django.conf import settings
     from twisted.internet import reactor
 
     reactor.callWhenRunning(unblock_stop_signals)
@@ -95,9 +136,9 @@ def run_daphne(host: str, port: int, fd: int | None) -> None:
     CommandLineInterface().run(
         [
             *listen,
-            "--ping-interval", str(settings.PUSHLAB_WS_PING_INTERVAL_S),
-            "--ping-timeout", str(settings.PUSHLAB_WS_PING_TIMEOUT_S),
-            "lab.asgi:application",
+            "--ping-interval", str(ping[0]),
+            "--ping-timeout", str(ping[1]),
+            app,
         ]
     )  # fmt: skip
 
@@ -116,8 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_cmd.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve_cmd.add_argument(
-        "--server", choices=["daphne", "uvicorn"], default="daphne",
+        "--server", choices=SERVERS, default="daphne",
         help="ASGI server (default: %(default)s, the lecture's)",
+    )  # fmt: skip
+    serve_cmd.add_argument(
+        "--layer", choices=LAYERS, default=None,
+        help="channel layer for WebSockets: redis (RedisChannelLayer) or pubsub "
+        "(RedisPubSubChannelLayer) (default: $PUSHLAB_CHANNEL_LAYER, else redis)",
+    )  # fmt: skip
+    serve_cmd.add_argument(
+        "--app", default=SITE_APP, metavar="MODULE:ATTR",
+        help="the ASGI app to serve (default: %(default)s; benchmarks.floor:app is the "
+        "benchmark's bare-ASGI floor)",
     )  # fmt: skip
     serve_cmd.add_argument(
         "--no-migrate", dest="migrate", action="store_false",
@@ -166,12 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stop_on_sigterm_like_ctrl_c()  # so cleanups run on SIGTERM too (lab/stopping.py)
     if args.command == "serve":
+        if args.layer is not None:  # read by lab.settings, here and in every worker process
+            os.environ["PUSHLAB_CHANNEL_LAYER"] = args.layer
         if args.workers > 1:
             from lab.server_workers import serve_workers
 
             return serve_workers(args.host, args.port, args.server, args.workers, args.migrate)
         with contextlib.suppress(KeyboardInterrupt):
-            serve(args.host, args.port, args.server, args.migrate, args.fd)
+            serve(args.host, args.port, args.server, args.migrate, args.fd, args.app)
         return 0
     if args.command == "bench":
         from benchmarks.runner import run_bench

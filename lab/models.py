@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -51,13 +52,27 @@ class Message(models.Model):
 
     def as_json(self, room_name: str) -> dict[str, Any]:
         """The message as every strategy sends it (DESIGN.md, "A stored message")."""
-        data = {
-            "id": self.number,
-            "room": room_name,
-            "author": self.author,
-            "message": self.text,
-            "created_at": self.created_at.isoformat(),
-        }
-        if self.client_id is not None:  # lets a sender see which of its sends was stored
-            data["client_id"] = self.client_id
-        return data
+        return message_json(
+            room_name, self.number, self.author, self.text, self.created_at, self.client_id
+        )
+
+
+def message_json(
+    room_name: str,
+    number: int,
+    author: str,
+    text: str,
+    created_at: datetime,
+    client_id: str | None,
+) -> dict[str, Any]:
+    """The one shape of a stored message, for model instances and raw reads alike."""
+    data: dict[str, Any] = {
+        "id": number,
+        "room": room_name,
+        "author": author,
+        "message": text,
+        "created_at": created_at.isoformat(),
+    }
+    if client_id is not None:  # lets a sender see which of its sends was stored
+        data["client_id"] = client_id
+    return data

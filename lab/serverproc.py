@@ -40,6 +40,10 @@ class ServerProcess:
     workers: int = 1
     """``pushlab serve --workers``: server processes behind the one port."""
     process: subprocess.Popen[bytes] | None = None
+    cpus: set[int] | None = None
+    """Pin the server to these CPUs (``os.sched_setaffinity``), on every (re)start."""
+    app: str = "lab.asgi:application"
+    """The ASGI app to serve; ``benchmarks.floor:app`` is the benchmark's floor."""
 
     @property
     def url(self) -> str:
@@ -57,7 +61,7 @@ class ServerProcess:
     def start(self, *, migrate: bool = True, timeout: float = 30.0) -> ServerProcess:
         """Start the server and return once it answers HTTP."""
         command = [sys.executable, "-m", "lab.cli", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--server", self.server]
+        command += ["--port", str(self.port), "--server", self.server, "--app", self.app]
         if not migrate:
             command.append("--no-migrate")
         if self.workers > 1:
@@ -71,6 +75,8 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 preexec_fn=unblock_stop_signals,
             )
+            if self.cpus:
+                os.sched_setaffinity(self.process.pid, self.cpus)
         try:
             self.wait_until_answering(timeout)
         except BaseException:  # also Ctrl-C while waiting: never leave the child behind

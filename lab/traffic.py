@@ -19,7 +19,22 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 ASGIApp = Any
 
 COUNTERS: Counter[str] = Counter()
+ROUTES: Counter[str] = Counter()
+"""Requests and sockets opened per route (``GET /api/rooms/[room]/messages/wait``): the live
+server panel tells the techniques apart by their routes, without the core knowing them."""
 STARTED_AT = time.time()
+
+
+def route_of(scope: Scope) -> str | None:
+    """``METHOD /api/rooms/[room]/rest`` for the API and ``WS /ws/chat/[room]/`` for sockets;
+    None for pages and static files (not a technique's traffic)."""
+    path = str(scope.get("path", ""))
+    parts = path.split("/")
+    if not path.startswith(("/api/rooms/", "/ws/chat/")) or len(parts) <= 3:
+        return None
+    parts[3] = "[room]"
+    method = str(scope.get("method", "GET")) if scope["type"] == "http" else "WS"
+    return f"{method} {'/'.join(parts)}"
 
 
 def websocket_frame_header_bytes(payload_length: int) -> int:
@@ -42,6 +57,8 @@ class TrafficMeter:
             return
         COUNTERS[f"{kind}_opened"] += 1
         COUNTERS[f"{kind}_open"] += 1
+        if (route := route_of(scope)) is not None:
+            ROUTES[route] += 1
 
         async def counting_send(event: Any) -> None:
             COUNTERS[f"{kind}_bytes_sent"] += event_bytes(event)
@@ -75,4 +92,5 @@ def snapshot() -> dict[str, Any]:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "max_rss_kb": usage.ru_maxrss,
         "uptime_s": time.time() - STARTED_AT,
+        "opened_by_route": dict(ROUTES),
     }

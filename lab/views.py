@@ -71,8 +71,30 @@ def compare(request: HttpRequest, room: str) -> HttpResponse:
     room = checked_room(room)
     request_author(request)
     return render(
-        request, "lab/compare.html", {"room_name": room, "strategies": STRATEGIES.values()}
+        request,
+        "lab/compare.html",
+        {"room_name": room, "strategies": STRATEGIES.values(), "route_titles": route_titles()},
     )
+
+
+CORE_ROUTES = {
+    "GET /api/rooms/[room]/messages": "GET messages (short polls, catch-up reads)",
+    "POST /api/rooms/[room]/messages": "POST messages (sends over HTTP)",
+}
+
+
+def route_titles() -> dict[str, str]:
+    """The live panel's names for routes (as ``lab.traffic.route_of`` writes them): the core
+    API's own, then each strategy's routes under its title, read from the registry."""
+    titles = dict(CORE_ROUTES)
+    for strategy in STRATEGIES.values():
+        for pattern in strategy.http_urls():
+            route = "/api/" + str(pattern.pattern).replace("<str:room>", "[room]")
+            titles[f"GET {route}"] = f"{strategy.title} (GET {route.rsplit('/', 1)[-1]})"
+        for pattern in strategy.websocket_urls():
+            route = "/" + str(pattern.pattern).replace("<str:room>", "[room]")
+            titles[f"WS {route}"] = f"{strategy.title} (sockets opened)"
+    return titles
 
 
 @never_cache
@@ -85,8 +107,29 @@ def lecture_room(request: HttpRequest, room: str) -> HttpResponse:
 
 
 def metrics(request: HttpRequest) -> JsonResponse:
-    """This process's traffic counters and CPU time (``lab.traffic``), for the benchmark."""
-    return JsonResponse(traffic.snapshot())
+    """This process's traffic counters and CPU time (``lab.traffic``), for the benchmark.
+
+    ``?redis=1`` (the compare page's live panel) adds Redis's own command count; the
+    benchmark leaves it off, so its probes add no Redis commands to what it measures.
+    """
+    snapshot = traffic.snapshot()
+    if request.GET.get("redis") == "1":
+        snapshot["redis_commands_processed"] = redis_commands_processed()
+    return JsonResponse(snapshot)
+
+
+def redis_commands_processed() -> int | None:
+    """Commands the Redis server has run since it started (``INFO stats``); None if down."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
+        try:
+            return int(client.info("stats")["total_commands_processed"])
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, KeyError, ValueError):
+        return None
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -7,11 +7,20 @@ from __future__ import annotations
 
 from strategies.base import Strategy
 from strategies.long_polling.strategy import LongPolling
+from strategies.naive_long_polling.strategy import NaiveLongPolling
 from strategies.short_polling.strategy import ShortPolling
+from strategies.sse.strategy import ServerSentEvents
 from strategies.websocket.strategy import WebSocket
 
 STRATEGIES: dict[str, Strategy] = {
-    strategy.key: strategy for strategy in (ShortPolling(), LongPolling(), WebSocket())
+    strategy.key: strategy
+    for strategy in (
+        ShortPolling(),
+        LongPolling(),
+        WebSocket(),
+        ServerSentEvents(),
+        NaiveLongPolling(),
+    )
 }
 DEFAULT_STRATEGY = "websocket"  # the lecture's
 

@@ -62,9 +62,9 @@ class ChatSession:
     def read(self, after: int = 0) -> requests.Response:
         return self.http.get(self.messages_url, params={"after": after}, timeout=10)
 
-    def wait(self, after: int, timeout: float = 5) -> requests.Response:
+    def wait(self, after: int, timeout: float = 5, path: str = "/wait") -> requests.Response:
         return self.http.get(
-            self.messages_url + "/wait", params={"after": after, "timeout": timeout}, timeout=90
+            self.messages_url + path, params={"after": after, "timeout": timeout}, timeout=90
         )
 
     def read_all(self) -> list[Message]:
@@ -189,10 +189,11 @@ class LongPollingReceiver(Receiver):
     """``GET .../messages/wait?after=<last id>&timeout=<s>`` again as soon as each answers."""
 
     timeout_s = 1  # short, so a stopped receiver ends quickly; wake-ups come well before it
+    wait_path = "/wait"
 
     def follow(self) -> None:
         while not self._stop.is_set():
-            answer = self.session.wait(after=self.last_id, timeout=self.timeout_s)
+            answer = self.session.wait(self.last_id, self.timeout_s, self.wait_path)
             assert answer.status_code == 200, (answer.status_code, answer.text)
             self.messages.extend(answer.json()["messages"])
 

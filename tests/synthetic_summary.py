@@ -22,6 +22,15 @@ PROFILES: dict[str, dict[str, float]] = {
     "long-polling": {"rpm": 115.0, "bytes": 560.0, "cpu": 2.4, "redis": 2.1, "p50": 6.1},
     "websocket": {"rpm": 2.0, "bytes": 190.0, "cpu": 0.9, "redis": 1.3, "p50": 4.2},
 }
+HELD_CONNECTION = {"rpm": 2.5, "bytes": 230.0, "cpu": 1.1, "redis": 1.0, "p50": 5.0}
+"""The profile of any other registered strategy: a push over a held connection."""
+
+
+def registered_keys() -> list[str]:
+    """Every strategy of the registry, so a new one appears in every synthetic run."""
+    from strategies import STRATEGIES
+
+    return list(STRATEGIES)
 
 
 def latency_cdf(key: str, p50: float) -> list[list[float]]:
@@ -43,7 +52,7 @@ def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[st
     more latency (short polling's latency is set by its poll interval).
     """
     load = clients / 20
-    profile = dict(PROFILES[key])
+    profile = dict(PROFILES.get(key, HELD_CONNECTION))
     profile["cpu"] = round(profile["cpu"] * (0.8 + 0.2 * load), 3)
     if key != "short-polling":
         profile["p50"] *= load**0.5
@@ -99,7 +108,8 @@ def build_summary(
     """A summary.json for every registered strategy; variants: one failed, a sweep, no
     deliveries at all, and an ``idle`` scenario (nobody writes) beside ``chat``."""
     results = {
-        key: strategy_result(key, messages=0 if zero_deliveries else 109) for key in PROFILES
+        key: strategy_result(key, messages=0 if zero_deliveries else 109)
+        for key in registered_keys()
     }
     if zero_deliveries:
         for result in results.values():
@@ -138,18 +148,20 @@ def build_summary(
             "send_interval_s": 5,
             "server": "daphne",
             "processes": 1,
-            "strategies": list(PROFILES),
+            "strategies": registered_keys(),
         },
         "status": "failed" if failed else "ok",
         "strategies": results,
         "scenarios": {"chat": results},
     }
     if idle:
-        summary["scenarios"]["idle"] = {key: strategy_result(key, messages=0) for key in PROFILES}
+        summary["scenarios"]["idle"] = {
+            key: strategy_result(key, messages=0) for key in registered_keys()
+        }
     if sweep:
         summary["sweep"] = {
             key: [strategy_result(key, clients=clients) for clients in (10, 40, 80)]
-            for key in PROFILES
+            for key in registered_keys()
         }
     return summary
 

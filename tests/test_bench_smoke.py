@@ -73,7 +73,7 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
     config = summary["config"]
     assert config["profile"] == "quick" and config["clients"] == CLIENTS
     assert config["duration_s"] == 6 and config["poll_interval_ms"] > 0
-    assert config["server"] == "daphne" and config["strategies"] == list(STRATEGIES)
+    assert config["server"] == "uvicorn" and config["strategies"] == list(STRATEGIES)
     assert summary["status"] == "ok"
     assert set(summary["strategies"]) == set(STRATEGIES)
     assert summary["scenarios"]["chat"] == summary["strategies"]
@@ -81,6 +81,33 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
         assert set(result) >= SCHEMA_KEYS, (key, SCHEMA_KEYS - set(result))
         assert {"p50", "p95", "p99", "max", "mean", "cdf"} <= set(result["delivery_ms"])
         assert result["status"] == "ok" and result["verify"]["ok"], (key, result["failure"])
+
+
+def test_floor_and_framework_tax_recorded(bench_run: tuple[Path, dict, str]) -> None:
+    _, summary, stdout = bench_run
+    config = summary["config"]
+    assert config["layer"] == "pubsub" and config["open_files_limit"] >= 1024
+    if len(os.sched_getaffinity(0)) >= 2:
+        placement = config["cpu_placement"]
+        assert placement["server_cpus"] and placement["load_cpus"]
+        assert not set(placement["server_cpus"]) & set(placement["load_cpus"])
+    floor = summary["floor"]
+    assert floor["server"] == config["server"]
+    for job in ("poll", "long-poll", "broadcast", "post"):
+        assert floor[job]["cpu_ms_per_unit"] > 0 and floor[job]["errors"] == 0, (job, floor[job])
+        assert floor[job]["units"] > 0
+    assert "floor (" in stdout
+    own_job = {"short-polling": "poll", "long-polling": "long-poll", "websocket": "broadcast"}
+    for key, result in summary["strategies"].items():
+        assert key not in summary["floor"]  # the floor is kept apart from the strategies
+        tax = result["framework_tax"]
+        jobs = [own_job[key], "post"] if key in own_job else ["post"]
+        for job in jobs:
+            assert tax[job]["ratio"] > 0, (key, job, tax)
+            assert tax[job]["floor_cpu_ms_per_unit"] == floor[job]["cpu_ms_per_unit"]
+        assert result["server_cpu_ms_per_request"] > 0
+    # each strategy's server publishes only to it: polling makes no Redis work per delivery
+    assert summary["strategies"]["short-polling"]["redis_commands_per_delivery"] == 0
 
 
 def test_every_message_delivered_once_in_order(bench_run: tuple[Path, dict, str]) -> None:
@@ -200,3 +227,26 @@ def test_locust_workers_over_tcp_account_for_every_client_and_delivery(tmp_path:
             for record in records
         )
     )
+
+
+def test_server_layer_and_profile_flags_are_recorded(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients", "4",
+         "--duration", "5", "--server", "daphne", "--layer", "redis", "--profile-server",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    config, result = summary["config"], summary["strategies"]["websocket"]
+    assert (config["server"], config["layer"], config["profile_server"]) == (
+        "daphne",
+        "redis",
+        True,
+    )
+    assert (result["server"], result["layer"]) == ("daphne", "redis")
+    assert summary["floor"]["server"] == "daphne"
+    raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
+    profile = json.loads((raw / result["server_profile"]).read_text())
+    assert profile["profiles"] and profile["shared"]["frames"]  # speedscope, with samples
+    assert "redis channel layer" in (raw / "server.log").read_text()

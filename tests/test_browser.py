@@ -8,8 +8,10 @@ input through ActionChains, and every wait is the lecture's 2 seconds.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -45,7 +47,10 @@ class ChatWindows:
     def wait_until_ready(self) -> None:
         """The page's transport has made its first contact (a socket open, a poll answered)."""
         WebDriverWait(self.driver, 2).until(
-            lambda _: self.text_of("#connection-state") in {"connected", "polling", "waiting"},
+            lambda _: (
+                self.text_of("#connection-state")
+                in {strategy.healthy_state for strategy in STRATEGIES.values()}
+            ),
             "the room page's transport did not start",
         )
 
@@ -196,3 +201,67 @@ def test_compare_page_panels_all_receive_what_one_panel_sends(
         windows.wait_for_message("to every panel", f"{panel} did not get the message")
         assert windows.chat_log_value == "to every panel\n"
         driver.switch_to.default_content()
+
+
+def test_compare_pages_server_panel_moves_when_a_message_is_sent(windows: ChatWindows) -> None:
+    """The live panel reads /api/metrics every second: a send shows up in its route table."""
+    room = unique_room("panel")
+    driver = windows.driver
+    driver.get(f"{windows.live_server_url}/chat/{room}/compare/")
+    WebDriverWait(driver, 5).until(
+        lambda _: (
+            windows.text_of("#server-state") == "live"
+            and re.fullmatch(r"-?\d+\.\d", windows.text_of("#server-requests"))
+        ),
+        "the server panel never showed a request rate",
+    )
+    first_update = windows.text_of("#server-updated")
+    driver.switch_to.frame("panel-short-polling")
+    windows.wait_until_ready()
+    driver.find_element(By.CSS_SELECTOR, "#chat-message-input").click()
+    windows.post_message("watched by the panel")
+    driver.switch_to.default_content()
+
+    def post_rate(_: object) -> bool:
+        """Read the table in one script call: the panel rebuilds its rows every second."""
+        rows = driver.execute_script(
+            "return [...document.querySelectorAll('#server-routes tr')]"
+            ".map(row => [...row.cells].map(cell => cell.textContent));"
+        )
+        return any(name.startswith("POST messages") and float(value) > 0 for name, value in rows)
+
+    WebDriverWait(driver, 5, poll_frequency=0.1).until(post_rate, "the send never showed up")
+    assert windows.text_of("#server-updated") != first_update, "the panel did not refresh"
+    assert windows.text_of("#server-cpu").endswith("%")
+
+
+def test_compare_pages_timeline_draws_polling_holding_and_pushing(windows: ChatWindows) -> None:
+    """One lane per panel from its own traffic: short polls, a held poll, pushed frames, and
+    the message, sent from one panel, arriving in every lane."""
+    room = unique_room("timeline")
+    driver = windows.driver
+    driver.get(f"{windows.live_server_url}/chat/{room}/compare/")
+    for key in STRATEGIES:
+        driver.switch_to.frame(f"panel-{key}")
+        windows.wait_until_ready()
+        driver.switch_to.default_content()
+    driver.switch_to.frame("panel-websocket")
+    driver.find_element(By.CSS_SELECTOR, "#chat-message-input").click()
+    windows.post_message("on the timeline")
+    driver.switch_to.default_content()
+
+    def drawn(_: object) -> dict[str, Any] | None:
+        raw = driver.execute_script("return document.getElementById('timeline').dataset.drawn")
+        state: dict[str, Any] = json.loads(raw) if raw else {}
+        lanes = state.get("lanes", {})
+        ready = (
+            state.get("sent", 0) >= 1
+            and len(lanes) == len(STRATEGIES)
+            and all(lane["messages"] >= 1 for lane in lanes.values())
+            and lanes["short-polling"]["requests"] >= 2
+            and lanes["long-polling"]["requests"] >= 1
+            and lanes["websocket"]["frames"] >= 1
+        )
+        return state if ready else None
+
+    WebDriverWait(driver, 5, poll_frequency=0.25).until(drawn, "the timeline did not draw it all")

@@ -35,7 +35,7 @@ def test_every_chart_has_a_russian_title_axis_labels_and_strategy_names(chart: o
         for label in (axes.get_xlabel(), axes.get_ylabel()):
             assert not label or CYRILLIC.search(label), label
     for key, strategy in STRATEGIES.items():
-        if key in RUSSIAN.titles:
+        if RUSSIAN.titles.get(key, strategy.title) != strategy.title:  # "Server-Sent Events" stays
             assert strategy.title not in texts, f"{strategy.title!r} left in English"
     numbers = [text for text in texts if re.fullmatch(r"[\d.,]+", text)]
     assert not [n for n in numbers if re.search(r"\d\.\d", n)], "decimal points left"

@@ -136,7 +136,7 @@ async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPat
     subscription it would be lost and the poll would run to its timeout."""
     room = "lost-wake-up"
     await AsyncClient().get(f"/api/rooms/{room}/messages/wait?after=0&timeout=0.2")  # warm up
-    original = chat.amessages_after
+    original = chat.aread_after  # the view's backlog read
     posted: list[dict[str, Any]] = []
 
     async def read_then_post(room_name: str, after: int, limit: int | None = None) -> Any:
@@ -145,7 +145,7 @@ async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPat
             posted.append(await chat.apost_message(room=room, author="ann", text="in the gap"))
         return backlog
 
-    monkeypatch.setattr(chat, "amessages_after", read_then_post)
+    monkeypatch.setattr(chat, "aread_after", read_then_post)
     timeout_s = 4.0
     started = time.monotonic()
     response = await asyncio.wait_for(

@@ -231,7 +231,7 @@ def test_every_strategys_page_sends_a_client_id(
     WebDriverWait(browser, 10).until(
         lambda _: (
             browser.find_element(By.ID, "connection-state").text
-            in {"connected", "polling", "waiting"}
+            == STRATEGIES[strategy].healthy_state
         )
     )
     reader = ChatSession(live_server_process.url, room, open_page=False)

@@ -3,6 +3,10 @@ run, and against schema-shaped summaries written to a temporary directory."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -129,3 +133,60 @@ def _title(key: str) -> str:
     from strategies import STRATEGIES
 
     return STRATEGIES[key].title
+
+
+def make_recipe(target: str) -> str:
+    """The commands of one Makefile target (its tab-indented lines)."""
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    found = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
+    assert found, f"the Makefile has no `{target}` target"
+    return found.group(1)
+
+
+def test_make_notebooks_opens_jupyterlab_from_this_venv_on_the_notebooks() -> None:
+    """`make notebooks` is the one command a person runs; JupyterLab itself is not started."""
+    recipe = make_recipe("notebooks")
+    assert "$(BIN)/jupyter lab" in recipe and "--notebook-dir=notebooks" in recipe
+    assert "JUPYTER_PREFER_ENV_PATH=1" in recipe, "a user-wide python3 kernel must not win"
+    assert "127.0.0.1" in recipe
+    jupyter = Path(sys.executable).parent / "jupyter-lab"
+    assert jupyter.exists(), "jupyterlab is in the dev extra: pip install -e '.[dev]'"
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_the_notebooks_kernel_is_this_venvs_python(name: str) -> None:
+    """The kernel the notebook names resolves, as `make notebooks` runs it, to .venv's python."""
+    kernel = nbformat.read(NOTEBOOKS / name, as_version=4).metadata["kernelspec"]["name"]
+    probe = (
+        "import sys; from jupyter_client.manager import KernelManager;"
+        f"manager = KernelManager(kernel_name={kernel!r});"
+        "print(manager.format_kernel_cmd()[0]); print(manager.kernel_spec.resource_dir)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "JUPYTER_PREFER_ENV_PATH": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    executable, resource_dir = found.stdout.split()
+    assert Path(executable) == Path(sys.executable), "the kernel runs this venv's python"
+    assert Path(resource_dir).is_relative_to(sys.prefix), "the kernel spec is this venv's own"
+
+
+def test_scaling_leaves_saturated_points_out_of_its_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep point where the server used a whole core is drawn but never fitted."""
+    summary = build_summary(sweep=True)
+    short = summary["sweep"]["short-polling"]
+    short[-1]["server_cpu_percent"] = 100.0
+    short[-1]["http_requests_per_client_per_min"] *= 3  # what a saturated point can do to a fit
+    printed = run_notebook("scaling.ipynb", save(tmp_path, summary), monkeypatch)
+    assert f"saturated at [{short[-1]['clients']}] clients" in printed
+    kept = short[:-1]
+    clients = [point["clients"] for point in kept]
+    totals = [point["http_requests_per_client_per_min"] * point["clients"] for point in kept]
+    slope = np.polyfit(clients, totals, 1)[0]
+    assert f"{_title('short-polling'):15} each extra client costs {slope:8.1f}" in printed

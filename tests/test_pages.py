@@ -118,3 +118,20 @@ def test_lecture_room_page_is_the_lectures_template_unchanged() -> None:
         '<script id="room-name" type="application/json">"lobby"</script>',
     )
     assert Client().get("/lecture/chat/no%20spaces/").status_code == 404
+
+
+def test_metrics_adds_redis_only_when_the_live_panel_asks() -> None:
+    """The benchmark reads /api/metrics without ?redis=1, so its probes add no Redis work."""
+    plain = Client().get("/api/metrics").json()
+    assert "redis_commands_processed" not in plain and "opened_by_route" in plain
+    live = Client().get("/api/metrics?redis=1").json()
+    assert isinstance(live["redis_commands_processed"], int)
+
+
+def test_routes_are_counted_without_the_room_name() -> None:
+    from lab.traffic import route_of
+
+    http = {"type": "http", "method": "GET", "path": "/api/rooms/lobby/messages/wait"}
+    assert route_of(http) == "GET /api/rooms/[room]/messages/wait"
+    assert route_of({"type": "websocket", "path": "/ws/chat/lobby/"}) == "WS /ws/chat/[room]/"
+    assert route_of({"type": "http", "method": "GET", "path": "/chat/lobby/"}) is None

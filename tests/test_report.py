@@ -34,6 +34,7 @@ MAIN_CHARTS = {
     "redis_commands_per_delivery.png",
 }
 SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
+FLOOR_CHARTS = {"framework_tax.png", "server_and_layer.png"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -74,15 +75,15 @@ def test_every_applicable_chart_is_a_real_png_embedded_in_the_report(
     assert text.startswith("# pushlab benchmark report: 20261124-001500-quick")
     for name in expected:
         assert f"](charts/{name})" in text
-    for name in (MAIN_CHARTS | SWEEP_CHARTS) - expected:
+    for name in (MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS) - expected:
         assert name not in text
     for strategy in STRATEGIES.values():
         assert strategy.title in text
 
 
 def test_chart_table_names_every_chart_of_the_schema_with_a_question() -> None:
-    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS
-    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS)
+    assert {chart.file_name for chart in CHARTS} == MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS
+    assert len(CHARTS) == len(MAIN_CHARTS | SWEEP_CHARTS | FLOOR_CHARTS)
     for chart in CHARTS:
         assert chart.title and chart.question.endswith("?") and callable(chart.draw)
     assert report.CHARTS is CHARTS
@@ -91,7 +92,7 @@ def test_chart_table_names_every_chart_of_the_schema_with_a_question() -> None:
 def test_failed_strategy_is_flagged_first_and_never_charted() -> None:
     summary = build_summary(failed="long-polling")
     selection = select_charted(summary["strategies"])
-    assert [key for key, _ in selection.charted] == ["short-polling", "websocket"]
+    assert [key for key, _ in selection.charted] == [k for k in STRATEGIES if k != "long-polling"]
     assert selection.failed == {"long-polling": "7 of 1090 deliveries were lost"}
 
     text = report_text(summary)
@@ -136,10 +137,8 @@ def test_reading_is_generated_from_the_numbers() -> None:
     text = report_text(summary)
     assert "Short polling made 72.1 (0.661 per delivered message)" in text
     assert "WebSocket made 2 (0.0183 per delivered message)" in text
-    assert (
-        "Lowest median (p50) delivery latency: WebSocket, 4.2 ms "
-        "(then Long polling 6.1 ms, Short polling 503 ms)." in text
-    )
+    assert "Lowest median (p50) delivery latency: WebSocket, 4.2 ms (then " in text
+    assert "Long polling 6.1 ms, Short polling 503 ms)." in text  # other strategies between
     assert (
         "Short polling: one poll every 1000 ms (60) plus the client's own 10.9 sends predicts "
         "HTTP requests per client per minute near 70.9. This run measured 72.1, which agrees."
@@ -266,9 +265,9 @@ def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report
     row = next(line for line in text.splitlines() if line.startswith("| WebSocket |"))
     assert "| **FAILED** | n/a | n/a | n/a | n/a / n/a / n/a |" in row
     assert [key for key, _ in select_charted(summary["strategies"]).charted] == [
-        "short-polling",
-        "long-polling",
-        "sse",
+        key
+        for key in STRATEGIES
+        if key != "websocket"  # registry order, the crashed one out
     ]
 
 
@@ -295,3 +294,89 @@ def test_sweep_charts_name_the_sweep_and_its_own_step_length() -> None:
     line = run_context(summary, sweep=True)
     assert "scenario sweep" in line and "25 s per step" in line and "45 s" not in line
     assert "scenario chat" in run_context(summary) and "45 s" in run_context(summary)
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda chart: chart.file_name)
+def test_no_bar_stands_on_a_log_axis(chart: Any) -> None:
+    """On a log axis a bar starts at an arbitrary decade, so its length misleads: dots only."""
+    summary = build_summary(sweep=True, idle=True)
+    figure = chart.draw(summary)
+    for axes in figure.axes:
+        if axes.get_yscale() == "log":
+            bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
+            assert bars == [], f"{chart.file_name}: {len(bars)} bars on a log axis"
+
+
+def test_requests_per_client_per_min_shows_busy_and_idle_side_by_side() -> None:
+    chart = next(c for c in CHARTS if c.file_name == "requests_per_client_per_min.png")
+    summary = build_summary(idle=True)
+    figure = chart.draw(summary)
+    busy_axes, idle_axes = figure.axes[:2]
+    assert "busy" in busy_axes.get_title() and "idle" in idle_axes.get_title()
+    assert busy_axes.get_ylim() == idle_axes.get_ylim(), "one scale, so heights compare"
+    idle_rates = {
+        key: f"{result['http_requests_per_client_per_min']:.3g}"
+        for key, result in summary["scenarios"]["idle"].items()
+    }
+    shown = {text.get_text() for text in idle_axes.texts}
+    assert set(idle_rates.values()) <= shown, (idle_rates, shown)
+    without_idle = chart.draw(build_summary())
+    notes = " ".join(text.get_text() for text in without_idle.findobj(Text))
+    assert "No idle scenario in this run" in notes
+
+
+def test_a_server_saturated_sweep_point_is_ringed_and_never_fitted() -> None:
+    from benchmarks.charts import FAILED_COLOUR, fits_a_line
+
+    summary = build_summary(sweep=True)
+    point = summary["sweep"]["long-polling"][-1]
+    point["server_cpu_percent"] = 99.0
+    assert not fits_a_line(point) and fits_a_line(summary["sweep"]["long-polling"][0])
+    for file_name in ("sweep_cost.png", "sweep_latency.png"):
+        chart = next(c for c in CHARTS if c.file_name == file_name)
+        figure = chart.draw(summary)
+        rings = [
+            line
+            for axes in figure.axes
+            for line in axes.get_lines()
+            if to_rgba(line.get_markeredgecolor()) == to_rgba(FAILED_COLOUR)
+            and line.get_markerfacecolor() == "none"
+        ]
+        assert rings, f"{file_name} does not mark the saturated point"
+        notes = " ".join(text.get_text() for text in figure.findobj(Text))
+        assert "server saturated" in notes
+
+
+def with_floor_and_variants(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as ``pushlab bench`` writes it now: the floor, each strategy's hot path and
+    its multiple of the floor, and the chat scenario under each server and layer."""
+    jobs = {"short-polling": "poll", "long-polling": "long-poll", "websocket": "broadcast"}
+    floor = {"poll": 0.04, "long-poll": 0.06, "broadcast": 0.015, "post": 0.12}
+    summary["floor"] = {
+        "server": "uvicorn",
+        **{job: {"unit": "x", "units": 100, "cpu_ms_per_unit": ms} for job, ms in floor.items()},
+    }
+    for key, result in summary["strategies"].items():
+        job = jobs.get(key)
+        mine = {job: floor[job] * 20, "post": 2.0} if job else {"post": 2.0}
+        result["hot_path"] = {"job": job}
+        result["framework_tax"] = {
+            name: {"cpu_ms_per_unit": ms, "floor_cpu_ms_per_unit": floor[name],
+                   "ratio": ms / floor[name], "unit": "x"}
+            for name, ms in mine.items()
+        }  # fmt: skip
+    for name in ("chat-daphne", "chat-uvicorn"):
+        summary["scenarios"][name] = dict(summary["strategies"])
+    summary["scenarios"]["chat-pubsub-layer"] = {"websocket": summary["strategies"]["websocket"]}
+    return summary
+
+
+def test_framework_tax_and_variant_charts_are_drawn_and_reported(tmp_path: Path) -> None:
+    run_dir = save(tmp_path / "run", with_floor_and_variants(build_summary()))
+    report.write_report(run_dir)
+    assert drawn_charts(run_dir) == MAIN_CHARTS | FLOOR_CHARTS
+    for name in FLOOR_CHARTS:
+        assert_real_png(run_dir / "charts" / name)
+    text = (run_dir / "report.md").read_text()
+    assert "## Framework tax" in text and "poll 0.04 ms" in text
+    assert "short-polling: poll 0.8 ms (20x the floor), post 2 ms (17x the floor)." in text

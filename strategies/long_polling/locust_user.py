@@ -16,13 +16,16 @@ class LongPollingUser(ChatUser):
     """
 
     strategy_key = "long-polling"
+    wait_path = "/wait"
+    """The endpoint under ``/api/rooms/<room>/messages`` that holds the request."""
 
     @task
     def long_poll(self) -> None:
         timeout = float(self.config["longPollTimeoutS"]) if self.config else 25.0
         messages = self.get_messages(
-            f"/api/rooms/{self.room}/messages/wait?after={self.last_id}&timeout={timeout:g}",
-            "/api/rooms/[room]/messages/wait",
+            f"/api/rooms/{self.room}/messages{self.wait_path}?after={self.last_id}"
+            f"&timeout={timeout:g}",
+            f"/api/rooms/[room]/messages{self.wait_path}",
             timeout=timeout + 10,
         )
         if messages is None:

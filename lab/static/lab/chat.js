@@ -10,8 +10,21 @@ window.pushlab = (function () {
     const errorBox = document.querySelector("#chat-error");
     const encoder = new TextEncoder();
     const meter = { requests: 0, bytes: 0, messages: 0, latencies: [] };
+    // This page's traffic over time, for the compare page's timeline: HTTP requests from
+    // start to answer (end null while open), pushed frames and delivered messages as ticks.
+    const trace = { requests: [], frames: [], messages: [], sent: [] };
+    const TRACE_KEEP_MS = 60000;
+
+    function remember(list, item) {
+        list.push(item);
+        while (list.length && list[0].at < Date.now() - TRACE_KEEP_MS &&
+               (list[0].end === undefined || list[0].end !== null)) {
+            list.shift();
+        }
+    }
     let lastId = config.lastId;  // the newest message id shown: never show one twice
     let transport = null;
+    const leaving = new AbortController();  // aborts this page's requests when it is left
     let outgoing = null;  // {text, clientId} of the message being sent, until it is stored
     const POST_ATTEMPTS = 4;
 
@@ -51,6 +64,7 @@ window.pushlab = (function () {
                     continue;
                 }
                 lastId = m.id;
+                remember(trace.messages, { at: now, id: m.id });
                 log.value += m.message + "\n";
                 log.scrollTop = log.scrollHeight;
                 meter.messages += 1;
@@ -69,6 +83,7 @@ window.pushlab = (function () {
         },
 
         countFrame(text) {
+            remember(trace.frames, { at: Date.now() });
             meter.bytes += encoder.encode(text).length;
             updateMeter();
         },
@@ -98,8 +113,16 @@ window.pushlab = (function () {
 
         // fetch() that feeds the meter and returns {status, body}; throws on network errors.
         async fetchJson(url, options) {
-            const response = await fetch(url, Object.assign({ credentials: "same-origin" }, options));
-            const text = await response.text();
+            const request = { at: Date.now(), end: null, method: (options && options.method) || "GET" };
+            remember(trace.requests, request);
+            let response, text;
+            try {
+                response = await fetch(url, Object.assign(
+                    { credentials: "same-origin", signal: leaving.signal }, options));
+                text = await response.text();
+            } finally {
+                request.end = Date.now();
+            }
             chat.countRequest(encoder.encode(text).length);
             let body = null;
             try {
@@ -171,6 +194,32 @@ window.pushlab = (function () {
         },
 
         sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+
+        // A long-poll loop on `endpoint` (e.g. "/wait"): the server holds each request until
+        // a message exists (or its timeout passes); ask again at once; back off after errors.
+        async longPoll(endpoint) {
+            const backoff = chat.backoff();
+            for (;;) {
+                chat.setState("waiting");
+                try {
+                    const query = endpoint + "?after=" + lastId + "&timeout=" + config.longPollTimeoutS;
+                    const answer = await chat.fetchJson(chat.apiUrl(query));
+                    if (answer.status === chat.LOGIN_REQUIRED_STATUS) {
+                        chat.signedOut();
+                        return;
+                    }
+                    if (answer.status !== 200) {  // 503 when the server holds too many: back off
+                        throw new Error(answer.body.error);
+                    }
+                    chat.deliver(answer.body.messages);
+                    backoff.reset();
+                } catch (e) {
+                    const delay = backoff.next();
+                    chat.setState("error; retrying in " + (delay / 1000).toFixed(1) + " s");
+                    await chat.sleep(delay);
+                }
+            }
+        },
     };
 
     async function sendFromInput() {
@@ -179,6 +228,7 @@ window.pushlab = (function () {
             return;
         }
         input.value = "";
+        remember(trace.sent, { at: Date.now() });
         try {
             await transport.send(text, chat.clientIdFor(text));
             outgoing = null;  // stored: the next message gets a new id
@@ -199,8 +249,25 @@ window.pushlab = (function () {
     };
     submit.onclick = sendFromInput;
 
+    // A page that is left may stay in the back/forward cache with its held requests open, and
+    // a browser opens only about six connections per host: a cached compare page's long polls
+    // and event streams would starve the next page. So drop them when the page is hidden
+    // (transports may also stop()), and start afresh if the browser shows it again.
+    window.addEventListener("pagehide", function () {
+        leaving.abort();
+        if (transport !== null && transport.stop) {
+            transport.stop();
+        }
+    });
+    window.addEventListener("pageshow", function (e) {
+        if (e.persisted) {
+            window.location.reload();
+        }
+    });
+
     return {
         chat: chat,
+        trace: trace,
         register(key, factory) {
             if (key === config.strategy) {
                 transport = factory(chat);

@@ -1,0 +1,1 @@
+"""Server-Sent Events: one held ``text/event-stream`` response per client."""

@@ -1,0 +1,42 @@
+"""Server-Sent Events: one held HTTP response per client; the server writes each message to it
+as an event, and the browser's ``EventSource`` resumes with ``Last-Event-ID`` by itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.urls import URLPattern, path
+
+from strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from lab.chat import Publisher
+
+
+class ServerSentEvents(Strategy):
+    key = "sse"
+    title = "Server-Sent Events"
+    colour = "#9467bd"
+    summary = "One held HTTP response per browser; the server writes each message as an event."
+    client_script = "strategies/sse.js"
+    locust_user = "strategies.sse.locust_user:ServerSentEventsUser"
+    test_receiver = "tests.test_sse:EventStreamReceiver"
+    healthy_state = "streaming"
+    settings = {"PUSHLAB_SSE_KEEPALIVE_S": 15.0}
+    """Seconds without a message before the stream sends a ``: keepalive`` comment, so proxies
+    and idle timeouts do not close it and a client that left is noticed on the next write."""
+
+    def http_urls(self) -> list[URLPattern]:
+        from strategies.sse.views import event_stream
+
+        return [path("rooms/<str:room>/events", event_stream, name="messages-events")]
+
+    def publisher(self) -> Publisher:
+        """The wake-up hub's PUBLISH, shared with long polling (it then runs once a message)."""
+        from lab.wakeups import publish_wakeup
+
+        return publish_wakeup
+
+    def page_config(self) -> dict[str, Any]:
+        return {"sseKeepaliveS": settings.PUSHLAB_SSE_KEEPALIVE_S}

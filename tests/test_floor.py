@@ -1,0 +1,79 @@
+"""The bare-ASGI floor (benchmarks/floor.py) does each job right, on a real server.
+
+The benchmark divides each strategy's CPU by the floor's: a floor that skipped work
+(answered a poll with nothing, never held a long poll, sent a frame to one socket)
+would make every strategy look worse than it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+from websockets.asyncio.client import connect
+
+from benchmarks.hotpaths import HttpClient
+from lab.serverproc import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def floor(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    server = ServerProcess(env={}, server=request.param, app="benchmarks.floor:app").start()
+    yield server
+    server.stop()
+
+
+def client(server: ServerProcess) -> HttpClient:
+    return HttpClient("127.0.0.1", server.port)
+
+
+async def test_poll_answers_from_memory_after_the_cursor(floor: ServerProcess) -> None:
+    poster = client(floor)
+    for text in ("one", "two", "three"):
+        await poster.post("poll-room", text)
+    answer = await client(floor).get_json("/api/rooms/poll-room/messages?after=1")
+    assert [m["message"] for m in answer["messages"]] == ["two", "three"]
+    assert [m["id"] for m in answer["messages"]] == [2, 3] and answer["last_id"] == 3
+    nothing_new = await client(floor).get_json("/api/rooms/poll-room/messages?after=3")
+    assert nothing_new == {"messages": [], "last_id": 3}
+    status, body = await client(floor).request("GET", "/api/rooms/poll-room/messages?after=9")
+    assert status == 400 and "error" in json.loads(body)
+
+
+async def test_long_poll_is_held_until_a_message_then_answered(floor: ServerProcess) -> None:
+    waiter = asyncio.create_task(
+        client(floor).get_json("/api/rooms/wait-room/messages/wait?after=0&timeout=10")
+    )
+    await asyncio.sleep(0.3)
+    assert not waiter.done()  # held: nothing to answer yet
+    await client(floor).post("wait-room", "wake up")
+    answer = await asyncio.wait_for(waiter, 5)
+    assert [m["message"] for m in answer["messages"]] == ["wake up"] and answer["last_id"] == 1
+    empty = await client(floor).get_json("/api/rooms/wait-room/messages/wait?after=1&timeout=0.2")
+    assert empty == {"messages": [], "last_id": 1}
+
+
+async def test_broadcast_reaches_every_socket_of_the_room_only(floor: ServerProcess) -> None:
+    url = f"ws://127.0.0.1:{floor.port}/ws/chat"
+    async with (
+        connect(f"{url}/cast-room/") as first,
+        connect(f"{url}/cast-room/") as second,
+        connect(f"{url}/other-room/") as elsewhere,
+    ):
+        await first.send(json.dumps({"message": "to everyone"}))
+        for socket in (first, second):
+            frame = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert (frame["message"], frame["id"], frame["room"]) == ("to everyone", 1, "cast-room")
+        await client(floor).post("cast-room", "over HTTP")  # a POST reaches the sockets too
+        assert json.loads(await asyncio.wait_for(second.recv(), 5))["id"] == 2
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(elsewhere.recv(), 0.3)
+
+
+async def test_metrics_report_cpu_time(floor: ServerProcess) -> None:
+    metrics = await client(floor).get_json("/api/metrics")
+    assert metrics["cpu_s"] > 0 and metrics["pid"] == floor.pid
