@@ -404,11 +404,19 @@ def timed_run(
     before_commands = redis_command_calls(monitor)
     samplers: list[LoadSampler] = []
     restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
+    broker_chaos = chaos.BrokerChaos(
+        redis_server,
+        scenario.redis_restart_at_s,
+        scenario.redis_stall_at_s,
+        scenario.redis_stall_s,
+        raw_dir / "clients.json",
+    )
 
     def start_sampling(locust_pid: int, *worker_pids: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
         samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
         restarter.start()
+        broker_chaos.start()
 
     profiler = ServerProfiler(server.pid, raw_dir) if config.profile_server else None
     try:
@@ -417,14 +425,18 @@ def timed_run(
         records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
     finally:
         restarter.stop()
+        broker_chaos.stop()
         for sampler in samplers:
             sampler.stop()
         if profiler is not None:
             profiler.stop()
-    if restarter.error:
-        raise RuntimeError(restarter.error)
+    if restarter.error or broker_chaos.error:
+        raise RuntimeError(restarter.error or broker_chaos.error)
     server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
-    commands = redis_command_calls(monitor) - before_commands
+    # A Redis restart zeroes its command counters: the run's count is then unknown.
+    commands: int | None = None
+    if not broker_chaos.active:
+        commands = redis_command_calls(monitor) - before_commands
     monitor.close()
     sampler = samplers[0]
     with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
@@ -475,7 +487,9 @@ def timed_run(
         "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
         "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
-        "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
+        "redis_commands_per_delivery": None
+        if commands is None
+        else metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
         "db_queries": db_queries,
         "db_queries_per_delivery": metrics.rounded(metrics.ratio(db_queries, account.deliveries)),
@@ -491,6 +505,7 @@ def timed_run(
         "resends": sum(int(record.get("resends", 0)) for record in records),
         "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
+        "broker_events": broker_chaos.events,
         "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
