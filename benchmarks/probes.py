@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +20,21 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_EVERY_S = 0.5
 
 
+def redis_command_counts(client: redis.Redis) -> Counter[str]:
+    """Commands Redis has executed so far, by name, leaving out our own ``INFO`` probes."""
+    stats = client.info("commandstats")
+    return Counter(
+        {
+            name.removeprefix("cmdstat_"): int(entry["calls"])
+            for name, entry in stats.items()
+            if name != "cmdstat_info"
+        }
+    )
+
+
 def redis_command_calls(client: redis.Redis) -> int:
     """Commands Redis has executed so far, leaving out our own ``INFO`` probes."""
-    stats = client.info("commandstats")
-    return sum(int(entry["calls"]) for name, entry in stats.items() if name != "cmdstat_info")
+    return sum(redis_command_counts(client).values())
 
 
 def process_cpu_s(pid: int) -> float | None:

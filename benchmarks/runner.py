@@ -33,7 +33,7 @@ import redis
 
 from benchmarks import capacity, chaos, hotpaths, metrics
 from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
-from benchmarks.probes import LoadSampler, redis_command_calls
+from benchmarks.probes import LoadSampler, redis_command_counts
 from benchmarks.scenarios import (
     DELIVERIES_DIR_ENV,
     IDLE_BURST,
@@ -401,7 +401,7 @@ def timed_run(
     """The measured Locust run, with server and Redis counters diffed around it."""
     monitor = redis.Redis(unix_socket_path=str(redis_server.socket_path))
     before_server = server.metrics()
-    before_commands = redis_command_calls(monitor)
+    before_commands = redis_command_counts(monitor)
     samplers: list[LoadSampler] = []
     restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
     broker_chaos = chaos.BrokerChaos(
@@ -435,8 +435,10 @@ def timed_run(
     server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
     # A Redis restart zeroes its command counters: the run's count is then unknown.
     commands: int | None = None
+    commands_by_name: dict[str, int] | None = None
     if not broker_chaos.active:
-        commands = redis_command_calls(monitor) - before_commands
+        commands_by_name = dict(sorted((redis_command_counts(monitor) - before_commands).items()))
+        commands = sum(commands_by_name.values())
     monitor.close()
     sampler = samplers[0]
     with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
@@ -487,6 +489,7 @@ def timed_run(
         "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
         "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
+        "redis_commands_by_name": commands_by_name,
         "redis_commands_per_delivery": None
         if commands is None
         else metrics.rounded(metrics.ratio(commands, account.deliveries)),
@@ -540,6 +543,7 @@ def failed_result(
         "server_cpu_ms",
         "server_cpu_ms_per_delivery",
         "redis_commands",
+        "redis_commands_by_name",
         "redis_commands_per_delivery",
         "redis_clients_peak",
         "db_queries",
