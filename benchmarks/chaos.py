@@ -16,15 +16,39 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab.embedded_redis import EmbeddedRedis
 from lab.serverproc import ServerProcess
 
-SERVER_COUNTERS = ("http_opened", "websocket_opened", "http_bytes_sent", "websocket_bytes_sent")
+SERVER_COUNTERS = (
+    "http_opened",
+    "websocket_opened",
+    "http_bytes_sent",
+    "websocket_bytes_sent",
+    "db_queries",
+)
 CLIENTS_START_WAIT_S = 15.0
 """How long to wait for the first client's start before counting from Locust's launch."""
 
 Metrics = dict[str, Any]
 Segment = tuple[Metrics, Metrics]
 """The server's /api/metrics at the start and at the end of one server process's share."""
+
+
+def clients_started_at(clients_file: Path, finished: threading.Event, launched_at: float) -> float:
+    """When client 0 started (from the users' shared state file), or ``launched_at`` if no
+    client starts within ``CLIENTS_START_WAIT_S``."""
+    deadline = time.monotonic() + CLIENTS_START_WAIT_S
+    while not finished.is_set() and time.monotonic() < deadline:
+        try:
+            with open(clients_file, encoding="utf-8") as state_file:
+                fcntl.flock(state_file, fcntl.LOCK_SH)
+                text = state_file.read()
+            if text:
+                return float(json.loads(text)["started_at"])
+        except (OSError, ValueError, KeyError):
+            pass
+        finished.wait(0.1)
+    return launched_at
 
 
 class ServerRestarter:
@@ -75,18 +99,7 @@ class ServerRestarter:
 
     def clients_started_at(self, launched_at: float) -> float:
         """When client 0 started (the scenario's clock), or Locust's launch if none starts."""
-        deadline = time.monotonic() + CLIENTS_START_WAIT_S
-        while not self.finished.is_set() and time.monotonic() < deadline:
-            try:
-                with open(self.clients_file, encoding="utf-8") as state_file:
-                    fcntl.flock(state_file, fcntl.LOCK_SH)
-                    text = state_file.read()
-                if text:
-                    return float(json.loads(text)["started_at"])
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.1)
-        return launched_at
+        return clients_started_at(self.clients_file, self.finished, launched_at)
 
     def segments(self, before: Metrics, after: Metrics) -> list[Segment]:
         """(start, end) metrics of each server process that served the run, in order."""
@@ -111,3 +124,68 @@ def server_totals(segments: list[Segment]) -> Metrics:
     totals["cpu_s"] = sum(float(end["cpu_s"]) - float(start["cpu_s"]) for start, end in segments)
     totals["max_rss_kb"] = max(int(end["max_rss_kb"]) for _, end in segments)
     return totals
+
+
+class BrokerChaos:
+    """Restarts Redis (empty) and stalls it (SIGSTOP, then SIGCONT) at the scenario's
+    seconds after the first client started (the chaos-redis scenario); the server runs on."""
+
+    def __init__(
+        self,
+        redis_server: EmbeddedRedis,
+        restart_at_s: float,
+        stall_at_s: float,
+        stall_s: float,
+        clients_file: Path,
+    ) -> None:
+        self.redis_server = redis_server
+        self.plan = sorted(
+            [(at, "restart") for at in (restart_at_s,) if at > 0]
+            + [(at, "stall") for at in (stall_at_s,) if at > 0]
+        )
+        self.stall_s = stall_s
+        self.clients_file = clients_file
+        self.finished = threading.Event()
+        self.events: list[dict[str, Any]] = []
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self.run, name="broker-chaos", daemon=True)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.plan)
+
+    def start(self) -> BrokerChaos:
+        if self.plan:
+            self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Cancel what is not yet due; a stalled Redis is always resumed."""
+        self.finished.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        self.redis_server.resume()
+
+    def run(self) -> None:
+        started_at = clients_started_at(self.clients_file, self.finished, time.time())
+        for at_s, what in self.plan:
+            if self.finished.wait(max(0.0, started_at + at_s - time.time())):
+                return
+            began = time.monotonic()
+            try:
+                if what == "restart":
+                    self.redis_server.restart()
+                else:
+                    self.redis_server.pause()
+                    self.finished.wait(self.stall_s)
+                    self.redis_server.resume()
+            except (OSError, RuntimeError) as exc:
+                self.error = f"the Redis {what} at {at_s:g} s failed: {type(exc).__name__}: {exc}"
+                return
+            self.events.append(
+                {
+                    "what": what,
+                    "at_s": round(time.time() - started_at, 1),
+                    "down_s": round(time.monotonic() - began, 2),
+                }
+            )

@@ -49,6 +49,12 @@ RUSSIAN_PHRASES: dict[str, str] = {
     "Redis commands per delivered message (commands)": (
         "Команд Redis на доставленное сообщение (команд)"
     ),
+    "Database queries per client per minute (queries/min)": (
+        "Запросов к базе данных на клиента в минуту (запросов/мин)"
+    ),
+    "database queries per client per minute (queries/min)": (
+        "запросов к базе на клиента в минуту (запросов/мин)"
+    ),
     "Cost as clients grow: requests per client per minute and CPU per delivery": (
         "Стоимость с ростом числа клиентов: запросы и CPU"
     ),

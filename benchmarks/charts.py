@@ -1113,6 +1113,7 @@ CHART_TITLES = {
     "bytes_per_delivery.png": "Bytes sent per delivered message (bytes)",
     "server_cpu_per_delivery.png": "Server CPU time per delivered message (ms)",
     "redis_commands_per_delivery.png": "Redis commands per delivered message (commands)",
+    "db_queries_per_client_per_min.png": "Database queries per client per minute (queries/min)",
     "sweep_cost.png": "Cost as clients grow: requests per client per minute and CPU per delivery",
     "sweep_latency.png": "p95 delivery latency as clients grow (ms)",
     "framework_tax.png": "Framework tax: server CPU per unit next to a bare-ASGI floor (ms)",
@@ -1180,6 +1181,14 @@ CHARTS: tuple[Chart, ...] = (
         "redis_commands_per_delivery",
         "Redis commands per delivered message (commands)",
         "How much Redis work does each delivered message cost?",
+    ),
+    metric_chart(
+        "db_queries_per_client_per_min.png",
+        "db_queries_per_client_per_min",
+        "database queries per client per minute (queries/min)",
+        "How many database queries does one client cost each minute: empty HTTP requests "
+        "(short polling), empty storage requests (naive long polling), or nothing while idle?",
+        predicted("db_queries_per_client_per_min"),
     ),
     chart(
         "sweep_cost.png",

@@ -75,7 +75,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--strategies", default="", metavar="KEY,...",
-        help="comma-separated strategy keys (default: every registered strategy)",
+        help="comma-separated strategy keys (default: every registered strategy; the quick "
+        "profile leaves out those marked full-only, e.g. naive-long-polling)",
     )  # fmt: skip
     parser.add_argument(
         "--clients", type=whole_number(1), default=None, metavar="N",

@@ -312,6 +312,7 @@ def reading(summary: SummaryJson) -> list[str]:
             "No messages were delivered, so every per-delivery number and every latency is n/a."
         )
     lines.append(requests_sentence(charted))
+    lines.extend(db_queries_sentence(charted))
     lines.extend(other_scenario_sentences(summary, charted))
     lines.extend(latency_sentences(charted))
     lines.extend(prediction_sentences(summary, charted))
@@ -319,6 +320,7 @@ def reading(summary: SummaryJson) -> list[str]:
         ("bytes_per_delivery", "Fewest bytes sent per delivered message", " B"),
         ("server_cpu_ms_per_delivery", "Least server CPU per delivered message", " ms"),
         ("redis_commands_per_delivery", "Fewest Redis commands per delivered message", ""),
+        ("db_queries_per_delivery", "Fewest database queries per delivered message", ""),
     ):
         lines.extend(extremes_sentence(charted, metric, what, unit))
     lines.extend(sweep_sentences(summary))
@@ -337,6 +339,21 @@ def requests_sentence(charted: Mapping[str, StrategyResult]) -> str:
         )
         parts.append(f"{strategy_title(key)} made {per_minute} ({delivered})")
     return "HTTP requests per client per minute: " + "; ".join(parts) + "."
+
+
+def db_queries_sentence(charted: Mapping[str, StrategyResult]) -> list[str]:
+    """Storage work beside HTTP work: what each client costs the database a minute."""
+    parts = [
+        f"{strategy_title(key)} {format_value(value)}"
+        for key, result in charted.items()
+        if (value := number(result, "db_queries_per_client_per_min")) is not None
+    ]
+    if not parts:
+        return []
+    return [
+        "Database queries per client per minute (empty HTTP requests and empty storage "
+        "requests alike reach the database): " + ", ".join(parts) + "."
+    ]
 
 
 def other_scenario_sentences(
@@ -551,6 +568,8 @@ P50, P95, P99 = (Column(f"{p} ms", percentile(p)) for p in ("p50", "p95", "p99")
 CPU = Column("server CPU ms per delivery", ratio("server_cpu_ms_per_delivery"))
 REDIS = Column("Redis commands per delivery", ratio("redis_commands_per_delivery"))
 REDIS_CLIENTS = Column("Redis clients peak", count("redis_clients_peak"))
+DB_QUERIES = Column("DB queries / client / min", ratio("db_queries_per_client_per_min"))
+DB_PER_DELIVERY = Column("DB queries per delivery", ratio("db_queries_per_delivery"))
 RESTARTS = Column("server restarts", restarts_cell, diagnostic=True)
 SEND_FAILURES = Column("failed sends", count("send_failures"), diagnostic=True)
 RECONNECTS = Column("client reconnects", count("reconnects"), diagnostic=True)
@@ -561,9 +580,10 @@ RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, RECONNECTS, RESENDS, STORED_TWICE, P
 """Added to a scenario's table when its server was restarted (chaos): the outage and its cost."""
 
 RESULT_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_DELIVERY,
-                  REQUESTS_PER_MINUTE, BYTES, P50, P95, P99, CPU, REDIS, REDIS_CLIENTS)  # fmt: skip
+                  REQUESTS_PER_MINUTE, BYTES, P50, P95, P99, CPU, REDIS, REDIS_CLIENTS,
+                  DB_PER_DELIVERY, DB_QUERIES)  # fmt: skip
 SCENARIO_COLUMNS = (STATUS, CLIENTS, MESSAGES, DELIVERIES, INTEGRITY, REQUESTS_PER_MINUTE,
-                    REQUESTS_PER_DELIVERY, BYTES, P50, P95, CPU)  # fmt: skip
+                    REQUESTS_PER_DELIVERY, BYTES, P50, P95, CPU, DB_QUERIES)  # fmt: skip
 SWEEP_COLUMNS = (CLIENTS, STATUS, REQUESTS_PER_MINUTE, CPU, P50, P95)
 
 

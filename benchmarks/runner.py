@@ -125,6 +125,18 @@ def cpu_placement() -> Placement | None:
     return Placement(frozenset(cpus[:1]), frozenset(cpus[1:]))
 
 
+def default_strategies(profile: str) -> tuple[str, ...]:
+    """Every registered strategy; the quick profile leaves out those whose row says so
+    (``Strategy.in_quick_profile``), so ``make bench`` stays near three minutes."""
+    from strategies import STRATEGIES
+
+    return tuple(
+        key
+        for key, strategy in STRATEGIES.items()
+        if profile != "quick" or strategy.in_quick_profile
+    )
+
+
 class LocustFailed(RuntimeError):
     """Locust crashed, hung or wrote no deliveries: the strategy's run cannot be trusted."""
 
@@ -133,9 +145,16 @@ def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``pushlab bench``; 0 when every strategy delivered every message."""
     from strategies import STRATEGIES
 
-    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip()) or tuple(
-        STRATEGIES
-    )
+    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip())
+    if not keys:
+        keys = default_strategies(args.profile)
+        left = [key for key in STRATEGIES if key not in keys]
+        if left:
+            print(
+                f"pushlab bench: the {args.profile} profile leaves {', '.join(left)} to "
+                "--profile full (or name it in --strategies)",
+                flush=True,
+            )
     unknown = [key for key in keys if key not in STRATEGIES]
     if unknown:
         print(
@@ -261,6 +280,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
             "scenario": main_name,
             "scenarios": names,
             "poll_interval_ms": config.poll_interval_ms,
+            "naive_poll_ms": int(os.environ.get("PUSHLAB_NAIVE_POLL_MS", "100")),
             "clients": main.clients,
             "duration_s": main.duration_s,
             "room_size": main.room_size,
@@ -384,11 +404,19 @@ def timed_run(
     before_commands = redis_command_calls(monitor)
     samplers: list[LoadSampler] = []
     restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
+    broker_chaos = chaos.BrokerChaos(
+        redis_server,
+        scenario.redis_restart_at_s,
+        scenario.redis_stall_at_s,
+        scenario.redis_stall_s,
+        raw_dir / "clients.json",
+    )
 
     def start_sampling(locust_pid: int, *worker_pids: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
         samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
         restarter.start()
+        broker_chaos.start()
 
     profiler = ServerProfiler(server.pid, raw_dir) if config.profile_server else None
     try:
@@ -397,14 +425,18 @@ def timed_run(
         records = run_locust(key, scenario, config, server, raw_dir, label, start_sampling)
     finally:
         restarter.stop()
+        broker_chaos.stop()
         for sampler in samplers:
             sampler.stop()
         if profiler is not None:
             profiler.stop()
-    if restarter.error:
-        raise RuntimeError(restarter.error)
+    if restarter.error or broker_chaos.error:
+        raise RuntimeError(restarter.error or broker_chaos.error)
     server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
-    commands = redis_command_calls(monitor) - before_commands
+    # A Redis restart zeroes its command counters: the run's count is then unknown.
+    commands: int | None = None
+    if not broker_chaos.active:
+        commands = redis_command_calls(monitor) - before_commands
     monitor.close()
     sampler = samplers[0]
     with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
@@ -415,6 +447,7 @@ def timed_run(
     account = metrics.total_account(records)
     latencies = [latency for record in records for latency in record["latencies_ms"]]
     http_requests = server_totals["http_opened"]
+    db_queries = server_totals["db_queries"]
     bytes_sent = server_totals["http_bytes_sent"] + server_totals["websocket_bytes_sent"]
     cpu_ms = server_totals["cpu_s"] * 1000
     failure = None
@@ -454,8 +487,15 @@ def timed_run(
         "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
         "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
-        "redis_commands_per_delivery": metrics.rounded(metrics.ratio(commands, account.deliveries)),
+        "redis_commands_per_delivery": None
+        if commands is None
+        else metrics.rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
+        "db_queries": db_queries,
+        "db_queries_per_delivery": metrics.rounded(metrics.ratio(db_queries, account.deliveries)),
+        "db_queries_per_client_per_min": metrics.rounded(
+            metrics.per_client_per_minute(db_queries, scenario.clients, scenario.duration_s)
+        ),
         "redis_clients_by_command": sampler.redis_clients_by_command(),
         "server_rss_mb_peak": round(server_totals["max_rss_kb"] / 1024, 1),
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
@@ -465,6 +505,7 @@ def timed_run(
         "resends": sum(int(record.get("resends", 0)) for record in records),
         "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
+        "broker_events": broker_chaos.events,
         "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
@@ -501,6 +542,9 @@ def failed_result(
         "redis_commands",
         "redis_commands_per_delivery",
         "redis_clients_peak",
+        "db_queries",
+        "db_queries_per_delivery",
+        "db_queries_per_client_per_min",
         "server_rss_mb_peak",
         "locust_cpu_percent",
         "server_cpu_percent",
@@ -646,6 +690,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
         ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
         ("redis conns", lambda r: r["redis_clients_peak"]),
+        ("db q/cli/min", lambda r: r.get("db_queries_per_client_per_min")),
         ("hot ms/unit", lambda r: hot_path_cell(r, "cpu_ms_per_unit")),
         ("x floor", lambda r: hot_path_cell(r, "ratio")),
         (

@@ -21,6 +21,14 @@ RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
 """Part of every room name, so runs and verify steps never share a room."""
 
 
+def redis_chaos_from(value: str) -> tuple[float, float, float]:
+    """``(redis_restart_at_s, redis_stall_at_s, redis_stall_s)`` from its environment form."""
+    if not value:
+        return 0.0, 0.0, 0.0
+    restart, stall, stall_s = (float(part) for part in value.split(","))
+    return restart, stall, stall_s
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One kind of load: how many clients, in what rooms, who sends and how often."""
@@ -38,6 +46,11 @@ class Scenario:
     """Senders stop this long before the end, so the last messages arrive before it."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
+    redis_restart_at_s: float = 0.0
+    """When the runner restarts Redis, empty, mid-run (chaos-redis); 0: never."""
+    redis_stall_at_s: float = 0.0
+    """When the runner stalls Redis (SIGSTOP) for ``redis_stall_s`` (chaos-redis); 0: never."""
+    redis_stall_s: float = 0.0
     resend_every: int = 0
     """One message in n (a sender's 1st, n+1-th, ...) is sent twice with one client_id, as if
     the first answer was lost (chaos): the server must store it once. 0: only failed sends
@@ -66,6 +79,8 @@ class Scenario:
             self,
             duration_s=duration_s,
             restarts_at_s=tuple(round(at_s * scale, 1) for at_s in self.restarts_at_s),
+            redis_restart_at_s=round(self.redis_restart_at_s * scale, 1),
+            redis_stall_at_s=round(self.redis_stall_at_s * scale, 1),
         )
 
     def room_of(self, client_index: int) -> int:
@@ -89,6 +104,8 @@ class Scenario:
             ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
             ENV_PREFIX + "JOIN_RATE": str(self.join_rate),
             ENV_PREFIX + "SENDERS_WAIT_S": str(self.senders_wait_s),
+            ENV_PREFIX + "REDIS_CHAOS": f"{self.redis_restart_at_s},{self.redis_stall_at_s},"
+            f"{self.redis_stall_s}",
         }
 
     @classmethod
@@ -101,6 +118,7 @@ class Scenario:
         def value(name: str) -> str:
             return environ[ENV_PREFIX + name]
 
+        redis_chaos = redis_chaos_from(environ.get(ENV_PREFIX + "REDIS_CHAOS", ""))
         return cls(
             name=value("SCENARIO"),
             clients=int(value("CLIENTS")),
@@ -113,6 +131,9 @@ class Scenario:
             resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
             join_rate=float(environ.get(ENV_PREFIX + "JOIN_RATE", "0")),
             senders_wait_s=float(environ.get(ENV_PREFIX + "SENDERS_WAIT_S", "0")),
+            redis_restart_at_s=redis_chaos[0],
+            redis_stall_at_s=redis_chaos[1],
+            redis_stall_s=redis_chaos[2],
         )
 
 
@@ -140,6 +161,20 @@ CHAOS = Scenario(
 )
 """Chat load while the server restarts twice: clients must resume and still get every message;
 senders re-send (failed sends, and one message in 4 on purpose) and nothing is stored twice."""
+CHAOS_REDIS = Scenario(
+    "chaos-redis",
+    clients=20,
+    duration_s=40,
+    room_size=10,
+    send_interval_s=3,
+    every_client_sends=True,
+    redis_restart_at_s=12,
+    redis_stall_at_s=25,
+    redis_stall_s=4,
+    resend_every=4,
+)
+"""Chat load while Redis is restarted (empty) and later stalled for 4 s; the server is not
+restarted: every strategy must resume by itself and still deliver every message."""
 VERIFY = Scenario(
     "verify",
     clients=4,
@@ -206,7 +241,7 @@ Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per 
 SCENARIOS = {
     **{
         scenario.name: scenario
-        for scenario in (CHAT, IDLE, FANOUT, CHAOS, SWEEP, *VARIANTS, IDLE_BURST)
+        for scenario in (CHAT, IDLE, FANOUT, CHAOS, CHAOS_REDIS, SWEEP, *VARIANTS, IDLE_BURST)
     },
     "capacity": CAPACITY_QUIET,
 }

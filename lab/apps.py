@@ -5,3 +5,11 @@ class LabConfig(AppConfig):
     name = "lab"
     verbose_name = "pushlab chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Count every database query of this process (``lab.traffic``, ``/api/metrics``)."""
+        from django.db.backends.signals import connection_created
+
+        from lab.traffic import install_query_counter
+
+        connection_created.connect(install_query_counter, dispatch_uid="pushlab-query-counter")

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from lab import broker
 from lab.models import Message, Room, message_json
 
 log = logging.getLogger(__name__)
@@ -162,14 +163,18 @@ def publish(message: ChatMessage) -> None:
     nothing: the message is stored, polling clients read it, and push clients fetch it with
     the next message that reaches them.
     """
+    if broker.redis_paused():  # the hooks push through Redis, which just failed
+        log.warning("message %s stored, not pushed: Redis failed moments ago", message["id"])
+        return
     hooks: dict[Publisher, str] = {}
     for key, hook in registered_publishers().items():
         hooks.setdefault(hook, key)
     for hook, key in hooks.items():
         try:
             hook(message)
-        except Exception:
-            log.exception("publishing message %s to %s failed", message["id"], key)
+        except Exception as exc:
+            broker.redis_failed(f"publishing message {message['id']} to {key}", exc)
+            return
 
 
 def last_message_id(room: str) -> int:

@@ -55,6 +55,28 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def restart(self, timeout: float = 10.0) -> None:
+        """Stop the server and start a new one on the same socket, empty (the chaos-redis
+        scenario): every connection to it breaks and everything it held is gone."""
+        with stop_signals_blocked():
+            self.process.terminate()
+            self.process.wait(timeout)
+            self.process = subprocess.Popen(
+                redis_server_command(self.directory),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_prepare_child,
+                start_new_session=True,
+            )
+        wait_until_answering(self, timeout)
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but nothing is answered (a stalled broker)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server and remove its directory; safe to call twice, and not cut short
         by a second Ctrl-C."""
@@ -103,22 +125,32 @@ def start_embedded_redis(timeout: float = 10.0) -> EmbeddedRedis:
             raise
         server = EmbeddedRedis(process=process, directory=directory)
         atexit.register(server.stop)
-    socket_path = server.socket_path
+    try:
+        wait_until_answering(server, timeout)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+def wait_until_answering(server: EmbeddedRedis, timeout: float) -> None:
+    """Until the server answers PING on its socket; RuntimeError if it exits or is late."""
     deadline = time.monotonic() + timeout
     while True:
-        if process.poll() is not None:
-            server.stop()
-            raise RuntimeError(f"embedded redis-server exited with code {process.returncode}")
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"embedded redis-server exited with code {server.process.returncode}"
+            )
         try:
-            if socket_path.exists() and redis.Redis(unix_socket_path=str(socket_path)).ping():
-                break
+            if server.socket_path.exists():
+                with redis.Redis(unix_socket_path=str(server.socket_path)) as client:
+                    if client.ping():
+                        return
         except redis.ConnectionError:
             pass
         if time.monotonic() > deadline:
-            server.stop()
             raise RuntimeError("embedded redis-server did not start in time")
         time.sleep(0.02)
-    return server
 
 
 def ensure_redis_url() -> str:

@@ -17,17 +17,15 @@ let through (the database, not Redis, decides whether a message is stored), with
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import redis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from lab import chat
+from lab import broker, chat
 from lab.chat import ChatError
-
-log = logging.getLogger(__name__)
+from lab.wakeups import post_path_timeouts
 
 KEY_PREFIX = "pushlab:ratelimit:"
 RATE_LIMIT_CONNECTIONS = 4
@@ -125,6 +123,7 @@ def current_limiter() -> RedisTokenBuckets | None:
             max_connections=RATE_LIMIT_CONNECTIONS,
             timeout=settings.PUSHLAB_REDIS_POOL_TIMEOUT_S,
             client_name="pushlab-rate-limit",
+            **post_path_timeouts(),
         )
         _limiter = RedisTokenBuckets(redis.Redis(connection_pool=pool))
     return _limiter
@@ -149,12 +148,12 @@ def buckets_for(author: str, address: str | None) -> list[Bucket]:
 def spend_allowance(author: str, address: str | None) -> None:
     """Raise ``RateLimited`` if this client (session or address) posts too fast."""
     limiter = current_limiter()
-    if limiter is None:
+    if limiter is None or broker.redis_paused():
         return
     try:
         limiter.spend(buckets_for(author, address))
     except redis.RedisError as exc:
-        log.warning("rate limit not checked, Redis failed: %s", exc)
+        broker.redis_failed("the rate limit check", exc)
 
 
 def post_client_message(

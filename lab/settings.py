@@ -138,6 +138,11 @@ REDIS_URL = ensure_redis_url()
 PUSHLAB_CHANNEL_LAYER_CONNECTIONS = env_int("PUSHLAB_CHANNEL_LAYER_CONNECTIONS", 50)
 PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS = env_int("PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS", 4)
 PUSHLAB_REDIS_POOL_TIMEOUT_S = env_float("PUSHLAB_REDIS_POOL_TIMEOUT_S", 10.0)
+# How long a post waits for each Redis step (rate limit, wake-up PUBLISH, group_send) when
+# Redis is down or stalled, before it goes on without it: the message is stored either way.
+PUSHLAB_REDIS_COMMAND_TIMEOUT_S = env_float("PUSHLAB_REDIS_COMMAND_TIMEOUT_S", 2.0)
+# After a Redis step of a post fails, posts skip Redis this long (lab/broker.py).
+PUSHLAB_REDIS_RETRY_AFTER_S = env_float("PUSHLAB_REDIS_RETRY_AFTER_S", 3.0)
 # PUSHLAB_CHANNEL_LAYER: "redis" (channels_redis' RedisChannelLayer, the lecture's) or "pubsub"
 # (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned out in each process).
 # `pushlab serve/bench --layer` set it; docs/decisions.md has what each costs.

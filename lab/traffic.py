@@ -4,6 +4,9 @@ An ASGI middleware around the whole site. It counts HTTP requests and WebSocket
 connections and the bytes the server sends: the status line, headers and body of
 every HTTP response, and every WebSocket frame (payload plus frame header).
 ``GET /api/metrics`` reads the counters; the benchmark diffs them around a run.
+``db_queries`` counts every SQL statement this process sends to the database (an execute
+wrapper on every connection, installed when the connection opens), so "empty storage
+requests" are a measured figure like empty HTTP requests.
 """
 
 from __future__ import annotations
@@ -68,6 +71,19 @@ class TrafficMeter:
             await self.app(scope, receive, counting_send)
         finally:
             COUNTERS[f"{kind}_open"] -= 1
+
+
+def count_db_query(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """A ``connection.execute_wrapper``: count one statement, then run it."""
+    COUNTERS["db_queries"] += 1
+    return execute(sql, params, many, context)
+
+
+def install_query_counter(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: count this connection's statements (once, however
+    often the same connection object reconnects)."""
+    if count_db_query not in connection.execute_wrappers:
+        connection.execute_wrappers.append(count_db_query)
 
 
 def event_bytes(event: dict[str, Any]) -> int:

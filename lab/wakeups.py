@@ -22,6 +22,8 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,18 @@ _publisher: redis.Redis | None = None
 # opening one per thread.
 
 
+def post_path_timeouts() -> dict[str, Any]:
+    """Options for a sync Redis pool on the post path: a stalled or absent Redis costs a post
+    at most ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` (then it goes on without it), and a
+    connection broken by a Redis restart is replaced once, at once."""
+    timeout = settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+    }
+
+
 def publish_wakeup(message: dict[str, Any]) -> None:
     """PUBLISH a stored message to every process's hub (sync: called from ``post_message``)."""
     global _publisher
@@ -49,6 +63,7 @@ def publish_wakeup(message: dict[str, Any]) -> None:
             max_connections=settings.PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS,
             timeout=settings.PUSHLAB_REDIS_POOL_TIMEOUT_S,
             client_name="pushlab-wakeup-publisher",
+            **post_path_timeouts(),
         )
         _publisher = redis.Redis(connection_pool=pool)
     _publisher.publish(room_channel(message["room"]), json.dumps(message))

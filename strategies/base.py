@@ -81,6 +81,9 @@ class Strategy:
     """What a server core spends itself on as clients grow, which the capacity report checks:
     a request per client per poll interval, one held request answered and re-asked per
     delivery, or only the deliveries pushed down open connections."""
+    in_quick_profile = True
+    """False: ``pushlab bench``'s quick profile (``make bench``, ~3 minutes) leaves it to
+    ``--profile full`` unless ``--strategies`` names it."""
     settings: Mapping[str, int | float] = {}
     """The strategy's own ``PUSHLAB_*`` settings and their defaults: ``lab/settings.py`` reads
     each from the environment like the core's, so a strategy adds a setting in its package."""

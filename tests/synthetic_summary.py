@@ -21,8 +21,11 @@ PROFILES: dict[str, dict[str, float]] = {
     "short-polling": {"rpm": 72.1, "bytes": 1130.0, "cpu": 1.93, "redis": 0.0, "p50": 503.0},
     "long-polling": {"rpm": 115.0, "bytes": 560.0, "cpu": 2.4, "redis": 2.1, "p50": 6.1},
     "websocket": {"rpm": 2.0, "bytes": 190.0, "cpu": 0.9, "redis": 1.3, "p50": 4.2},
+    "naive-long-polling": {"rpm": 115.0, "bytes": 560.0, "cpu": 6.0, "redis": 0.0, "p50": 55.0},
 }
 HELD_CONNECTION = {"rpm": 2.5, "bytes": 230.0, "cpu": 1.1, "redis": 1.0, "p50": 5.0}
+DB_QUERIES_PER_CLIENT_PER_MIN = {"short-polling": 144.0, "naive-long-polling": 612.0}
+"""Two queries per poll; one per 100 ms while a naive long poll waits; a few otherwise."""
 """The profile of any other registered strategy: a push over a held connection."""
 
 
@@ -53,6 +56,7 @@ def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[st
     """
     load = clients / 20
     profile = dict(PROFILES.get(key, HELD_CONNECTION))
+    db_per_minute = DB_QUERIES_PER_CLIENT_PER_MIN.get(key, 4.0)
     profile["cpu"] = round(profile["cpu"] * (0.8 + 0.2 * load), 3)
     if key != "short-polling":
         profile["p50"] *= load**0.5
@@ -92,6 +96,11 @@ def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[st
         "redis_commands": round(profile["redis"] * deliveries),
         "redis_commands_per_delivery": profile["redis"] if deliveries else None,
         "redis_clients_peak": 4,
+        "db_queries": round(db_per_minute * clients * duration / 60),
+        "db_queries_per_delivery": (
+            round(db_per_minute * clients * duration / 60 / deliveries, 3) if deliveries else None
+        ),
+        "db_queries_per_client_per_min": db_per_minute,
         "server_rss_mb_peak": 95.2,
         "locust_cpu_percent": 35.0,
         "locust_saturated": False,

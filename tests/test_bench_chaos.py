@@ -87,3 +87,39 @@ def test_a_restart_mid_run_loses_and_duplicates_nothing(key: str, tmp_path: Path
     # every client lost the server and came back: the run did not just stop at the restart
     assert result["reconnects"] >= scenario.clients
     assert result["http_requests"] > 0 and result["server_cpu_ms"] > 0
+
+
+def test_the_chaos_redis_scenario_keeps_its_broker_events_in_place() -> None:
+    from benchmarks.scenarios import CHAOS_REDIS, Scenario
+
+    halved = CHAOS_REDIS.with_duration(CHAOS_REDIS.duration_s / 2)
+    assert halved.redis_restart_at_s == CHAOS_REDIS.redis_restart_at_s / 2
+    assert 0 < halved.redis_restart_at_s < halved.redis_stall_at_s < halved.duration_s
+    assert Scenario.from_env(CHAOS_REDIS.to_env()) == CHAOS_REDIS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["short-polling"])  # long polling and WebSocket do not yet
+def test_redis_restarted_and_stalled_mid_run_loses_and_duplicates_nothing(
+    key: str, tmp_path: Path
+) -> None:
+    """The server is not restarted: every strategy resumes by itself after Redis comes back
+    empty, and after a stall; every stored message reaches every client once, in order."""
+    from benchmarks.runner import BenchConfig, measure_strategy
+    from benchmarks.scenarios import CHAOS_REDIS
+
+    scenario = replace(
+        CHAOS_REDIS, clients=4, room_size=4, duration_s=20,
+        redis_restart_at_s=5, redis_stall_at_s=11, redis_stall_s=3,
+    )  # fmt: skip
+    config = BenchConfig(
+        profile="test", strategies=(key,), runs=(("chaos-redis", scenario),), server="daphne",
+        processes=0, poll_interval_ms=1000, out=tmp_path,
+    )  # fmt: skip
+    result = measure_strategy(key, scenario, config, tmp_path / key, f"chaos-redis {key}")
+
+    assert result["status"] == "ok", result["failure"]
+    assert (result["lost"], result["duplicates"], result["out_of_order"]) == (0, 0, 0)
+    assert result["deliveries"] == result["deliveries_expected"] > 0
+    assert [event["what"] for event in result["broker_events"]] == ["restart", "stall"]
+    assert result["stored_duplicates"] == 0 and result["restarts"] == []

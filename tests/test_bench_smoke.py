@@ -38,7 +38,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str
     out = tmp_path_factory.mktemp("results")
     finished = subprocess.run(
         [sys.executable, "-m", "lab.cli", "bench", "--clients", str(CLIENTS), "--duration", "6",
-         "--out", str(out)],
+         "--strategies", ",".join(STRATEGIES), "--out", str(out)],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]

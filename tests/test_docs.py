@@ -345,7 +345,7 @@ def module_file(dotted: str) -> str:
 
 
 def test_every_file_the_docs_name_exists() -> None:
-    named = {p for p in REPO_PATH.findall(docs_text()) if "sse" not in p}  # the worked example
+    named = set(REPO_PATH.findall(docs_text()))
     assert named, "the docs name files"
     missing = sorted(p for p in named if not (REPO / p).exists() and not not_landed_yet(p))
     assert missing == []
@@ -399,9 +399,7 @@ def resolves(dotted: str) -> bool:
 
 def test_every_code_name_the_docs_mention_exists() -> None:
     named = {
-        name
-        for name in DOTTED_NAME.findall(docs_text())
-        if "sse" not in name and not not_landed_yet(module_file(name))
+        name for name in DOTTED_NAME.findall(docs_text()) if not not_landed_yet(module_file(name))
     }
     assert named, "the docs name functions and classes"
     assert sorted(name for name in named if not resolves(name)) == []
@@ -424,18 +422,40 @@ def test_every_setting_the_docs_name_exists_in_the_code() -> None:
     assert sorted(name for name in named if not re.search(rf"\b{name}\b", code)) == []
 
 
-def test_the_worked_example_code_is_valid_python() -> None:
+def test_the_worked_example_lists_exactly_the_files_that_added_sse() -> None:
+    """architecture.md promises that a strategy is one package and one row: its list of the
+    files that added ``sse`` is the whole package, and each other file names the strategy."""
     architecture = (DOCS / "architecture.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", architecture, flags=re.DOTALL)
-    includes = [block for block in blocks if block.lstrip().startswith("--8<--")]
-    examples = [block for block in blocks if block not in includes]
-    assert all(SOURCE_INCLUDE.fullmatch(block.strip()) for block in includes), (
-        "a block that includes a file holds only the include line"
+    example = architecture[architecture.index("## Worked example") :]
+    listed = re.search(r"```text\n(.*?)```", example, flags=re.DOTALL)
+    assert listed, "the walkthrough lists the files in a text block"
+    files = listed.group(1).split()
+    package = sorted(
+        str(path.relative_to(REPO))
+        for path in (REPO / "strategies" / "sse").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     )
-    assert len(examples) >= 3, "the SSE example shows its strategy, its view and its registry row"
-    for block in examples:
-        assert "--8" not in block, "an include inside an example is not rendered"
-        compile(block, "architecture.md", "exec")
+    assert sorted(f for f in files if f.startswith("strategies/sse/")) == package
+    others = [f for f in files if not f.startswith("strategies/sse/")]
+    assert others == [
+        "strategies/__init__.py",
+        "tests/test_sse.py",
+        "docs/strategies/sse.md",
+        "docs/ru/strategies/sse.md",
+        "mkdocs.yml",
+        "docs/_generated/costs-sse.md",
+        "docs/_generated/costs-sse.ru.md",
+    ]
+    for name in others:
+        text = (REPO / name).read_text(encoding="utf-8")
+        assert "sse" in text.lower() or "Server-Sent Events" in text, name
+    registry = (REPO / "strategies" / "__init__.py").read_text(encoding="utf-8")
+    assert "from strategies.sse.strategy import ServerSentEvents" in registry
+    assert "        ServerSentEvents(),\n" in registry, "one row in the table"
+    blocks = re.findall(r"```python\n(.*?)```", example, flags=re.DOTALL)
+    assert blocks and all(SOURCE_INCLUDE.fullmatch(block.strip()) for block in blocks), (
+        "the walkthrough shows the real files, included, never a copy that can drift"
+    )
 
 
 def test_readme_names_the_platforms_the_imports_allow() -> None:

@@ -99,3 +99,12 @@ def test_each_strategys_own_settings_are_read_into_django_settings() -> None:
         for name, default in strategy.settings.items():
             assert name.startswith("PUSHLAB_"), name
             assert isinstance(getattr(settings, name), type(default)), name
+
+
+def test_the_quick_profile_leaves_out_only_the_strategies_whose_row_says_so() -> None:
+    from benchmarks.runner import default_strategies
+
+    assert default_strategies("full") == tuple(STRATEGIES)
+    quick = default_strategies("quick")
+    assert quick == tuple(key for key, s in STRATEGIES.items() if s.in_quick_profile)
+    assert "naive-long-polling" not in quick and "sse" in quick

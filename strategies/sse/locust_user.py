@@ -26,7 +26,6 @@ class ServerSentEventsUser(ChatUser):
         """Read events until stopped; each ``data:`` line is one stored message."""
         while True:
             try:
-                # Not a with-block: Locust allows one only with catch_response=True.
                 answer = self.client.get(
                     f"/api/rooms/{self.room}/events",
                     headers={"Last-Event-ID": str(self.last_id), "Accept": "text/event-stream"},

@@ -6,11 +6,13 @@ Django Channels' ``AsyncWebsocketConsumer`` holds the sockets; the channel layer
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.urls import URLPattern, path
 
 from strategies.base import Strategy
@@ -59,4 +61,13 @@ def send_to_sockets(message: dict[str, Any]) -> None:
     assert layer is not None, "CHANNEL_LAYERS must be configured"
     # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
     event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
-    async_to_sync(layer.group_send)(group_name(message["room"]), event)
+
+    async def bounded_group_send() -> None:
+        # A stalled Redis must not hold the post: past the timeout it goes on without the
+        # push (the message is stored; sockets fill the gap with the next one or a reconnect).
+        await asyncio.wait_for(
+            layer.group_send(group_name(message["room"]), event),
+            settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S,
+        )
+
+    async_to_sync(bounded_group_send)()
