@@ -106,8 +106,12 @@ def test_floor_and_framework_tax_recorded(bench_run: tuple[Path, dict, str]) -> 
             assert tax[job]["ratio"] > 0, (key, job, tax)
             assert tax[job]["floor_cpu_ms_per_unit"] == floor[job]["cpu_ms_per_unit"]
         assert result["server_cpu_ms_per_request"] > 0
-    # each strategy's server publishes only to it: polling makes no Redis work per delivery
-    assert summary["strategies"]["short-polling"]["redis_commands_per_delivery"] == 0
+    # Each strategy's server publishes only to it. Short polling publishes nothing: its only
+    # Redis work is the rate limit's one EVALSHA per post (and a SCRIPT LOAD), never another
+    # strategy's PUBLISH or group_send.
+    polling = summary["strategies"]["short-polling"]
+    redis_commands = polling["redis_commands_per_delivery"] * polling["deliveries"]
+    assert redis_commands <= polling["messages_sent"] + 2, polling
 
 
 def test_every_message_delivered_once_in_order(bench_run: tuple[Path, dict, str]) -> None:

@@ -11,8 +11,10 @@ Also home of the test suite's SSE client (the registry row names ``EventStreamRe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +46,8 @@ class EventStreamReceiver(Receiver):
         )
         assert self.stream.status_code == 200, (self.stream.status_code, self.stream.text)
         assert self.stream.headers["Content-Type"].startswith("text/event-stream")
+        # The socket itself, so another thread can end a read blocked on it (see disconnect).
+        self.socket = self.stream.raw.connection.sock
 
     def follow(self) -> None:
         for line in self.stream.iter_lines():
@@ -51,6 +55,10 @@ class EventStreamReceiver(Receiver):
                 self.messages.append(json.loads(line[len(b"data: ") :]))
 
     def disconnect(self) -> None:
+        # Response.close() from another thread does not end a blocked read (the test hung in
+        # it for minutes); shutting the socket down does: the reader sees end of stream.
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
         self.stream.close()
 
 
