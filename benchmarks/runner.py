@@ -625,29 +625,33 @@ def run_locust(
         RUN_TAG_ENV: uuid.uuid4().hex[:10],
     }
     with open(out_dir / "locust.log", "ab") as log:
-        with stop_signals_blocked():  # a Ctrl-C now would leave Locust running unseen
-            process = subprocess.Popen(
-                command,
-                cwd=PROJECT_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=unblock_stop_signals,
-            )
-            workers.start(PROJECT_DIR)
-            if config.placement is not None:
-                for pid in (process.pid, *workers.pids):
-                    config.placement.pin_load(pid)
+        process: subprocess.Popen[bytes] | None = None
+        # The try starts before Locust does: a Ctrl-C held while it starts is delivered when
+        # the block below ends, and must find the clean-up that kills Locust already armed.
         try:
+            with stop_signals_blocked():  # a Ctrl-C now would leave Locust running unseen
+                process = subprocess.Popen(
+                    command,
+                    cwd=PROJECT_DIR,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=unblock_stop_signals,
+                )
+                workers.start(PROJECT_DIR)
+                if config.placement is not None:
+                    for pid in (process.pid, *workers.pids):
+                        config.placement.pin_load(pid)
             if on_started is not None:
                 on_started(process.pid, *workers.pids)
             watch_progress(process, label, scenario.duration_s)
         finally:
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            workers.stop(timeout=15.0 if process.returncode == 0 else 0.0)
+            clean_exit = process is not None and process.returncode == 0
+            workers.stop(timeout=15.0 if clean_exit else 0.0)
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
     deliveries = out_dir / "deliveries.jsonl"

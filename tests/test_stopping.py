@@ -270,7 +270,10 @@ def test_bench_stops_cleanly_mid_run(point: str, how: signal.Signals, tmp_path: 
         run.stop_with(how)
         assert run.process is not None and run.process.returncode == 130, "".join(run.lines)
         assert run.printed("pushlab bench: interrupted")
-        wait_for(lambda: not run.processes(), "no process of the run is left", 5)
+        try:
+            wait_for(lambda: not run.processes(), "no process of the run is left", 5)
+        except AssertionError as exc:  # name what was left, so a failure says where to look
+            raise AssertionError(f"{exc}: {run.processes()}\n{''.join(run.lines)}") from None
         assert sorted(p.name for p in run.tmp_dir.iterdir()) == []
     finally:
         run.kill_leftovers()
