@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import hotpaths
 from strategies import STRATEGIES
 
 pytestmark = pytest.mark.slow
@@ -93,15 +94,14 @@ def test_floor_and_framework_tax_recorded(bench_run: tuple[Path, dict, str]) -> 
         assert not set(placement["server_cpus"]) & set(placement["load_cpus"])
     floor = summary["floor"]
     assert floor["server"] == config["server"]
-    for job in ("poll", "long-poll", "broadcast", "post"):
+    for job in hotpaths.JOBS:
         assert floor[job]["cpu_ms_per_unit"] > 0 and floor[job]["errors"] == 0, (job, floor[job])
         assert floor[job]["units"] > 0
     assert "floor (" in stdout
-    own_job = {"short-polling": "poll", "long-polling": "long-poll", "websocket": "broadcast"}
     for key, result in summary["strategies"].items():
         assert key not in summary["floor"]  # the floor is kept apart from the strategies
         tax = result["framework_tax"]
-        jobs = [own_job[key], "post"] if key in own_job else ["post"]
+        jobs = [STRATEGIES[key].hot_path_job, "post"]  # every strategy has its own job
         for job in jobs:
             assert tax[job]["ratio"] > 0, (key, job, tax)
             assert tax[job]["floor_cpu_ms_per_unit"] == floor[job]["cpu_ms_per_unit"]
