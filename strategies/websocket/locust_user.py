@@ -17,7 +17,8 @@ class WebSocketUser(ChatUser):
     """One socket per client and a reader greenlet, like websocket.js (resumes with ?after=)."""
 
     strategy_key = "websocket"
-    wait_time = constant(1)
+    wait_time = constant(30)
+    """The task does nothing: a long wait keeps thousands of idle users from waking Locust."""
     socket: websocket.WebSocket | None = None
     unconfirmed: dict[str, str]
     """Frames sent but not yet seen back stored, by client_id: re-sent after a reconnect."""
@@ -30,11 +31,13 @@ class WebSocketUser(ChatUser):
     def open_socket(self) -> None:
         host = self.host or ""
         url = host.replace("http", "ws", 1) + f"/ws/chat/{self.room}/?after={self.last_id}"
-        cookies = "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
+        cookies = self.cookie_header()
         started = time.perf_counter()
         exception: Exception | None = None
         try:
-            self.socket = websocket.create_connection(url, origin=host, cookie=cookies)
+            self.socket = websocket.create_connection(
+                url, origin=host, cookie=cookies, skip_utf8_validation=True
+            )
         except (OSError, websocket.WebSocketException) as exc:
             exception = exc
         self.environment.events.request.fire(
