@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import websocket
@@ -36,7 +39,7 @@ class WebSocketUser(ChatUser):
         exception: Exception | None = None
         try:
             self.socket = websocket.create_connection(
-                url, origin=host, cookie=cookies, skip_utf8_validation=True
+                url, origin=host, cookie=cookies, skip_utf8_validation=True, **connected(host)
             )
         except (OSError, websocket.WebSocketException) as exc:
             exception = exc
@@ -113,3 +116,23 @@ class WebSocketUser(ChatUser):
     @task
     def stay_connected(self) -> None:
         """Nothing to do on a schedule: the reader greenlet receives, the send loop sends."""
+
+
+def connected(host: str) -> dict[str, Any]:
+    """A TCP connection to a plain-HTTP host, for ``create_connection(socket=...)``.
+
+    Given no socket, websocket-client looks up proxy settings in the environment and resolves
+    the host through gevent's thread pool on every connect: a tenth of Locust's CPU while
+    thousands of clients join (py-spy). An ``https`` host is left to websocket-client (TLS).
+    """
+    address = urlsplit(host)
+    if address.scheme != "http" or address.hostname is None:
+        return {}
+    sock = socket.socket(socket.AF_INET6 if ":" in address.hostname else socket.AF_INET)
+    try:
+        sock.connect((address.hostname, address.port or 80))
+    except OSError:
+        sock.close()
+        raise
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return {"socket": sock}
