@@ -65,6 +65,19 @@ def step_counts(max_clients: int, steps: tuple[int, ...] = ()) -> list[int]:
     return counts or [max_clients]
 
 
+def server_bounds(config: BenchConfig) -> dict[str, str]:
+    """The server's per-process bounds on held clients (``PUSHLAB_MAX_WEBSOCKETS``,
+    ``PUSHLAB_MAX_LONG_POLLS``, 2000 each by default), raised to twice the largest step.
+
+    The bounds guard a server against more clients than it was sized for; the capacity
+    scenario is there to find that size, so a bound must not refuse its steps first. Twice:
+    a client reconnecting may hold its old socket or request a moment longer.
+    """
+    largest = max(step_counts(config.capacity_max_clients, config.capacity_steps))
+    bound = str(2 * largest)
+    return {"PUSHLAB_MAX_WEBSOCKETS": bound, "PUSHLAB_MAX_LONG_POLLS": bound}
+
+
 def slo_p95_ms(key: str, poll_interval_ms: int) -> float:
     """500 ms, plus what the strategy's own design adds (short polling: one poll interval)."""
     from strategies import STRATEGIES

@@ -348,6 +348,7 @@ def measure_strategy(
                     # (for one client that drops its session) would throttle the whole load.
                     # Each client's own session limit stays on and is never met.
                     "PUSHLAB_RATE_LIMIT_ADDRESS_BURST": "0",
+                    **(capacity.server_bounds(config) if capacity.is_capacity(scenario) else {}),
                 },
                 server=scenario.server or config.server,
                 log_path=raw_dir / "server.log",

@@ -193,8 +193,11 @@ SWEEP = replace(CHAT, name="sweep", duration_s=25)
 
 CAPACITY_STEPS = (250, 500, 1000, 2000, 4000, 8000)
 """Clients at each step of the capacity scenario, up to ``--capacity-max``."""
-CAPACITY_JOIN_RATE = 250.0
-"""Clients joining per second at a capacity step: the join storm is measured, bounded."""
+CAPACITY_JOIN_RATE = 50.0
+"""Clients joining per second at a capacity step: the join storm is measured, bounded. A join
+(the room page, then the socket or first poll) cost the server about 12 ms of CPU, so one
+core takes about 80 a second; at 250 the joins queued for 17 s and the steps broke on the join
+storm, not on holding clients (docs/decisions.md, "Locust users for thousands of clients")."""
 CAPACITY_QUIET = Scenario(
     "capacity-quiet",
     clients=CAPACITY_STEPS[0],

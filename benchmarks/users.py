@@ -27,7 +27,7 @@ from typing import Any
 
 import gevent
 import gevent.lock
-from locust import HttpUser, constant
+from locust import FastHttpUser, constant
 
 from benchmarks.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
 from benchmarks.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
@@ -124,12 +124,25 @@ def append_record(record: dict[str, Any]) -> None:
         out.write(json.dumps(record) + "\n")
 
 
-class ChatUser(HttpUser):
-    """What every strategy's client shares: joining, sending, recording and accounting."""
+class ChatUser(FastHttpUser):
+    """What every strategy's client shares: joining, sending, recording and accounting.
+
+    A ``FastHttpUser`` (geventhttpclient), not an ``HttpUser`` (requests): about a quarter
+    of the CPU per request, which is what lets one Locust process hold thousands of
+    clients (docs/decisions.md, "Locust users for thousands of clients"). Its client
+    keeps cookies (session, CSRF) in ``client.cookiejar``; a keyword it does not know
+    becomes a query parameter, so no request passes ``timeout=``: ``network_timeout``
+    bounds every read instead.
+    """
 
     abstract = True
     strategy_key: str
     wait_time = constant(0)
+    concurrency = 2
+    """Connections per client: a held request (long poll, event stream) and a send at once."""
+    network_timeout = 60.0
+    """Seconds a read may wait: above a long poll's hold (25 s) and SSE's keepalive (15 s)."""
+    connection_timeout = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,7 +194,7 @@ class ChatUser(HttpUser):
         page = self.client.get(
             f"/chat/{self.room}/?strategy={self.strategy_key}", name="/chat/[room]/"
         )
-        found = PAGE_CONFIG.search(page.text)
+        found = PAGE_CONFIG.search((page.content or b"").decode("utf-8", "replace"))
         if page.status_code != 200 or found is None:
             raise RuntimeError(f"the room page answered {page.status_code} without its config")
         self.config = json.loads(found.group(1))
@@ -302,7 +315,7 @@ class ChatUser(HttpUser):
                 f"/api/rooms/{self.room}/messages?after={after}&limit={ACCOUNTING_PAGE}",
                 name="/api/rooms/[room]/messages (accounting)",
             )
-            batch = answer.json()["messages"]
+            batch = json.loads(answer.content or b"null")["messages"]
             ids += [int(message["id"]) for message in batch]
             texts += [str(message["message"]) for message in batch]
             if len(batch) < ACCOUNTING_PAGE:
@@ -321,10 +334,16 @@ class ChatUser(HttpUser):
             context={},
         )
 
-    def get_messages(self, path: str, name: str, timeout: float | None = None) -> list[Any] | None:
+    def get_messages(self, path: str, name: str) -> list[Any] | None:
         """GET a message list from the API; None (and a Locust failure) on any error."""
         try:
-            answer = self.client.get(path, name=name, timeout=timeout)
-            return list(answer.json()["messages"]) if answer.status_code == 200 else None
-        except (ValueError, KeyError):
+            answer = self.client.get(path, name=name)
+            if answer.status_code != 200:
+                return None
+            return list(json.loads(answer.content or b"null")["messages"])
+        except (ValueError, KeyError, TypeError):
             return None
+
+    def cookie_header(self) -> str:
+        """This client's cookies (session, CSRF) as a ``Cookie`` header, for a WebSocket."""
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.client.cookiejar)

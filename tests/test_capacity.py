@@ -19,6 +19,7 @@ from benchmarks.capacity import (
     SLO_P95_MS,
     ServerFootprint,
     locust_failures,
+    server_bounds,
     slo_p95_ms,
     step_counts,
     step_record,
@@ -90,6 +91,18 @@ def test_steps_and_slo() -> None:
     assert step_counts(4000, (8, 4, 8)) == [4, 8]
     assert slo_p95_ms("websocket", 1000) == SLO_P95_MS
     assert slo_p95_ms("short-polling", 1000) == SLO_P95_MS + 1000  # it may wait a whole poll
+
+
+def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:
+    from benchmarks.runner import BenchConfig
+
+    config = BenchConfig("full", (), (), "daphne", 0, 1000, Path("."), capacity_max_clients=4000)
+    bounds = server_bounds(config)
+    assert bounds == {"PUSHLAB_MAX_WEBSOCKETS": "8000", "PUSHLAB_MAX_LONG_POLLS": "8000"}
+    few = server_bounds(
+        BenchConfig("x", (), (), "daphne", 0, 1000, Path("."), capacity_steps=(8, 30))
+    )
+    assert few["PUSHLAB_MAX_WEBSOCKETS"] == "60"
 
 
 def test_locust_failures_leave_out_the_accounting_rows(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ class LongPollingUser(ChatUser):
     """Holds a wait request open and re-asks at once when it answers, like long-polling.js.
 
     Locust records each held request's time under ``.../wait``: that is how long
-    the server held it, not a delivery latency.
+    the server held it, not a delivery latency. ``network_timeout`` (60 s) bounds the hold.
     """
 
     strategy_key = "long-polling"
@@ -26,7 +26,6 @@ class LongPollingUser(ChatUser):
             f"/api/rooms/{self.room}/messages{self.wait_path}?after={self.last_id}"
             f"&timeout={timeout:g}",
             f"/api/rooms/[room]/messages{self.wait_path}",
-            timeout=timeout + 10,
         )
         if messages is None:
             gevent.sleep(self.backoff.next_delay_s())  # as the page does after an error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http.client import HTTPException
 
 import gevent
 from locust import constant, task
@@ -17,33 +18,38 @@ class ServerSentEventsUser(ChatUser):
     does, so the server resumes after the newest message this client has."""
 
     strategy_key = "sse"
-    wait_time = constant(1)
+    wait_time = constant(30)
+    """The task does nothing: a long wait keeps thousands of idle users from waking Locust."""
 
     def connect(self) -> None:
         self.greenlets.append(gevent.spawn(self.read_stream))
 
     def read_stream(self) -> None:
-        """Read events until stopped; each ``data:`` line is one stored message."""
+        """Read events until stopped; each ``data:`` line is one stored message.
+
+        The body is read line by line from geventhttpclient's response; releasing a stream
+        that has not ended closes its socket (it never goes back to the pool half-read).
+        """
         while True:
+            answer = None
             try:
                 answer = self.client.get(
                     f"/api/rooms/{self.room}/events",
                     headers={"Last-Event-ID": str(self.last_id), "Accept": "text/event-stream"},
                     stream=True,
-                    timeout=None,
                     name="/api/rooms/[room]/events",
                 )
-                try:
-                    if answer.status_code != 200:
-                        raise OSError(f"the stream answered {answer.status_code}")
-                    self.back_online()
-                    for line in answer.iter_lines():
-                        if line.startswith(b"data: "):
-                            self.deliver([json.loads(line[len(b"data: ") :])])
-                finally:
-                    answer.close()
-            except (OSError, ValueError):
+                if answer.status_code != 200 or answer._response is None:
+                    raise OSError(f"the stream answered {answer.status_code}")
+                self.back_online()
+                while line := answer._response.readline(b"\n"):
+                    if line.startswith(b"data: "):
+                        self.deliver([json.loads(line[len(b"data: ") :])])
+            except (OSError, ValueError, HTTPException):
                 pass
+            finally:
+                if answer is not None and answer._response is not None:
+                    answer.release()
             gevent.sleep(self.backoff.next_delay_s())
 
     @task

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import websocket
@@ -17,7 +20,8 @@ class WebSocketUser(ChatUser):
     """One socket per client and a reader greenlet, like websocket.js (resumes with ?after=)."""
 
     strategy_key = "websocket"
-    wait_time = constant(1)
+    wait_time = constant(30)
+    """The task does nothing: a long wait keeps thousands of idle users from waking Locust."""
     socket: websocket.WebSocket | None = None
     unconfirmed: dict[str, str]
     """Frames sent but not yet seen back stored, by client_id: re-sent after a reconnect."""
@@ -30,11 +34,13 @@ class WebSocketUser(ChatUser):
     def open_socket(self) -> None:
         host = self.host or ""
         url = host.replace("http", "ws", 1) + f"/ws/chat/{self.room}/?after={self.last_id}"
-        cookies = "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
+        cookies = self.cookie_header()
         started = time.perf_counter()
         exception: Exception | None = None
         try:
-            self.socket = websocket.create_connection(url, origin=host, cookie=cookies)
+            self.socket = websocket.create_connection(
+                url, origin=host, cookie=cookies, skip_utf8_validation=True, **connected(host)
+            )
         except (OSError, websocket.WebSocketException) as exc:
             exception = exc
         self.environment.events.request.fire(
@@ -110,3 +116,23 @@ class WebSocketUser(ChatUser):
     @task
     def stay_connected(self) -> None:
         """Nothing to do on a schedule: the reader greenlet receives, the send loop sends."""
+
+
+def connected(host: str) -> dict[str, Any]:
+    """A TCP connection to a plain-HTTP host, for ``create_connection(socket=...)``.
+
+    Given no socket, websocket-client looks up proxy settings in the environment and resolves
+    the host through gevent's thread pool on every connect: a tenth of Locust's CPU while
+    thousands of clients join (py-spy). An ``https`` host is left to websocket-client (TLS).
+    """
+    address = urlsplit(host)
+    if address.scheme != "http" or address.hostname is None:
+        return {}
+    sock = socket.socket(socket.AF_INET6 if ":" in address.hostname else socket.AF_INET)
+    try:
+        sock.connect((address.hostname, address.port or 80))
+    except OSError:
+        sock.close()
+        raise
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return {"socket": sock}
