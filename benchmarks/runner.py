@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 
-from benchmarks import capacity, chaos, hotpaths, metrics
+from benchmarks import capacity, chaos, hotpaths, metrics, timeline
 from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_counts
 from benchmarks.scenarios import (
@@ -512,6 +512,9 @@ def timed_run(
         "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
+        "timeline": timeline.collect(
+            timeline.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
+        ),
     }
 
 
@@ -595,7 +598,7 @@ def run_locust(
     from strategies import STRATEGIES
 
     user_class = STRATEGIES[key].locust_user.partition(":")[2]
-    for stale in ("deliveries.jsonl", "clients.json"):
+    for stale in ("deliveries.jsonl", "clients.json", timeline.TIMELINE_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     command = [
         sys.executable,

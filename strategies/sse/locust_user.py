@@ -37,11 +37,13 @@ class ServerSentEventsUser(ChatUser):
                     if answer.status_code != 200:
                         raise OSError(f"the stream answered {answer.status_code}")
                     self.back_online()
+                    self.timeline.opened()
                     for line in answer.iter_lines():
                         if line.startswith(b"data: "):
                             self.deliver([json.loads(line[len(b"data: ") :])])
                 finally:
                     answer.close()
+                    self.timeline.closed()
             except (OSError, ValueError):
                 pass
             gevent.sleep(self.backoff.next_delay_s())
