@@ -311,6 +311,10 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
         summary["config"]["capacity_hold_s"] = config.capacity_hold_s
     every_result = [r for by_key in scenarios.values() for r in by_key.values()]
     every_result += [r for steps in sweep.values() for r in steps]
+    charted = {id(result) for result in summary["strategies"].values()}
+    for result in every_result:
+        if id(result) not in charted:  # the chart shows the main scenario's; the rest stay raw
+            result.pop("timeline", None)
     if any(result["status"] != "ok" for result in every_result):
         summary["status"] = "failed"
     return summary

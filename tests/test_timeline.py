@@ -157,3 +157,27 @@ def test_a_run_without_timelines_has_no_timeline_chart_and_a_missing_one_is_note
 def test_the_timeline_json_is_what_summary_json_stores() -> None:
     kept = timeline.collect([record(0)], 30.0, 3.0)
     assert json.loads(json.dumps(kept)) == kept
+
+
+def test_only_the_main_scenarios_results_keep_their_timeline_in_summary_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart shows the chat scenario; the other scenarios' timelines stay in raw/."""
+    from benchmarks import runner
+    from benchmarks.scenarios import PROFILES, profile_runs
+
+    def measured(key: str, scenario: Any, *_: Any) -> dict[str, Any]:
+        return {"status": "ok", "failure": None, "timeline": {"clients": [{"client": 0}]}}
+
+    monkeypatch.setattr(runner, "measure_floor", lambda *_: {})
+    monkeypatch.setattr(runner, "measure_strategy", measured)
+    monkeypatch.setattr(runner, "add_framework_tax", lambda *_: None)
+    runs = profile_runs(PROFILES["full"], None, 5.0, ("chat", "idle", "sweep"))
+    config = runner.BenchConfig(
+        profile="full", strategies=("short-polling", "websocket"), runs=tuple(runs),
+        server="daphne", processes=0, poll_interval_ms=1000, out=tmp_path,
+    )  # fmt: skip
+    summary = runner.measure_everything(config, "run", tmp_path)
+    assert all("timeline" in result for result in summary["strategies"].values())
+    assert not [r for r in summary["scenarios"]["idle"].values() if "timeline" in r]
+    assert not [r for steps in summary["sweep"].values() for r in steps if "timeline" in r]
