@@ -76,6 +76,9 @@ RUSSIAN_PHRASES: dict[str, str] = {
     "connected clients (count, log scale)": "подключённых клиентов (лог. шкала)",
     "server CPU (% of one core)": "CPU сервера (% одного ядра)",
     "p95 delivery latency": "задержка доставки p95",
+    "Timeline: a few clients of each technique over the same 10 s": (
+        "Хронология: несколько клиентов каждого способа за одни и те же 10 с"
+    ),
     "Server CPU": "CPU сервера",
     # axis labels and panel titles
     "HTTP requests per delivered message (requests)": "HTTP-запросов на доставленное сообщение",
@@ -97,8 +100,31 @@ RUSSIAN_PHRASES: dict[str, str] = {
     ", log scale": ", лог. шкала",
     " ms": " мс",
     " s ·": " с ·",
+    "seconds since the run's first client started (s)": (
+        "секунды от старта первого клиента прогона (с)"
+    ),
+    "client #": "клиент № ",
+    "HTTP requests: ": "HTTP-запросов: ",
+    "pushed frames and events: ": "протолкнуто кадров и событий: ",
+    # the timeline's legend
+    "HTTP request, from open to answer": "HTTP-запрос, от открытия до ответа",
+    "a send's POST (thin, at a lane's foot)": "POST отправки (тонкий, внизу дорожки)",
+    "socket or event stream held open": "открытый сокет или поток событий",
+    "frame or event pushed": "протолкнутый кадр или событие",
+    "message arrives": "сообщение пришло",
+    "message sent (any client)": "сообщение отправлено (любым клиентом)",
     # notes under the charts
     "Dashed lines": "Пунктирные линии",
+    "Each panel: the same seconds of that technique's own run.": (
+        "Каждая панель — одни и те же секунды собственного прогона этого способа."
+    ),
+    "Each lane: one of the run's first clients, all in one room.": (
+        "Каждая дорожка — один из первых клиентов прогона, все они в одной комнате."
+    ),
+    "No timeline recorded for ": "Хронология не записана: ",
+    "No strategy recorded a timeline in this run.": (
+        "В этом прогоне ни один способ не записал хронологию."
+    ),
     "Hollow markers": "Пустые маркеры",
     "load generator saturated": "генератор нагрузки перегружен",
     "Locust, not the server, was the limit, so those numbers understate the server.": (

@@ -1091,6 +1091,19 @@ def has_sweep(summary: SummaryJson) -> bool:
     return bool(summary.get("sweep"))
 
 
+def draw_timeline(summary: SummaryJson) -> Figure:
+    """The swimlanes of ``benchmarks.timeline_chart`` (its own module: it imports this one)."""
+    from benchmarks.timeline_chart import draw_timeline as draw
+
+    return draw(summary)
+
+
+def has_timeline(summary: SummaryJson) -> bool:
+    from benchmarks.timeline_chart import has_timeline as recorded
+
+    return recorded(summary)
+
+
 @dataclass(frozen=True)
 class Chart:
     """One chart: its file in ``charts/``, its title, the question it answers, how to draw it."""
@@ -1120,6 +1133,7 @@ CHART_TITLES = {
     "server_and_layer.png": "Server CPU per delivery under each ASGI server and channel layer",
     "capacity_clients.png": "Clients one server holds at the SLO, quiet and busy load (clients)",
     "capacity_steps.png": "Capacity steps: p95 latency and server CPU as clients grow",
+    "timeline.png": "Timeline: a few clients of each technique over the same 10 s",
 }
 
 
@@ -1140,6 +1154,13 @@ def metric_chart(
 
 
 CHARTS: tuple[Chart, ...] = (
+    chart(
+        "timeline.png",
+        "What does each technique do over time: poll on a timer, hold a request until a "
+        "message comes, or push frames down a connection it keeps open?",
+        draw_timeline,
+        has_timeline,
+    ),
     metric_chart(
         "requests_per_delivery.png",
         "requests_per_delivery",

@@ -17,12 +17,13 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
-from benchmarks import users
+from benchmarks import timeline, users
 from benchmarks.scenarios import Scenario
 from lab.open_files import raise_open_files_limit
 
 RUN_MESSAGE = "pushlab_run"
 RECORD_MESSAGE = "pushlab_record"
+TIMELINE_MESSAGE = "pushlab_timeline"
 
 raise_open_files_limit()  # each client holds a socket or two; Locust itself only asks for 10 000
 
@@ -33,6 +34,7 @@ def wire_runner(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         runner.register_message(RECORD_MESSAGE, store_worker_record)
+        runner.register_message(TIMELINE_MESSAGE, store_worker_timeline)
         environment.events.test_start.add_listener(announce_run)
     elif isinstance(runner, WorkerRunner):
         runner.register_message(RUN_MESSAGE, join_run)
@@ -55,10 +57,19 @@ def join_run(environment: Environment, msg: Message, **_: Any) -> None:
     def send_record(record: dict[str, Any]) -> None:
         runner.send_message(RECORD_MESSAGE, {**record, "worker": index})
 
+    def send_timeline(record: dict[str, Any]) -> None:
+        runner.send_message(TIMELINE_MESSAGE, {**record, "worker": index})
+
     scenario = Scenario.from_env(msg.data["scenario"])
     users.follow_master(scenario, f"{msg.data['run_tag']}-w{index}", send_record)
+    timeline.record_sink = send_timeline
 
 
 def store_worker_record(environment: Environment, msg: Message, **_: Any) -> None:
     """On the master: a worker's client finished; keep its record with the master's own."""
     users.append_record(msg.data)
+
+
+def store_worker_timeline(environment: Environment, msg: Message, **_: Any) -> None:
+    """On the master: a worker's sampled client finished; keep its timeline with the others."""
+    timeline.append_timeline(msg.data)

@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 
-from benchmarks import capacity, chaos, hotpaths, metrics
+from benchmarks import capacity, chaos, hotpaths, metrics, timeline
 from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.probes import LoadSampler, redis_command_counts
 from benchmarks.scenarios import (
@@ -311,6 +311,10 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
         summary["config"]["capacity_hold_s"] = config.capacity_hold_s
     every_result = [r for by_key in scenarios.values() for r in by_key.values()]
     every_result += [r for steps in sweep.values() for r in steps]
+    charted = {id(result) for result in summary["strategies"].values()}
+    for result in every_result:
+        if id(result) not in charted:  # the chart shows the main scenario's; the rest stay raw
+            result.pop("timeline", None)
     if any(result["status"] != "ok" for result in every_result):
         summary["status"] = "failed"
     return summary
@@ -513,6 +517,9 @@ def timed_run(
         "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
+        "timeline": timeline.collect(
+            timeline.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
+        ),
     }
 
 
@@ -596,7 +603,7 @@ def run_locust(
     from strategies import STRATEGIES
 
     user_class = STRATEGIES[key].locust_user.partition(":")[2]
-    for stale in ("deliveries.jsonl", "clients.json"):
+    for stale in ("deliveries.jsonl", "clients.json", timeline.TIMELINE_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     command = [
         sys.executable,

@@ -27,8 +27,9 @@ from typing import Any
 
 import gevent
 import gevent.lock
-from locust import FastHttpUser, constant
+from locust import FastHttpUser, constant, events
 
+from benchmarks import timeline
 from benchmarks.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
 from benchmarks.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
 
@@ -52,6 +53,7 @@ _room_ids: dict[str, list[int]] = {}
 """Each finished room's stored ids, fetched once per process by the first client that stops."""
 _room_stored_duplicates: dict[str, int] = {}
 """Per room: messages stored with a text already stored (every benchmark text is unique)."""
+events.request.add_listener(timeline.record_request)  # the sampled clients' HTTP requests
 
 
 class Backoff:
@@ -162,6 +164,8 @@ class ChatUser(FastHttpUser):
         self.send_until = float("inf")
         self.send_from = 0.0
         self.greenlets: list[gevent.Greenlet] = []
+        self.timeline = timeline.NOT_SAMPLED
+        """Records this client's traffic for the run timeline if it is one of the sample."""
 
     # --- the hooks a strategy implements -------------------------------------------------
     def connect(self) -> None:
@@ -188,6 +192,9 @@ class ChatUser(FastHttpUser):
     # --- shared life cycle ---------------------------------------------------------------
     def on_start(self) -> None:
         self.client_number, started_at = claim_client_slot()
+        self.timeline = timeline.for_client(
+            self.strategy_key, self.client_number, started_at, SCENARIO.sends(self.client_number)
+        )
         self.room = f"bench-{RUN_TAG}-{SCENARIO.name}-{SCENARIO.room_of(self.client_number)}"
         self.send_until = started_at + SCENARIO.duration_s - SCENARIO.drain_s
         self.send_from = started_at + SCENARIO.senders_wait_s
@@ -233,6 +240,7 @@ class ChatUser(FastHttpUser):
     def deliver(self, messages: list[dict[str, Any]]) -> None:
         """Record arrivals in order; report each first arrival's end-to-end latency."""
         now_ms = time.time() * 1000
+        self.timeline.arrived(messages)
         for message in messages:
             self.confirmed(message.get("client_id"))
             message_id = int(message["id"])
@@ -263,11 +271,16 @@ class ChatUser(FastHttpUser):
             self.reconnects += 1
         self.backoff.reset()
 
+    def context(self) -> dict[str, Any]:
+        """Added to each of this client's Locust request events: the timeline's recorder."""
+        return self.timeline.context
+
     def on_stop(self) -> None:
         for greenlet in self.greenlets:
             greenlet.kill(block=True)
         with contextlib.suppress(Exception):
             self.disconnect()
+        self.timeline.write()
         if self.config is None:
             return  # never joined: nothing to account for
         account = account_deliveries(self.room_ids_after(self.join_id), self.received_ids)

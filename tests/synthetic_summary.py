@@ -48,6 +48,60 @@ def latency_cdf(key: str, p50: float) -> list[list[float]]:
     ]
 
 
+SENDS_S = [10.3, 10.9, 11.6, 12.2, 12.8, 13.5, 14.1, 14.6, 15.4, 16.0, 16.7, 17.2, 17.9, 18.5, 19.3]
+"""When messages are sent in the synthetic timeline's window: about two a second in a room."""
+TIMELINE_SHAPES = {"short-polling": "poll", "long-polling": "hold", "naive-long-polling": "hold"}
+"""How each technique's lanes look; any other pushes down a held connection."""
+
+
+def synthetic_timeline(key: str) -> dict[str, Any]:
+    """Three clients over seconds 10 to 20: polls every second, held requests answered by
+    each message, or a connection held open that only pushes."""
+    driver = TIMELINE_SHAPES.get(key, "push")
+    lanes = []
+    for client in range(3):
+        requests: list[dict[str, Any]] = []
+        connections: list[list[float]] = []
+        arrivals: list[dict[str, Any]] = []
+        if driver == "poll":
+            polls = [round(9.5 + client * 0.31 + second, 3) for second in range(11)]
+            requests += [
+                {"start": at, "end": round(at + 0.006, 3), "method": "GET"} for at in polls
+            ]
+            for sent in SENDS_S:
+                answered = next((at + 0.006 for at in polls if at > sent), None)
+                if answered is not None:
+                    arrivals.append({"at": round(answered, 3), "sent": sent, "pushed": False})
+        elif driver == "hold":
+            opened = 9.8
+            for sent in SENDS_S:
+                answered = round(sent + 0.004 + (0.05 if key.startswith("naive") else 0), 3)
+                requests.append({"start": opened, "end": answered, "method": "GET"})
+                arrivals.append({"at": answered, "sent": sent, "pushed": False})
+                opened = round(answered + 0.002, 3)
+            requests.append({"start": opened, "end": 25.0, "method": "GET"})
+        else:
+            connections.append([1.2, 30.0])
+            arrivals += [
+                {"at": round(sent + 0.003, 3), "sent": sent, "pushed": True} for sent in SENDS_S
+            ]
+        if key != "websocket":  # its sends are frames up the socket, not POSTs
+            own = SENDS_S[client::5]
+            requests += [
+                {"start": sent, "end": round(sent + 0.008, 3), "method": "POST"} for sent in own
+            ]
+        lanes.append(
+            {
+                "client": client,
+                "sends": True,
+                "requests": sorted(requests, key=lambda request: request["start"]),
+                "connections": connections,
+                "arrivals": arrivals,
+            }
+        )
+    return {"window_s": [10.0, 20.0], "clients": lanes, "sent": SENDS_S}
+
+
 def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[str, Any]:
     """One StrategyResult as the runner writes it, with numbers consistent with each other.
 
@@ -104,6 +158,7 @@ def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[st
         "server_rss_mb_peak": 95.2,
         "locust_cpu_percent": 35.0,
         "locust_saturated": False,
+        "timeline": synthetic_timeline(key),
     }
 
 

@@ -156,6 +156,27 @@ def test_charts_and_report_drawn(bench_run: tuple[Path, dict, str]) -> None:
     assert "charts/" in (run_dir / "report.md").read_text()
 
 
+def test_the_first_clients_of_each_strategy_are_on_the_timeline(
+    bench_run: tuple[Path, dict, str],
+) -> None:
+    run_dir, summary, _ = bench_run
+    for key, result in summary["strategies"].items():
+        found = result["timeline"]
+        assert found["window_s"] == [0.0, 10.0], key  # a 6-s run shows its first ten seconds
+        lanes = found["clients"]
+        assert [lane["client"] for lane in lanes] == [0, 1, 2], key
+        arrivals = [arrival for lane in lanes for arrival in lane["arrivals"]]
+        assert arrivals and found["sent"], key
+        holds = all(lane["connections"] for lane in lanes)
+        assert {arrival["pushed"] for arrival in arrivals} == {holds}, key  # pushed iff held
+        assert all(a["sent"] is None or a["sent"] <= a["at"] + 0.05 for a in arrivals), key
+    short, socket = summary["strategies"]["short-polling"], summary["strategies"]["websocket"]
+    assert all(len(lane["requests"]) >= 4 for lane in short["timeline"]["clients"])
+    assert all(lane["connections"] for lane in socket["timeline"]["clients"])
+    assert (run_dir / "charts" / "timeline.png").is_file()
+    assert (run_dir / "charts" / "ru" / "timeline.png").is_file()
+
+
 def test_a_strategy_that_misses_messages_fails_verify_and_is_not_measured(
     tmp_path: Path,
 ) -> None:
@@ -216,6 +237,12 @@ def test_locust_workers_over_tcp_account_for_every_client_and_delivery(tmp_path:
     assert sorted({record["worker"] for record in records}) == [0, 1]
     assert len({(record["worker"], record["client"]) for record in records}) == clients
     assert len(records) == result["clients"] == clients
+    # the sampled clients' timelines came to the master too; the first worker's are charted
+    sampled = [json.loads(line) for line in (raw / "timeline.jsonl").open()]
+    assert sorted((record["worker"], record["client"]) for record in sampled) == [
+        (worker, client) for worker in (0, 1) for client in range(3)
+    ]
+    assert [lane["client"] for lane in result["timeline"]["clients"]] == [0, 1, 2]
     # every client got every message its room stored while it was there
     sent_by_room: dict[str, int] = {}
     for record in records:

@@ -210,6 +210,7 @@ def test_every_strategy_has_its_page_in_both_languages(key: str, language: str) 
     suffix = "" if language == "en" else f".{language}"
     assert f'--8<-- "costs-{key}{suffix}.md"' in text, "the page includes its costs table"
     assert "```mermaid" in text and "sequenceDiagram" in text, "the page has a sequence diagram"
+    assert "<!-- chart: timeline.png -->" in text, "the page shows the run's timeline"
     nav_entry = str(page.relative_to(DOCS)).replace(os.sep, "/")
     assert nav_entry in MKDOCS_YML.read_text(encoding="utf-8"), f"{nav_entry} is not in the nav"
 

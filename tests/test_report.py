@@ -33,6 +33,7 @@ MAIN_CHARTS = {
     "server_cpu_per_delivery.png",
     "redis_commands_per_delivery.png",
     "db_queries_per_client_per_min.png",
+    "timeline.png",
 }
 SWEEP_CHARTS = {"sweep_cost.png", "sweep_latency.png"}
 FLOOR_CHARTS = {"framework_tax.png", "server_and_layer.png"}

@@ -42,12 +42,14 @@ class ServerSentEventsUser(ChatUser):
                 if answer.status_code != 200 or answer._response is None:
                     raise OSError(f"the stream answered {answer.status_code}")
                 self.back_online()
+                self.timeline.opened()
                 while line := answer._response.readline(b"\n"):
                     if line.startswith(b"data: "):
                         self.deliver([json.loads(line[len(b"data: ") :])])
             except (OSError, ValueError, HTTPException):
                 pass
             finally:
+                self.timeline.closed()
                 if answer is not None and answer._response is not None:
                     answer.release()
             gevent.sleep(self.backoff.next_delay_s())

@@ -53,6 +53,7 @@ class WebSocketUser(ChatUser):
         )
         if exception is not None:
             raise exception
+        self.timeline.opened()
 
     def read_loop(self) -> None:
         """The reader greenlet: websocket-client blocks cooperatively under gevent.
@@ -81,6 +82,7 @@ class WebSocketUser(ChatUser):
 
     def reconnect(self) -> None:
         """Close the dead socket, then open a new one after a backoff delay, until one opens."""
+        self.timeline.closed()
         with contextlib.suppress(OSError, websocket.WebSocketException):
             if self.socket is not None:
                 self.socket.close()
