@@ -159,3 +159,24 @@ def test_posts_while_redis_is_stalled_answer_in_bounded_time_and_are_delivered(
         broker.resume()
         for receiver in following:
             receiver.stop()
+
+
+def test_while_redis_stays_away_every_client_still_gets_every_message(
+    broker: EmbeddedRedis, site: ServerProcess
+) -> None:
+    """No push can be made: open sockets and event streams fall back to reading the database
+    (the socket watcher, the wake-up hub's retries), polls never needed Redis."""
+    room = "broker-away"
+    following = follow_every_strategy(site.url, room)
+    sender = ChatSession(site.url, room)
+    try:
+        assert timed_post(sender, "before")[0] == 201
+        assert_everyone_got(following, ["before"])
+        broker.process.terminate()
+        broker.process.wait(10)
+        for n in range(2):
+            assert timed_post(sender, f"away {n}")[0] == 201
+        assert_everyone_got(following, ["before", "away 0", "away 1"])
+    finally:
+        for receiver in following:
+            receiver.stop()

@@ -15,6 +15,9 @@ answers with another ``run_id`` (restarted between two looks) it
 3. reads the newest id of each room (one query) and lets each socket that is behind send
    what it missed from the database (``ChatConsumer.locked_catch_up``), in order, once.
 
+While Redis does not answer, step 3 runs at every look (once a second): the sockets fall
+back to polling the database, as long polls and event streams do through the wake-up hub.
+
 Anything stored before step 3 is read from the database; anything stored after step 2 is
 pushed. Idle sockets cost nothing: no task per socket, one ``INFO server`` a second per process.
 """
@@ -115,6 +118,11 @@ class SocketWatcher:
                     self.answering.clear()
                     with contextlib.suppress(Exception):
                         await client.connection.disconnect()  # type: ignore[union-attr]
+                    # Meanwhile the sockets poll: nothing is pushed while Redis is away.
+                    try:
+                        await self.catch_up_behind()
+                    except Exception as failed:
+                        log.warning("catching sockets up failed (%s)", failed)
                 else:
                     restarted = server_id is not None and answered != server_id
                     server_id = answered
@@ -143,13 +151,17 @@ class SocketWatcher:
         for consumer in [c for sockets in list(self.rooms.values()) for c in sockets]:
             await layer.group_add(consumer.group, consumer.channel_name)
         await self.probe(layer)
+        await self.catch_up_behind()
+        self.resyncs += 1
+        log.warning("Redis answers again: sockets re-joined and caught up (%d)", self.resyncs)
+
+    async def catch_up_behind(self) -> None:
+        """Each socket behind its room's newest id sends what it missed, from the database."""
         newest = await anewest_ids(list(self.rooms))
         for room, sockets in list(self.rooms.items()):
             for consumer in list(sockets):
                 if consumer.last_id < newest.get(room, 0):
                     await consumer.locked_catch_up()
-        self.resyncs += 1
-        log.warning("Redis answers again: sockets re-joined and caught up (%d)", self.resyncs)
 
     async def probe(self, layer: Any) -> None:
         """A message to a group of the watcher's own, back through the layer, or TimeoutError."""
