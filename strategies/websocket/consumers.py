@@ -104,7 +104,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         self.last_id = newest if after is None else after
-        self.sending = asyncio.Lock()
         await self.accept()
         ChatConsumer.open_sockets += 1
         self.counted = True
@@ -127,6 +126,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         channel-layer side waits out a Redis failure instead of ending the consumer (which
         closed the socket), and the socket is forgotten however the consumer ends."""
         self.scope = scope
+        self.sending = asyncio.Lock()
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         assert self.channel_layer is not None, "CHANNEL_LAYERS must be configured"
         self.channel_name = await self.channel_layer.new_channel()
@@ -225,14 +225,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def locked_catch_up(self) -> None:
         """Send everything stored after ``last_id``: a resuming client's missed messages, or
-        (from the socket watcher) those stored while Redis failed. Never raises."""
-        try:
-            async with self.sending:
-                while batch := await chat.amessages_after(self.room, self.last_id):
-                    for message in batch:
-                        await self.send_message(message)
-        except Exception:
-            log.exception("catching up socket %s of room %s failed", self.channel_name, self.room)
+        (from the socket watcher) those stored while Redis failed."""
+        async with self.sending:
+            while batch := await chat.amessages_after(self.room, self.last_id):
+                for message in batch:
+                    await self.send_message(message)
 
     async def send_message(self, message: ChatMessage) -> None:
         await self.send(text_data=json.dumps(message))

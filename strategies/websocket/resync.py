@@ -161,7 +161,10 @@ class SocketWatcher:
         for room, sockets in list(self.rooms.items()):
             for consumer in list(sockets):
                 if consumer.last_id < newest.get(room, 0):
-                    await consumer.locked_catch_up()
+                    try:
+                        await consumer.locked_catch_up()
+                    except Exception as exc:  # a socket closing meanwhile: the others go on
+                        log.warning("catching up a socket of room %s failed (%s)", room, exc)
 
     async def probe(self, layer: Any) -> None:
         """A message to a group of the watcher's own, back through the layer, or TimeoutError."""
