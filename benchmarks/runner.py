@@ -83,7 +83,7 @@ class BenchConfig:
     processes: int
     poll_interval_ms: int
     out: Path
-    layer: str = "redis"
+    layer: str = "pubsub"
     profile_server: bool = False
     placement: Placement | None = None
     locust_workers: int = 0

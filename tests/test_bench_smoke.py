@@ -73,7 +73,7 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
     config = summary["config"]
     assert config["profile"] == "quick" and config["clients"] == CLIENTS
     assert config["duration_s"] == 6 and config["poll_interval_ms"] > 0
-    assert config["server"] == "daphne" and config["strategies"] == list(STRATEGIES)
+    assert config["server"] == "uvicorn" and config["strategies"] == list(STRATEGIES)
     assert summary["status"] == "ok"
     assert set(summary["strategies"]) == set(STRATEGIES)
     assert summary["scenarios"]["chat"] == summary["strategies"]
@@ -86,7 +86,7 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
 def test_floor_and_framework_tax_recorded(bench_run: tuple[Path, dict, str]) -> None:
     _, summary, stdout = bench_run
     config = summary["config"]
-    assert config["layer"] == "redis" and config["open_files_limit"] >= 1024
+    assert config["layer"] == "pubsub" and config["open_files_limit"] >= 1024
     if len(os.sched_getaffinity(0)) >= 2:
         placement = config["cpu_placement"]
         assert placement["server_cpus"] and placement["load_cpus"]
@@ -236,21 +236,22 @@ def test_locust_workers_over_tcp_account_for_every_client_and_delivery(tmp_path:
 def test_server_layer_and_profile_flags_are_recorded(tmp_path: Path) -> None:
     finished = subprocess.run(
         [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients", "4",
-         "--duration", "5", "--server", "uvicorn", "--layer", "pubsub", "--profile-server",
+         "--duration", "5", "--server", "daphne", "--layer", "redis", "--profile-server",
          "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     config, result = summary["config"], summary["strategies"]["websocket"]
+    # The lecture's server and layer, both not the defaults: the flags are what chose them.
     assert (config["server"], config["layer"], config["profile_server"]) == (
-        "uvicorn",
-        "pubsub",
+        "daphne",
+        "redis",
         True,
     )
-    assert (result["server"], result["layer"]) == ("uvicorn", "pubsub")
-    assert summary["floor"]["server"] == "uvicorn"
+    assert (result["server"], result["layer"]) == ("daphne", "redis")
+    assert summary["floor"]["server"] == "daphne"
     raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
     profile = json.loads((raw / result["server_profile"]).read_text())
     assert profile["profiles"] and profile["shared"]["frames"]  # speedscope, with samples
-    assert "pubsub channel layer" in (raw / "server.log").read_text()
+    assert "redis channel layer" in (raw / "server.log").read_text()
