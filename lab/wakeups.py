@@ -69,27 +69,64 @@ def publish_wakeup(message: dict[str, Any]) -> None:
     _publisher.publish(room_channel(message["room"]), json.dumps(message))
 
 
+SUBSCRIBE_BACKOFF_S = (0.1, 2.0)
+"""First and longest wait before the hub subscribes again after its subscription broke."""
+
+
 class WakeUpHub:
-    """This process's one Redis subscription and the long polls waiting on it."""
+    """This process's one Redis subscription and the long polls waiting on it.
+
+    The subscription outlives Redis failures: when it breaks (Redis restarted or gone) the
+    listener subscribes again, with a growing pause, until Redis answers. Each time the
+    subscription is confirmed (the first time and after every break) every waiter gets
+    ``None`` and re-reads the database after its own cursor: a message stored while the
+    subscription was away, whose push no one heard, is found there. Pushes that failed
+    meanwhile are made again by ``lab.broker.push_later``.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.waiters: defaultdict[str, set[asyncio.Queue[WakeUp]]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self.subscriptions = 0
+        """How many times the subscription was confirmed (1 + re-subscriptions)."""
 
     @property
     def waiting(self) -> int:
         """How many requests are waiting right now, in all rooms."""
         return sum(len(queues) for queues in self.waiters.values())
 
-    async def _ensure_subscribed(self) -> None:
+    def wake_all(self) -> None:
+        """Every waiter re-reads the database (``None``: "look for yourself")."""
+        for queues in self.waiters.values():
+            for queue in queues:
+                queue.put_nowait(None)
+
+    def _ensure_listening(self) -> None:
         if self._listener is None or self._listener.done():
             self._subscribed.clear()
             self._listener = asyncio.create_task(self._listen(), name="pushlab-wakeup-hub")
-        await self._subscribed.wait()
 
     async def _listen(self) -> None:
+        pause_s = SUBSCRIBE_BACKOFF_S[0]
+        while True:
+            try:
+                await self._listen_once()
+            except Exception as exc:  # Redis restarted, gone or refusing: subscribe again
+                log.warning(
+                    "wake-up subscription broke (%s: %s); subscribing again",
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                pause_s = SUBSCRIBE_BACKOFF_S[0]
+            self._subscribed.clear()
+            self.wake_all()  # they re-read now, and again once the subscription is back
+            await asyncio.sleep(pause_s)
+            pause_s = min(2 * pause_s, SUBSCRIBE_BACKOFF_S[1])
+
+    async def _listen_once(self) -> None:
         # The hub's one subscription: a pool of exactly one connection, named in CLIENT LIST.
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url, max_connections=1, client_name="pushlab-wakeup-hub"
@@ -98,20 +135,20 @@ class WakeUpHub:
         pubsub = client.pubsub()
         try:
             await pubsub.psubscribe(CHANNEL_PREFIX + "*")
-            self._subscribed.set()
             async for item in pubsub.listen():
+                if item["type"] == "psubscribe":
+                    # Confirmed, the first time or after redis-py reconnected by itself:
+                    # from here on no push is missed; what came before is in the database.
+                    self.subscriptions += 1
+                    self._subscribed.set()
+                    self.wake_all()
+                    continue
                 if item["type"] != "pmessage":
                     continue
                 message = json.loads(item["data"])
                 for queue in list(self.waiters.get(message["room"], ())):
                     queue.put_nowait(message)
-        except Exception:
-            log.exception("long-poll wake-up subscription failed; waiters re-read the database")
-            self._subscribed.set()  # let waiters proceed; the next one starts a new listener
         finally:
-            for queues in self.waiters.values():
-                for queue in queues:
-                    queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
                 await client.aclose()
@@ -119,12 +156,18 @@ class WakeUpHub:
     @contextlib.asynccontextmanager
     async def subscribe(self, room: str) -> AsyncIterator[asyncio.Queue[WakeUp]]:
         """Register a waiter; the subscription is live before this yields, so read the backlog
-        inside the block and no wake-up can be missed. Leaving the block (answer, timeout
+        inside the block and no wake-up can be missed. If Redis does not confirm the
+        subscription within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this yields anyway: the
+        waiter is woken (``None``) when it is confirmed. Leaving the block (answer, timeout
         or client gone) releases everything."""
-        await self._ensure_subscribed()
         queue: asyncio.Queue[WakeUp] = asyncio.Queue()
         self.waiters[room].add(queue)
         try:
+            self._ensure_listening()
+            if not self._subscribed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S):
+                        await self._subscribed.wait()
             yield queue
         finally:
             self.waiters[room].discard(queue)

@@ -99,7 +99,9 @@ def test_the_chaos_redis_scenario_keeps_its_broker_events_in_place() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["short-polling"])  # long polling and WebSocket do not yet
+# Polling reads the database; long polling (its hub shared with SSE) and WebSocket recover
+# pushes. tests/test_broker_failure.py follows all five strategies' clients.
+@pytest.mark.parametrize("key", ["short-polling", "long-polling", "websocket"])
 def test_redis_restarted_and_stalled_mid_run_loses_and_duplicates_nothing(
     key: str, tmp_path: Path
 ) -> None:

@@ -79,3 +79,22 @@ def test_serve_leaves_no_redis_behind(how: signal.Signals, tmp_path: Path):
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_a_restart_from_a_thread_outlives_that_thread() -> None:
+    """The chaos-redis scenario restarts Redis from a thread that then ends: the new server
+    must not die with it (a child's death signal follows the thread that started it)."""
+    import threading
+
+    server = start_embedded_redis()
+    try:
+        restarter = threading.Thread(target=server.restart)
+        restarter.start()
+        restarter.join(30)
+        assert not restarter.is_alive()
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.process.wait(timeout=1)  # it would have been sent SIGTERM at once
+        with redis.Redis(unix_socket_path=str(server.socket_path)) as client:
+            assert client.ping()
+    finally:
+        server.stop()

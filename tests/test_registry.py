@@ -108,3 +108,29 @@ def test_the_quick_profile_leaves_out_only_the_strategies_whose_row_says_so() ->
     quick = default_strategies("quick")
     assert quick == tuple(key for key, s in STRATEGIES.items() if s.in_quick_profile)
     assert "naive-long-polling" not in quick and "sse" in quick
+
+
+def test_a_failed_push_is_made_again_with_the_rooms_newest_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis refuses twice: nothing is lost, the hook is called again with each room's newest
+    unpushed message once Redis takes it (receivers fill the rest from the database)."""
+    from lab import broker
+    from tests.waiting import wait_until
+
+    refusals = [2]
+    pushed: list[tuple[str, int]] = []
+
+    def flaky(message: dict[str, Any]) -> None:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise ConnectionError("Redis is away")
+        pushed.append((message["room"], message["id"]))
+
+    monkeypatch.setattr(chat, "_publishers", {"a": flaky})
+    monkeypatch.setattr(broker, "REPUSH_EVERY_S", 0.2)  # both publishes come before it
+    with override_settings(PUSHLAB_PUBLISH_ONLY=()):
+        chat.publish({"id": 1, "room": "r"})  # refused, owed
+        chat.publish({"id": 2, "room": "r"})  # refused, owed instead of 1
+        wait_until(lambda: not broker.unpushed_rooms(), "the owed push was made", 10)
+    assert pushed == [("r", 2)]

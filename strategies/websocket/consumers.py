@@ -13,25 +13,36 @@ a bad ``?after=`` cursor gets an ``{"error": ...}`` frame and close code 4400; w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+import redis
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from lab import access, chat
 from lab.authors import scope_author
 from lab.chat import ChatError, ChatMessage
 from lab.ratelimit import apost_client_message
+from strategies.websocket.resync import current_watcher
+
+log = logging.getLogger(__name__)
 
 MAX_FRAME_CHARS = 16_384
 """Frames longer than this are refused before parsing (a message is at most 2000 characters)."""
 BAD_CURSOR_CLOSE_CODE = 4400
 """Sent, after an ``{"error": ...}`` frame, when ``?after=`` is not a message id of the room
 (not a number, or past its newest: the page holds ids from another database)."""
+LAYER_RETRY_S = 0.5
+"""Least wait before a socket's channel-layer receive is tried again after a Redis failure."""
 TRY_AGAIN_LATER_CLOSE_CODE = 4013
 """Sent past ``PUSHLAB_MAX_WEBSOCKETS``: 1013 "Try Again Later" in the application range
 (Daphne's autobahn lets an application send only 1000 and 3000-4999)."""
@@ -61,6 +72,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     open_sockets = 0
     """Accepted sockets in this process, bounded by ``PUSHLAB_MAX_WEBSOCKETS``."""
     counted = False
+    sending: asyncio.Lock
+    """Held while this socket is sent messages: the socket watcher's catch-up after a Redis
+    failure (``strategies/websocket/resync.py``) runs beside the consumer's own handlers."""
 
     async def connect(self) -> None:
         """Join the room's group BEFORE reading the cursor, so no message falls in between."""
@@ -93,7 +107,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         ChatConsumer.open_sockets += 1
         self.counted = True
-        await self.catch_up()
+        current_watcher().add(self)
+        await self.locked_catch_up()
 
     async def refuse_cursor(self, error: str) -> None:
         """Say what is wrong with ``?after=`` in a frame, then close: retrying cannot help."""
@@ -106,10 +121,47 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.close(code=code)
 
-    async def disconnect(self, code: int) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' ``AsyncConsumer.__call__`` (channels 4.3), with two changes: the
+        channel-layer side waits out a Redis failure instead of ending the consumer (which
+        closed the socket), and the socket is forgotten however the consumer ends."""
+        self.scope = scope
+        self.sending = asyncio.Lock()
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        assert self.channel_layer is not None, "CHANNEL_LAYERS must be configured"
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = self.receive_from_layer
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            self.forget()
+
+    async def receive_from_layer(self) -> dict[str, Any]:
+        """The next channel-layer message. While Redis fails, wait (at least
+        ``LAYER_RETRY_S``, until the socket watcher sees it answer) and try again: the
+        socket stays open, and the watcher's catch-up brings what the outage held back."""
+        while True:
+            try:
+                return dict(await self.channel_layer.receive(self.channel_name))
+            except (redis.RedisError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the consumer is ending: a cancelled read can surface as this error
+                log.debug("channel layer receive failed (%s); waiting for Redis", exc)
+                await current_watcher().until_answering(LAYER_RETRY_S)
+
+    def forget(self) -> None:
+        """Stop counting this socket and drop it from the socket watcher (idempotent)."""
         if self.counted:
             ChatConsumer.open_sockets -= 1
             self.counted = False
+            current_watcher().discard(self)
+
+    async def disconnect(self, code: int) -> None:
+        self.forget()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -162,19 +214,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A message published to the room's group (``type: "chat.message"``); ``text`` is
         it serialised once by the publisher, sent as it is when it is the next in line."""
         incoming = event["message"]
-        if "text" in event and incoming["id"] == self.last_id + 1:
-            await self.send(text_data=event["text"])
-            self.last_id = incoming["id"]
-            return
-        following = await chat.amessages_following(self.room, self.last_id, incoming)
-        for message in following:
-            await self.send_message(message)
-
-    async def catch_up(self) -> None:
-        """Send everything stored after ``last_id`` (a resuming client's missed messages)."""
-        while batch := await chat.amessages_after(self.room, self.last_id):
-            for message in batch:
+        async with self.sending:
+            if "text" in event and incoming["id"] == self.last_id + 1:
+                await self.send(text_data=event["text"])
+                self.last_id = incoming["id"]
+                return
+            following = await chat.amessages_following(self.room, self.last_id, incoming)
+            for message in following:
                 await self.send_message(message)
+
+    async def locked_catch_up(self) -> None:
+        """Send everything stored after ``last_id``: a resuming client's missed messages, or
+        (from the socket watcher) those stored while Redis failed."""
+        async with self.sending:
+            while batch := await chat.amessages_after(self.room, self.last_id):
+                for message in batch:
+                    await self.send_message(message)
 
     async def send_message(self, message: ChatMessage) -> None:
         await self.send(text_data=json.dumps(message))
