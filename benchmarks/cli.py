@@ -114,14 +114,15 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "127.0.0.1, as workers on other machines would (default: 0, no master)",
     )  # fmt: skip
     parser.add_argument(
-        "--server", choices=SERVERS, default="daphne",
+        "--server", choices=SERVERS, default="uvicorn",
         help="the ASGI server under test, the same for every strategy and the floor "
-        "(default: %(default)s; uvicorn is the leaner one: docs/decisions.md, 'Hot paths')",
+        "(default: %(default)s, the leaner one; daphne is the lecture's: docs/decisions.md)",
     )  # fmt: skip
     parser.add_argument(
-        "--layer", choices=LAYERS, default="redis",
+        "--layer", choices=LAYERS, default="pubsub",
         help="the channel layer carrying WebSocket messages: redis (RedisChannelLayer) or "
-        "pubsub (RedisPubSubChannelLayer) (default: %(default)s; pubsub is the leaner one)",
+        "pubsub (RedisPubSubChannelLayer) (default: %(default)s, the leaner one; redis is the "
+        "lecture's)",
     )  # fmt: skip
     parser.add_argument(
         "--profile-server", action="store_true",

@@ -6,7 +6,10 @@ delivery can be read as a multiple of the least any Python server could spend:
 the framework tax. It answers on pushlab's own paths, from memory:
 
 - ``GET /api/rooms/<room>/messages?after=N``: the messages after N (a short poll);
-- ``GET /api/rooms/<room>/messages/wait?after=N&timeout=S``: held until one exists;
+- ``GET /api/rooms/<room>/messages/wait?after=N&timeout=S``: held until one exists (also at
+  ``.../naive-wait``: the least work for that job is the same wake-up, not a loop);
+- ``GET /api/rooms/<room>/events?after=N``: a Server-Sent Events stream of the messages after
+  N, then of each new one as it is posted (an event made once per message);
 - ``POST /api/rooms/<room>/messages`` ``{"message": "..."}``: store, wake, broadcast;
 - ``ws /ws/chat/<room>/``: every stored message of the room, serialised once per message;
   a ``{"message": "..."}`` frame posts;
@@ -44,6 +47,7 @@ class Floor:
         self.messages: defaultdict[str, list[bytes]] = defaultdict(list)
         self.waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self.sockets: defaultdict[str, set[Send]] = defaultdict(set)
+        self.streams: defaultdict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
         self.counters: defaultdict[str, int] = defaultdict(int)
 
     def post(self, room: str, text: str) -> bytes:
@@ -62,6 +66,13 @@ class Floor:
             if not waiter.done():
                 waiter.set_result(None)
         return encoded
+
+    def stream(self, room: str, encoded: bytes) -> None:
+        """One SSE event, made once, queued for every stream of the room."""
+        if streams := self.streams.get(room):
+            event = sse_event(len(self.messages[room]), encoded)
+            for queue in streams:
+                queue.put_nowait(event)
 
     async def broadcast(self, room: str, encoded: bytes) -> None:
         """One frame, made once, sent to every socket of the room."""
@@ -90,6 +101,44 @@ async def respond(send: Send, status: int, body: bytes, headers: list[Any] | Non
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def sse_event(number: int, encoded: bytes) -> bytes:
+    return b"id: %d\ndata: %s\n\n" % (number, encoded)
+
+
+async def event_stream(room: str, after: int, receive: Receive, send: Send) -> None:
+    """The room's messages after ``after`` as events, then each new one, until the client
+    leaves (``http.disconnect``)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+        }
+    )
+    backlog = FLOOR.messages.get(room, [])[after:]
+    first = b"".join(sse_event(after + i + 1, m) for i, m in enumerate(backlog))
+    await send(
+        {"type": "http.response.body", "body": b"retry: 1000\n\n" + first, "more_body": True}
+    )
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    FLOOR.streams[room].add(queue)
+    await read_body(receive)  # the request's (empty) body comes first
+    gone = asyncio.ensure_future(receive())  # the only event left to come: http.disconnect
+    try:
+        while True:
+            next_event = asyncio.ensure_future(queue.get())
+            await asyncio.wait({next_event, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                next_event.cancel()
+                return
+            await send(
+                {"type": "http.response.body", "body": next_event.result(), "more_body": True}
+            )
+    finally:
+        FLOOR.streams[room].discard(queue)
+        gone.cancel()
 
 
 def error(text: str) -> bytes:
@@ -132,6 +181,13 @@ async def http(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     if len(parts) == 2 and parts[0] == "chat":
         await respond(send, 200, b"<!doctype html><title>floor</title>", [])
         return
+    if len(parts) == 4 and parts[:2] == ["api", "rooms"] and parts[3] == "events":
+        after = cursor(query, parts[2])
+        if after is None:
+            await respond(send, 400, error("after must be a message id of the room"))
+            return
+        await event_stream(parts[2], after, receive, send)
+        return
     if len(parts) not in (4, 5) or parts[:2] != ["api", "rooms"] or parts[3] != "messages":
         await respond(send, 404, error("no such path"))
         return
@@ -143,6 +199,7 @@ async def http(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             await respond(send, 400, error('the body must be {"message": "..."}'))
             return
         encoded = FLOOR.post(room, str(text))
+        FLOOR.stream(room, encoded)
         await FLOOR.broadcast(room, encoded)
         await respond(send, 201, encoded)
         return
@@ -151,7 +208,7 @@ async def http(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await respond(send, 400, error("after must be a message id of the room"))
         return
     nothing_new = after >= len(FLOOR.messages.get(room, ()))
-    if len(parts) == 5 and parts[4] == "wait" and nothing_new:
+    if len(parts) == 5 and parts[4] in ("wait", "naive-wait") and nothing_new:
         woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         FLOOR.waiters[room].add(woken)
         try:
@@ -178,7 +235,9 @@ async def websocket(scope: dict[str, Any], receive: Receive, send: Send) -> None
             except (ValueError, KeyError, TypeError):
                 await send({"type": "websocket.send", "text": error("bad frame").decode()})
                 continue
-            await FLOOR.broadcast(room, FLOOR.post(room, str(text)))
+            encoded = FLOOR.post(room, str(text))
+            FLOOR.stream(room, encoded)
+            await FLOOR.broadcast(room, encoded)
         else:  # websocket.disconnect
             FLOOR.sockets[room].discard(send)
             return

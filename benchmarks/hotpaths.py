@@ -33,8 +33,17 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
-JOBS = ("poll", "long-poll", "broadcast", "post")
-UNITS = {"poll": "request", "long-poll": "delivery", "broadcast": "delivery", "post": "post"}
+JOBS = ("poll", "long-poll", "naive-long-poll", "broadcast", "stream", "post")
+UNITS = {
+    "poll": "request",
+    "long-poll": "delivery",
+    "naive-long-poll": "delivery",
+    "broadcast": "delivery",
+    "stream": "delivery",
+    "post": "post",
+}
+WAIT_PATHS = {"long-poll": "wait", "naive-long-poll": "naive-wait"}
+"""The endpoint each long-poll job holds: the hub's wake-up, or the lecture's loop."""
 POLL_CLIENTS = 20
 POLL_BACKLOG = 5
 WAIT_CLIENTS = 50
@@ -243,8 +252,8 @@ async def steady_posts(senders: list[HttpClient], room: str, per_s: float, secon
     return sent
 
 
-async def long_poll_job(target: Target, seconds: float) -> Job:
-    room, job = target.room("long-poll"), Job("long-poll", seconds)
+async def long_poll_job(target: Target, seconds: float, name: str = "long-poll") -> Job:
+    room, job = target.room(name), Job(name, seconds)
     senders = await target.sessions(room, POST_SESSIONS)
     waiters = [target.client() for _ in range(WAIT_CLIENTS)]
     stop = asyncio.Event()
@@ -252,7 +261,7 @@ async def long_poll_job(target: Target, seconds: float) -> Job:
     async def wait_loop(client: HttpClient) -> None:
         after = 0
         while not stop.is_set():
-            path = f"/api/rooms/{room}/messages/wait?after={after}&timeout=10"
+            path = f"/api/rooms/{room}/messages/{WAIT_PATHS[name]}?after={after}&timeout=10"
             try:
                 answer = await client.get_json(path, timeout=20)
             except (HttpError, OSError, asyncio.IncompleteReadError, TimeoutError):
@@ -273,6 +282,58 @@ async def long_poll_job(target: Target, seconds: float) -> Job:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for client in [*senders, *waiters]:
+        client.close()
+    await asyncio.sleep(SETTLE_S)
+    return job
+
+
+async def naive_long_poll_job(target: Target, seconds: float) -> Job:
+    return await long_poll_job(target, seconds, "naive-long-poll")
+
+
+async def read_events(client: HttpClient, path: str, job: Job, opened: asyncio.Event) -> None:
+    """Hold one event stream (``text/event-stream``, chunked) and count its ``data:`` lines:
+    one per delivered message; ``retry:`` and ``: keepalive`` lines are not deliveries."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n"
+        writer.write((request + "Accept: text/event-stream\r\n\r\n").encode())
+        status_line = await reader.readline()
+        if b" 200 " not in status_line:
+            raise HttpError(f"GET {path} answered {status_line!r}")
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass  # the headers
+        opened.set()
+        pending = b""
+        while size := int((await reader.readline()).strip() or b"0", 16):
+            pending += await reader.readexactly(size)
+            await reader.readline()  # the CRLF after each chunk
+            *lines, pending = pending.split(b"\n")
+            job.units += sum(line.startswith(b"data:") for line in lines)
+    finally:
+        writer.close()
+
+
+async def stream_job(target: Target, seconds: float) -> Job:
+    """Event streams held open while messages are posted: server CPU per event delivered."""
+    room, job = target.room("stream"), Job("stream", seconds)
+    senders = await target.sessions(room, POST_SESSIONS)
+    opened = [asyncio.Event() for _ in range(WAIT_CLIENTS)]
+    path = f"/api/rooms/{room}/events?after=0"
+    readers = [
+        asyncio.create_task(read_events(target.client(), path, job, event)) for event in opened
+    ]
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
+    await asyncio.sleep(0.5)  # every stream is subscribed before the first post
+    units_before = job.units
+    await target.measured(job, steady_posts(senders, room, WAIT_POSTS_PER_S, seconds))
+    await asyncio.sleep(0.3)
+    job.units -= units_before
+    for task in readers:
+        task.cancel()
+    results = await asyncio.gather(*readers, return_exceptions=True)
+    job.errors += sum(not isinstance(r, asyncio.CancelledError | None) for r in results)
+    for client in senders:
         client.close()
     await asyncio.sleep(SETTLE_S)
     return job
@@ -483,7 +544,9 @@ async def idle_burst_job(target: Target, seconds: float) -> dict[str, Any]:
 RUNNERS = {
     "poll": poll_job,
     "long-poll": long_poll_job,
+    "naive-long-poll": naive_long_poll_job,
     "broadcast": broadcast_job,
+    "stream": stream_job,
     "post": post_job,
 }
 

@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks import hotpaths
 from benchmarks.capacity_report import capacity_section
 from benchmarks.chart_language import LANGUAGES, translate_figure
 from benchmarks.charts import (
@@ -270,7 +271,7 @@ def framework_tax_section(summary: SummaryJson) -> str:
         return ""
     least = [
         f"{job} {floor[job]['cpu_ms_per_unit']:.3g} ms"
-        for job in ("poll", "long-poll", "broadcast", "post")
+        for job in hotpaths.JOBS
         if isinstance(floor.get(job), Mapping) and floor[job].get("cpu_ms_per_unit")
     ]
     lines = [

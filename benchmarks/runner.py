@@ -83,7 +83,7 @@ class BenchConfig:
     processes: int
     poll_interval_ms: int
     out: Path
-    layer: str = "redis"
+    layer: str = "pubsub"
     profile_server: bool = False
     placement: Placement | None = None
     locust_workers: int = 0
@@ -833,20 +833,10 @@ def redis_server_version() -> str | None:
     return None
 
 
-HOT_PATH_JOBS = {
-    "short-polling": "poll",
-    "long-polling": "long-poll",
-    "websocket": "broadcast",
-}
-"""The floor job that does each strategy's work in its simplest form (``benchmarks.hotpaths``).
-A strategy not listed (``sse``, ``naive-long-polling``: the generator does not speak their
-endpoints yet) gets only the post job."""
 HOT_PATH_SECONDS = float(os.environ.get("PUSHLAB_HOT_PATH_SECONDS") or 2.0)
 """Seconds each hot-path job runs (each job's ``seconds`` in hotpaths.json says what it ran).
 ``PUSHLAB_HOT_PATH_SECONDS`` shortens it for a run that checks the plumbing, not the figures:
 the test suite's bench runs use 1 s."""
-HOT_PATH_JOB_PATHS = {"poll", "long-poll", "post"}
-"""Jobs that work against any strategy's server (HTTP API); ``broadcast`` needs WebSockets."""
 
 
 def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, Any]:
@@ -872,8 +862,11 @@ def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, A
 def probe_hot_paths(
     key: str, url: str, config: BenchConfig, raw_dir: Path
 ) -> dict[str, Any] | None:
-    """After the timed run, on the same server: the strategy's own job and a post job."""
-    job = HOT_PATH_JOBS.get(key)
+    """After the timed run, on the same server: the strategy's own job (its registry row's
+    ``hot_path_job``, the floor doing the same job) and a post job."""
+    from strategies import STRATEGIES
+
+    job = STRATEGIES[key].hot_path_job
     jobs = [job, "post"] if job else ["post"]
     measured = run_hot_paths(url, jobs, config)
     (raw_dir / "hotpaths.json").write_text(json.dumps(measured, indent=2) + "\n")

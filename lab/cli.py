@@ -144,13 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_cmd.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve_cmd.add_argument(
-        "--server", choices=SERVERS, default="daphne",
-        help="ASGI server (default: %(default)s, the lecture's)",
+        "--server", choices=SERVERS, default="uvicorn",
+        help="ASGI server (default: %(default)s, the leaner one; daphne is the lecture's)",
     )  # fmt: skip
     serve_cmd.add_argument(
         "--layer", choices=LAYERS, default=None,
         help="channel layer for WebSockets: redis (RedisChannelLayer) or pubsub "
-        "(RedisPubSubChannelLayer) (default: $PUSHLAB_CHANNEL_LAYER, else redis)",
+        "(RedisPubSubChannelLayer) (default: $PUSHLAB_CHANNEL_LAYER, else pubsub)",
     )  # fmt: skip
     serve_cmd.add_argument(
         "--app", default=SITE_APP, metavar="MODULE:ATTR",

@@ -143,10 +143,10 @@ PUSHLAB_REDIS_POOL_TIMEOUT_S = env_float("PUSHLAB_REDIS_POOL_TIMEOUT_S", 10.0)
 PUSHLAB_REDIS_COMMAND_TIMEOUT_S = env_float("PUSHLAB_REDIS_COMMAND_TIMEOUT_S", 2.0)
 # After a Redis step of a post fails, posts skip Redis this long (lab/broker.py).
 PUSHLAB_REDIS_RETRY_AFTER_S = env_float("PUSHLAB_REDIS_RETRY_AFTER_S", 3.0)
-# PUSHLAB_CHANNEL_LAYER: "redis" (channels_redis' RedisChannelLayer, the lecture's) or "pubsub"
-# (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned out in each process).
+# PUSHLAB_CHANNEL_LAYER: "pubsub" (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned
+# out in each process; the default, the cheaper one) or "redis" (RedisChannelLayer, the lecture's).
 # `pushlab serve/bench --layer` set it; docs/decisions.md has what each costs.
-PUSHLAB_CHANNEL_LAYER = env("PUSHLAB_CHANNEL_LAYER", "redis")
+PUSHLAB_CHANNEL_LAYER = env("PUSHLAB_CHANNEL_LAYER", "pubsub")
 if PUSHLAB_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {

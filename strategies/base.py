@@ -81,6 +81,11 @@ class Strategy:
     """What a server core spends itself on as clients grow, which the capacity report checks:
     a request per client per poll interval, one held request answered and re-asked per
     delivery, or only the deliveries pushed down open connections."""
+    hot_path_job: str | None = None
+    """The ``benchmarks.hotpaths`` job that does this strategy's own work (``poll``,
+    ``long-poll``, ``naive-long-poll``, ``broadcast``, ``stream``): ``pushlab bench`` runs it
+    against the strategy's server and against the bare-ASGI floor, and reports the ratio (the
+    framework tax). ``None``: only the post job is compared."""
     in_quick_profile = True
     """False: ``pushlab bench``'s quick profile (``make bench``, ~3 minutes) leaves it to
     ``--profile full`` unless ``--strategies`` names it."""

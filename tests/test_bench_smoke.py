@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import hotpaths
 from strategies import STRATEGIES
 
 pytestmark = pytest.mark.slow
@@ -74,7 +75,7 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
     config = summary["config"]
     assert config["profile"] == "quick" and config["clients"] == CLIENTS
     assert config["duration_s"] == 6 and config["poll_interval_ms"] > 0
-    assert config["server"] == "daphne" and config["strategies"] == list(STRATEGIES)
+    assert config["server"] == "uvicorn" and config["strategies"] == list(STRATEGIES)
     assert summary["status"] == "ok"
     assert set(summary["strategies"]) == set(STRATEGIES)
     assert summary["scenarios"]["chat"] == summary["strategies"]
@@ -87,22 +88,21 @@ def test_summary_has_the_design_contract(bench_run: tuple[Path, dict, str]) -> N
 def test_floor_and_framework_tax_recorded(bench_run: tuple[Path, dict, str]) -> None:
     _, summary, stdout = bench_run
     config = summary["config"]
-    assert config["layer"] == "redis" and config["open_files_limit"] >= 1024
+    assert config["layer"] == "pubsub" and config["open_files_limit"] >= 1024
     if len(os.sched_getaffinity(0)) >= 2:
         placement = config["cpu_placement"]
         assert placement["server_cpus"] and placement["load_cpus"]
         assert not set(placement["server_cpus"]) & set(placement["load_cpus"])
     floor = summary["floor"]
     assert floor["server"] == config["server"]
-    for job in ("poll", "long-poll", "broadcast", "post"):
+    for job in hotpaths.JOBS:
         assert floor[job]["cpu_ms_per_unit"] > 0 and floor[job]["errors"] == 0, (job, floor[job])
         assert floor[job]["units"] > 0
     assert "floor (" in stdout
-    own_job = {"short-polling": "poll", "long-polling": "long-poll", "websocket": "broadcast"}
     for key, result in summary["strategies"].items():
         assert key not in summary["floor"]  # the floor is kept apart from the strategies
         tax = result["framework_tax"]
-        jobs = [own_job[key], "post"] if key in own_job else ["post"]
+        jobs = [STRATEGIES[key].hot_path_job, "post"]  # every strategy has its own job
         for job in jobs:
             assert tax[job]["ratio"] > 0, (key, job, tax)
             assert tax[job]["floor_cpu_ms_per_unit"] == floor[job]["cpu_ms_per_unit"]
@@ -199,12 +199,13 @@ def test_locust_master_and_workers_account_for_every_client(tmp_path: Path) -> N
 def tcp_workers_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """One run for two tests of different things: a master and two separate ``locust
     --worker`` processes joined over TCP on 127.0.0.1, and the server, layer and profiler
-    flags (uvicorn, the pub/sub layer, py-spy), which the main run leaves at their defaults."""
+    flags (Daphne, the lecture's Redis layer, py-spy), which the main run leaves at their
+    defaults (uvicorn, the pub/sub layer, no profiler)."""
     out = tmp_path_factory.mktemp("tcp-workers")
     finished = subprocess.run(
         [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients",
-         str(TCP_CLIENTS), "--duration", "8", "--locust-workers", "2", "--server", "uvicorn",
-         "--layer", "pubsub", "--profile-server", "--out", str(out)],
+         str(TCP_CLIENTS), "--duration", "8", "--locust-workers", "2", "--server", "daphne",
+         "--layer", "redis", "--profile-server", "--out", str(out)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
@@ -248,14 +249,15 @@ def test_locust_workers_over_tcp_account_for_every_client_and_delivery(
 def test_server_layer_and_profile_flags_are_recorded(tcp_workers_run: tuple[Path, dict]) -> None:
     latest, summary = tcp_workers_run
     config, result = summary["config"], summary["strategies"]["websocket"]
+    # The lecture's server and layer, both not the defaults: the flags are what chose them.
     assert (config["server"], config["layer"], config["profile_server"]) == (
-        "uvicorn",
-        "pubsub",
+        "daphne",
+        "redis",
         True,
     )
-    assert (result["server"], result["layer"]) == ("uvicorn", "pubsub")
-    assert summary["floor"]["server"] == "uvicorn"
+    assert (result["server"], result["layer"]) == ("daphne", "redis")
+    assert summary["floor"]["server"] == "daphne"
     raw = latest / "raw" / "chat" / "websocket"
     profile = json.loads((raw / result["server_profile"]).read_text())
     assert profile["profiles"] and profile["shared"]["frames"]  # speedscope, with samples
-    assert "pubsub channel layer" in (raw / "server.log").read_text()
+    assert "redis channel layer" in (raw / "server.log").read_text()

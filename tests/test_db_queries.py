@@ -4,8 +4,12 @@ polling's empty storage requests beside long polling's idle silence."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from django.db import connection
 from django.test import AsyncClient, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from lab import chat, traffic
 from lab.models import Room
@@ -23,6 +27,27 @@ def test_every_statement_is_counted_and_shown_on_the_metrics_page(client) -> Non
     Room.objects.filter(name="nobody").exists()
     assert queries_so_far() - before == 2
     assert "db_queries" in client.get("/api/metrics").json()
+
+
+def data_statements(run: Callable[[], object]) -> list[str]:
+    """The SQL ``run`` sends, less the transaction's own (BEGIN, SAVEPOINT, ROLLBACK ...)."""
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    transactional = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(transactional)]
+
+
+def test_a_new_message_costs_two_statements_and_a_repeat_stores_nothing() -> None:
+    """The post path's database work: the room's counter bumped (its id returned in the same
+    statement) and the insert. A repeat of a client_id adds only the read of the stored one."""
+    chat.post_message(room="post-db", author="ann", text="first")  # creates the room
+    new = data_statements(lambda: chat.post(room="post-db", author="a", text="2", client_id="c2"))
+    assert [sql.split()[0] for sql in new] == ["UPDATE", "INSERT"]
+    repeat = data_statements(
+        lambda: chat.post(room="post-db", author="a", text="2", client_id="c2")
+    )
+    assert [sql.split()[0] for sql in repeat] == ["UPDATE", "INSERT", "SELECT"]
+    assert chat.last_message_id("post-db") == 2  # the repeat's bump was rolled back
 
 
 async def idle_wait_queries(path: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 from websockets.asyncio.client import connect
 
-from benchmarks.hotpaths import HttpClient
+from benchmarks.hotpaths import HttpClient, Job, read_events
 from lab.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -87,6 +87,36 @@ async def test_broadcast_reaches_every_socket_of_the_room_only(floor: ServerProc
         assert json.loads(await asyncio.wait_for(second.recv(), 5))["id"] == 2
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(elsewhere.recv(), 0.3)
+
+
+async def test_naive_wait_is_held_like_wait(floor: ServerProcess) -> None:
+    """The floor's least work for the naive long poll is the same held request."""
+    path = "/api/rooms/naive-room/messages/naive-wait?after=0&timeout=10"
+    waiter = asyncio.create_task(client(floor).get_json(path))
+    await asyncio.sleep(0.3)
+    assert not waiter.done()
+    await client(floor).post("naive-room", "now")
+    assert (await asyncio.wait_for(waiter, 5))["last_id"] == 1
+
+
+async def test_event_stream_sends_the_backlog_then_each_new_message(floor: ServerProcess) -> None:
+    poster = client(floor)
+    await poster.post("sse-room", "before")
+    await poster.post("sse-room", "missed")
+    job = Job("stream", 1)
+    opened = asyncio.Event()
+    reader = asyncio.create_task(
+        read_events(client(floor), "/api/rooms/sse-room/events?after=1", job, opened)
+    )
+    await asyncio.wait_for(opened.wait(), 5)
+    await poster.post("sse-room", "live")
+    deadline = asyncio.get_running_loop().time() + 5
+    while job.units < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert job.units == 2  # "missed" (after=1) and "live"; not "before"
+    reader.cancel()
+    status, body = await client(floor).request("GET", "/api/rooms/sse-room/events?after=9")
+    assert status == 400 and "error" in json.loads(body)
 
 
 async def test_metrics_report_cpu_time(floor: ServerProcess) -> None:

@@ -69,24 +69,28 @@ def test_a_client_id_is_per_room() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_loser_of_a_race_answers_with_the_winners_message(
+def test_a_repeat_is_refused_by_the_constraint_and_takes_no_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Two sends of one id that both miss the first look-up: the unique constraint refuses
-    the second insert, which rolls back (taking no id) and answers with the first's."""
+    """No look-up before the insert (a new message costs no extra query): the unique
+    constraint refuses a repeat's insert, which rolls back with its bumped id, and the
+    stored message is read only then. Concurrent repeats take the same path."""
     winner = chat.post(room=ROOM, author="ann", text="hello", client_id="raced")
     real_lookup = chat.stored_with_client_id
     lookups: list[str] = []
 
-    def missed_first_time(room: str, client_id: str) -> chat.ChatMessage | None:
+    def counted(room: str, client_id: str) -> chat.ChatMessage | None:
         lookups.append(client_id)
-        return None if len(lookups) == 1 else real_lookup(room, client_id)
+        return real_lookup(room, client_id)
 
-    monkeypatch.setattr(chat, "stored_with_client_id", missed_first_time)
+    monkeypatch.setattr(chat, "stored_with_client_id", counted)
+    fresh = chat.post(room=ROOM, author="ann", text="other", client_id="fresh")
+    assert fresh.created and lookups == []  # a new message: no look-up at all
     loser = chat.post(room=ROOM, author="ann", text="hello", client_id="raced")
-    assert lookups == ["raced", "raced"]  # the pre-check missed; the IntegrityError path found it
+    assert lookups == ["raced"]  # read once, after the constraint refused the insert
     assert not loser.created and loser.message == winner.message
-    assert chat.last_message_id(ROOM) == 1 and Message.objects.count() == 1
+    assert chat.last_message_id(ROOM) == 2 and Message.objects.count() == 2
+    assert chat.post(room=ROOM, author="ann", text="next").message["id"] == 3  # no gap
 
 
 @pytest.mark.parametrize("client_id", BAD_CLIENT_IDS)

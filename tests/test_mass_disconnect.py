@@ -55,7 +55,11 @@ def test_hundreds_of_sockets_closing_at_once_leave_no_ghost_in_the_group(
 ) -> None:
     room = f"mass-{server}"
     pool_size = 20  # far fewer connections than sockets: the burst must queue, not fail
-    settings = {"PUSHLAB_CHANNEL_LAYER_CONNECTIONS": str(pool_size)}
+    # RedisChannelLayer (the lecture's) keeps groups in Redis and needs a pool per process.
+    settings = {
+        "PUSHLAB_CHANNEL_LAYER": "redis",
+        "PUSHLAB_CHANNEL_LAYER_CONNECTIONS": str(pool_size),
+    }
     with own_server(server_env, tmp_path, server=server, **settings) as process:
         url = f"{process.ws_url}/ws/chat/{room}/"
         assert asyncio.run(open_then_close_at_once(url, process.url, SOCKETS)) == SOCKETS

@@ -25,6 +25,7 @@ class LongPolling(Strategy):
     locust_user = "strategies.long_polling.locust_user:LongPollingUser"
     test_receiver = "tests.clients:LongPollingReceiver"
     healthy_state = "waiting"
+    hot_path_job = "long-poll"
     capacity_driver = "requests per delivery"
 
     def page_config(self) -> dict[str, Any]:

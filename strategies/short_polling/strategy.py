@@ -24,6 +24,7 @@ class ShortPolling(Strategy):
     locust_user = "strategies.short_polling.locust_user:ShortPollingUser"
     test_receiver = "tests.clients:ShortPollingReceiver"
     healthy_state = "polling"
+    hot_path_job = "poll"
     capacity_driver = "polls"
 
     def page_config(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ class ServerSentEvents(Strategy):
     locust_user = "strategies.sse.locust_user:ServerSentEventsUser"
     test_receiver = "tests.test_sse:EventStreamReceiver"
     healthy_state = "streaming"
+    hot_path_job = "stream"
     settings = {"PUSHLAB_SSE_KEEPALIVE_S": 15.0}
     """Seconds without a message before the stream sends a ``: keepalive`` comment, so proxies
     and idle timeouts do not close it and a client that left is noticed on the next write."""

@@ -31,6 +31,7 @@ class WebSocket(Strategy):
     test_receiver = "tests.clients:WebSocketReceiver"
     sends_over = "websocket"
     healthy_state = "connected"
+    hot_path_job = "broadcast"
 
     def page_config(self) -> dict[str, Any]:
         """The close codes websocket.js must tell apart from "the server went away"."""
