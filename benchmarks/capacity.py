@@ -16,13 +16,13 @@ import csv
 import math
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks import metrics
+from benchmarks.background import BackgroundThread
 from benchmarks.probes import process_cpu_s, process_tree
 from benchmarks.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
 
@@ -111,7 +111,7 @@ BUDGET = Budget()
 
 
 @dataclass
-class ServerFootprint:
+class ServerFootprint(BackgroundThread):
     """Peak open files, resident memory and CPU of the server's process tree, sampled in a
     thread (``/proc``, so the server is not asked and not disturbed)."""
 
@@ -121,20 +121,12 @@ class ServerFootprint:
     rss_mb_peak: float = 0.0
     cpu_samples: list[tuple[float, float]] = field(default_factory=list)
     """(monotonic time, CPU seconds of the tree so far)."""
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    thread_name = "server-footprint"
 
-    def start(self) -> ServerFootprint:
-        self._thread = threading.Thread(target=self._run, name="server-footprint", daemon=True)
-        self._thread.start()
-        return self
+    def __post_init__(self) -> None:
+        BackgroundThread.__init__(self)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
+    def run(self) -> None:
         while True:
             fds, rss_kb, cpu_s = 0, 0, 0.0
             for pid in process_tree(self.server_pid):
@@ -147,7 +139,7 @@ class ServerFootprint:
             self.cpu_samples.append((time.monotonic(), cpu_s))
             self.fds_peak = max(self.fds_peak, fds)
             self.rss_mb_peak = max(self.rss_mb_peak, rss_kb / 1024)
-            if self._stop.wait(self.every_s):
+            if self.finished.wait(self.every_s):
                 return
 
     def busiest_cpu_percent(self, window_s: float) -> float | None:

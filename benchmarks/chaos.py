@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.background import BackgroundThread
 from lab.embedded_redis import EmbeddedRedis
 from lab.serverproc import ServerProcess
 
@@ -51,10 +52,13 @@ def clients_started_at(clients_file: Path, finished: threading.Event, launched_a
     return launched_at
 
 
-class ServerRestarter:
+class ServerRestarter(BackgroundThread):
     """Restarts ``server`` at ``restarts_at_s`` while Locust runs; ``restarts`` says how it went."""
 
+    thread_name = "server-restarter"
+
     def __init__(self, server: ServerProcess, restarts_at_s: tuple[float, ...], clients_file: Path):
+        super().__init__()
         self.server = server
         self.restarts_at_s = restarts_at_s
         self.clients_file = clients_file
@@ -63,19 +67,9 @@ class ServerRestarter:
         self.error: str | None = None
         self.boundaries: list[Segment] = []
         """(metrics before stopping, metrics of the new process) for each restart."""
-        self.finished = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="server-restarter", daemon=True)
 
-    def start(self) -> ServerRestarter:
-        if self.restarts_at_s:
-            self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Cancel restarts not yet due and wait for one in progress."""
-        self.finished.set()
-        if self.thread.is_alive():
-            self.thread.join()
+    def wanted(self) -> bool:
+        return bool(self.restarts_at_s)
 
     def run(self) -> None:
         launched_at = time.time()
@@ -126,9 +120,11 @@ def server_totals(segments: list[Segment]) -> Metrics:
     return totals
 
 
-class BrokerChaos:
+class BrokerChaos(BackgroundThread):
     """Restarts Redis (empty) and stalls it (SIGSTOP, then SIGCONT) at the scenario's
     seconds after the first client started (the chaos-redis scenario); the server runs on."""
+
+    thread_name = "broker-chaos"
 
     def __init__(
         self,
@@ -138,6 +134,7 @@ class BrokerChaos:
         stall_s: float,
         clients_file: Path,
     ) -> None:
+        super().__init__()
         self.redis_server = redis_server
         self.plan = sorted(
             [(at, "restart") for at in (restart_at_s,) if at > 0]
@@ -145,25 +142,19 @@ class BrokerChaos:
         )
         self.stall_s = stall_s
         self.clients_file = clients_file
-        self.finished = threading.Event()
         self.events: list[dict[str, Any]] = []
         self.error: str | None = None
-        self.thread = threading.Thread(target=self.run, name="broker-chaos", daemon=True)
 
     @property
     def active(self) -> bool:
         return bool(self.plan)
 
-    def start(self) -> BrokerChaos:
-        if self.plan:
-            self.thread.start()
-        return self
+    def wanted(self) -> bool:
+        return self.active
 
     def stop(self) -> None:
         """Cancel what is not yet due; a stalled Redis is always resumed."""
-        self.finished.set()
-        if self.thread.is_alive():
-            self.thread.join()
+        super().stop()
         self.redis_server.resume()
 
     def run(self) -> None:

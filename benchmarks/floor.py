@@ -14,7 +14,8 @@ the framework tax. It answers on pushlab's own paths, from memory:
 - ``ws /ws/chat/<room>/``: every stored message of the room, serialised once per message;
   a ``{"message": "..."}`` frame posts;
 - ``GET /chat/<room>/``: an empty page (so clients can join the same way);
-- ``GET /api/metrics``: this process's CPU seconds, as ``lab.traffic.snapshot`` names it.
+- ``GET /api/metrics``: this process's CPU seconds, as ``lab.traffic.snapshot`` names it, and
+  ``long_polls_waiting`` (held now), so a test can see a poll held rather than sleep on it.
 
 Run it by hand with ``uvicorn benchmarks.floor:app`` or ``daphne benchmarks.floor:app``.
 """
@@ -173,6 +174,7 @@ async def http(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss,
             "uptime_s": time.time() - STARTED_AT,
+            "long_polls_waiting": sum(len(waiters) for waiters in FLOOR.waiters.values()),
         }
         await respond(send, 200, json.dumps(snapshot).encode())
         return

@@ -8,13 +8,15 @@ while the load runs, so start-up imports and shutdown are left out.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import redis
+
+from benchmarks.background import BackgroundThread
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_EVERY_S = 0.5
@@ -74,7 +76,7 @@ class CpuSample:
 
 
 @dataclass
-class LoadSampler:
+class LoadSampler(BackgroundThread):
     """Samples Redis connections and the Locust tree's CPU every half second, in a thread.
 
     Only samples inside ``window`` (seconds after Locust was launched) count: that
@@ -91,22 +93,17 @@ class LoadSampler:
     redis_clients_at_peak: list[dict[str, str]] = field(default_factory=list)
     """``CLIENT LIST`` when the peak was reached: which commands hold the connections."""
     samples: list[CpuSample] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    thread_name = "load-sampler"
 
-    def start(self) -> LoadSampler:
+    def __post_init__(self) -> None:
+        BackgroundThread.__init__(self)
+
+    def start(self) -> Self:
         self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="load-sampler", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_EVERY_S):
+    def run(self) -> None:
+        while not self.finished.wait(SAMPLE_EVERY_S):
             since_launch = time.monotonic() - self._started
             if since_launch < self.window[0]:
                 continue

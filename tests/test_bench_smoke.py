@@ -32,6 +32,7 @@ SCHEMA_KEYS = DESIGN_KEYS | {
     "redis_commands", "server_rss_mb_peak", "locust_cpu_percent", "locust_saturated",
 }  # fmt: skip
 CLIENTS = 4
+TCP_CLIENTS = 6
 
 
 @pytest.fixture(scope="module")
@@ -215,20 +216,32 @@ def test_locust_master_and_workers_account_for_every_client(tmp_path: Path) -> N
     assert "2 workers connected" in (raw / "locust.log").read_text()
 
 
-def test_locust_workers_over_tcp_account_for_every_client_and_delivery(tmp_path: Path) -> None:
-    """A master and two separate ``locust --worker`` processes, joined over TCP on 127.0.0.1."""
-    clients = 6
+@pytest.fixture(scope="module")
+def tcp_workers_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One run for two tests of different things: a master and two separate ``locust
+    --worker`` processes joined over TCP on 127.0.0.1, and the server, layer and profiler
+    flags (Daphne, the lecture's Redis layer, py-spy), which the main run leaves at their
+    defaults (uvicorn, the pub/sub layer, no profiler)."""
+    out = tmp_path_factory.mktemp("tcp-workers")
     finished = subprocess.run(
         [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients",
-         str(clients), "--duration", "8", "--locust-workers", "2", "--out", str(tmp_path)],
+         str(TCP_CLIENTS), "--duration", "8", "--locust-workers", "2", "--server", "daphne",
+         "--layer", "redis", "--profile-server", "--out", str(out)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
-    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    return out / "latest", json.loads((out / "latest" / "summary.json").read_text())
+
+
+def test_locust_workers_over_tcp_account_for_every_client_and_delivery(
+    tcp_workers_run: tuple[Path, dict],
+) -> None:
+    latest, summary = tcp_workers_run
+    clients = TCP_CLIENTS
     assert summary["config"]["locust_workers"] == 2 and summary["config"]["processes"] == 0
     result = summary["strategies"]["websocket"]
     assert result["status"] == "ok", result["failure"]
-    raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
+    raw = latest / "raw" / "chat" / "websocket"
     assert "2 workers connected" in (raw / "locust.log").read_text()
     for index in (0, 1):  # separate processes with their own logs, not forked by the master
         assert "Got quit message from master" in (raw / f"locust-worker-{index}.log").read_text()
@@ -260,15 +273,8 @@ def test_locust_workers_over_tcp_account_for_every_client_and_delivery(tmp_path:
     )
 
 
-def test_server_layer_and_profile_flags_are_recorded(tmp_path: Path) -> None:
-    finished = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients", "4",
-         "--duration", "5", "--server", "daphne", "--layer", "redis", "--profile-server",
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
-    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+def test_server_layer_and_profile_flags_are_recorded(tcp_workers_run: tuple[Path, dict]) -> None:
+    latest, summary = tcp_workers_run
     config, result = summary["config"], summary["strategies"]["websocket"]
     # The lecture's server and layer, both not the defaults: the flags are what chose them.
     assert (config["server"], config["layer"], config["profile_server"]) == (
@@ -278,7 +284,7 @@ def test_server_layer_and_profile_flags_are_recorded(tmp_path: Path) -> None:
     )
     assert (result["server"], result["layer"]) == ("daphne", "redis")
     assert summary["floor"]["server"] == "daphne"
-    raw = tmp_path / "latest" / "raw" / "chat" / "websocket"
+    raw = latest / "raw" / "chat" / "websocket"
     profile = json.loads((raw / result["server_profile"]).read_text())
     assert profile["profiles"] and profile["shared"]["frames"]  # speedscope, with samples
     assert "redis channel layer" in (raw / "server.log").read_text()

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,16 +67,25 @@ def test_serve_leaves_no_redis_behind(how: signal.Signals, tmp_path: Path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # A deadline for the banner: a serve that never prints it is killed, ending the read.
+    no_banner = threading.Timer(60, serve.kill)
+    no_banner.start()
     try:
-        banner = serve.stdout.readline() if serve.stdout else ""
-        socket_dir = re.search(r"unix://(\S+)/redis\.sock", banner)
-        assert socket_dir, f"no embedded Redis in the banner: {banner!r}"
+        lines = []
+        for line in serve.stdout or ():  # the banner, after anything printed before it
+            lines.append(line)
+            if "pushlab: serving" in line:
+                break
+        no_banner.cancel()
+        socket_dir = re.search(r"unix://(\S+)/redis\.sock", lines[-1] if lines else "")
+        assert socket_dir, f"no embedded Redis in the banner: {''.join(lines)!r}"
         pids = redis_pids_in(socket_dir.group(1))
         assert len(pids) == 1
         serve.send_signal(how)  # Ctrl-C, a polite stop, and a crash
         serve.wait(timeout=20)
         assert wait_until_gone(pids) == []
     finally:
+        no_banner.cancel()
         if serve.poll() is None:
             serve.kill()
             serve.wait()

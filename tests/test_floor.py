@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from websockets.asyncio.client import connect
@@ -25,6 +26,16 @@ def floor(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     server = ServerProcess(env={}, server=request.param, app="benchmarks.floor:app").start()
     yield server
     server.stop()
+
+
+async def until_async(
+    read: Callable[[], Awaitable[dict]], holds: Callable[[dict], bool], what: str
+) -> None:
+    """Read (a request) until ``holds``; fail naming ``what`` after 10 s."""
+    deadline = time.monotonic() + 10
+    while not holds(await read()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.02)
 
 
 def client(server: ServerProcess) -> HttpClient:
@@ -48,7 +59,11 @@ async def test_long_poll_is_held_until_a_message_then_answered(floor: ServerProc
     waiter = asyncio.create_task(
         client(floor).get_json("/api/rooms/wait-room/messages/wait?after=0&timeout=10")
     )
-    await asyncio.sleep(0.3)
+    await until_async(
+        lambda: client(floor).get_json("/api/metrics"),
+        lambda metrics: metrics["long_polls_waiting"] == 1,
+        "the long poll is held",
+    )
     assert not waiter.done()  # held: nothing to answer yet
     await client(floor).post("wait-room", "wake up")
     answer = await asyncio.wait_for(waiter, 5)

@@ -56,21 +56,40 @@ def assert_real_png(path: Path) -> None:
     assert width >= 600 and height >= 400, (path, width, height)
 
 
+@pytest.fixture
+def english_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``write_report`` draws the English charts only, not the Russian twins as well: for the
+    tests that read only the English ones (half the drawing, the suite's slowest part here).
+    The Russian charts are checked where both are drawn below and in test_chart_language."""
+    monkeypatch.setattr(report, "LANGUAGES", ("en",))
+
+
+def russian_charts(run_dir: Path) -> set[str]:
+    return {path.name for path in (run_dir / "charts" / "ru").glob("*.png")}
+
+
 @pytest.mark.parametrize(
-    ("variant", "expected"),
+    ("variant", "expected", "in_russian"),
     [
-        pytest.param({}, MAIN_CHARTS, id="ok"),
-        pytest.param({"sweep": True}, MAIN_CHARTS | SWEEP_CHARTS, id="sweep"),
-        pytest.param({"failed": "long-polling"}, MAIN_CHARTS, id="failed"),
-        pytest.param({"zero_deliveries": True}, MAIN_CHARTS, id="zero-deliveries"),
+        pytest.param({}, MAIN_CHARTS, False, id="ok"),
+        pytest.param({"sweep": True}, MAIN_CHARTS | SWEEP_CHARTS, True, id="sweep"),
+        pytest.param({"failed": "long-polling"}, MAIN_CHARTS, False, id="failed"),
+        pytest.param({"zero_deliveries": True}, MAIN_CHARTS, True, id="zero-deliveries"),
     ],
 )
 def test_every_applicable_chart_is_a_real_png_embedded_in_the_report(
-    tmp_path: Path, variant: dict[str, Any], expected: set[str]
+    tmp_path: Path,
+    variant: dict[str, Any],
+    expected: set[str],
+    in_russian: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if not in_russian:
+        monkeypatch.setattr(report, "LANGUAGES", ("en",))
     run_dir = save(tmp_path / "run", build_summary(**variant))
     written = report.write_report(run_dir)
     assert drawn_charts(run_dir) == expected
+    assert russian_charts(run_dir) == (expected if in_russian else set())
     assert {path.name for path in written} == expected | {"report.md"}
     for name in expected:
         assert_real_png(run_dir / "charts" / name)
@@ -207,6 +226,7 @@ def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
         assert fact in provenance
 
 
+@pytest.mark.usefixtures("english_only")
 def test_redraw_is_pure_and_drops_charts_that_no_longer_apply(tmp_path: Path) -> None:
     run_dir = save(tmp_path / "run", build_summary(sweep=True))
     assert report.redraw(run_dir) == 0
@@ -246,6 +266,7 @@ def test_redraw_refuses_a_bad_directory_with_one_line(
     assert error.count("\n") == 1
 
 
+@pytest.mark.usefixtures("english_only")
 def test_pushlab_charts_command_redraws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = save(tmp_path / "run", build_summary())
     assert pushlab(["charts", str(run_dir)]) == 0
@@ -277,6 +298,7 @@ def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report
     ]
 
 
+@pytest.mark.usefixtures("english_only")
 def test_a_run_where_every_strategy_failed_draws_empty_charts_and_says_so(tmp_path: Path) -> None:
     summary = build_summary()
     for result in summary["strategies"].values():
