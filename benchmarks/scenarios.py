@@ -189,7 +189,7 @@ LIVE_DEMO = replace(CHAT, duration_s=float("inf"))
 
 SWEEP_CLIENTS = (10, 20, 40, 80)
 """The client counts of the sweep (chat load): how cost and latency grow with clients."""
-SWEEP = replace(CHAT, name="sweep", duration_s=25)
+SWEEP = replace(CHAT, name="sweep", duration_s=20)
 
 CAPACITY_STEPS = (250, 500, 1000, 2000, 4000, 8000)
 """Clients at each step of the capacity scenario, up to ``--capacity-max``."""
@@ -268,6 +268,7 @@ PROFILES = {
             "idle",
             "fanout",
             "chaos",
+            "chaos-redis",
             "sweep",
             *(variant.name for variant in VARIANTS),
             IDLE_BURST.name,

@@ -136,7 +136,9 @@ def test_redis_url_with_a_password_and_a_database_number(
     password = "s3cret/with:odd@chars"
     quoted = "s3cret%2Fwith%3Aodd%40chars"
     with private_redis_with_password(password) as port:
-        env = {**server_env, "PUSHLAB_VAR_DIR": str(tmp_path)}
+        # The lecture's layer keeps groups as keys, so the database number can be seen (the
+        # default pub/sub layer's channels ignore database numbers, as Redis pub/sub does).
+        env = {**server_env, "PUSHLAB_VAR_DIR": str(tmp_path), "PUSHLAB_CHANNEL_LAYER": "redis"}
         env["REDIS_URL"] = f"redis://:{quoted}@127.0.0.1:{port}/3"
         process = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
         room = "redis-db-3"

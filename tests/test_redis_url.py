@@ -33,7 +33,12 @@ EXTERNAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
     """Two `pushlab serve` processes on the external Redis and one shared SQLite file."""
     var_dir = tmp_path_factory.mktemp("redis-url-var")
-    env = {"REDIS_URL": EXTERNAL_REDIS_URL, "PUSHLAB_VAR_DIR": str(var_dir)}
+    # The lecture's layer, whose groups are keys this test can see in the external Redis.
+    env = {
+        "REDIS_URL": EXTERNAL_REDIS_URL,
+        "PUSHLAB_VAR_DIR": str(var_dir),
+        "PUSHLAB_CHANNEL_LAYER": "redis",
+    }
     logs = Path(tmp_path_factory.mktemp("redis-url-logs"))
     first = ServerProcess(env=env, log_path=logs / "first.log").start()  # migrates
     try:
