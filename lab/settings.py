@@ -222,6 +222,10 @@ PUSHLAB_MAX_WEBSOCKETS = env_int("PUSHLAB_MAX_WEBSOCKETS", 2000)
 # A WebSocket whose client sends nothing for PING_INTERVAL is pinged, and closed if no pong
 # comes within PING_TIMEOUT. A client that stops reading never answers, so the server drops
 # it and the frames it buffered for it: this bounds what a slow reader can make it hold.
+# On Ctrl-C or SIGTERM, uvicorn lets requests in progress finish for this long, then closes
+# what is left. Held requests (long polls, event streams) would otherwise keep a stopping
+# server alive for as long as they are held, and the clients reconnect anyway.
+PUSHLAB_SHUTDOWN_GRACE_S = env_int("PUSHLAB_SHUTDOWN_GRACE_S", 1)
 PUSHLAB_WS_PING_INTERVAL_S = env_int("PUSHLAB_WS_PING_INTERVAL_S", 20)
 PUSHLAB_WS_PING_TIMEOUT_S = env_int("PUSHLAB_WS_PING_TIMEOUT_S", 30)
 # Anonymous users are refused by every strategy (lab/access.py).
