@@ -116,9 +116,10 @@ def test_exercise_9_makes_one_big_room(page: Path) -> None:
 
 
 def test_exercise_9_directions_hold_in_the_reference_run() -> None:
-    """On the reference run's layer (pub/sub, the default): Redis work per delivery shrinks in
-    the big room, and per message it grows far less than the room did (one PUBLISH a message,
-    where the lecture's layer queues one entry per member)."""
+    """Redis work per delivery shrinks in the big room on either layer; per message it grows
+    on the lecture's layer (an entry queued per member) and far less than the room did on the
+    pub/sub one (one PUBLISH a message). Checked for the layer the reference run used (runs
+    older than the ``layer`` setting used the lecture's)."""
     summary = load_summary(REFERENCE_DIR)
     fanout = (summary or {}).get("scenarios", {}).get("fanout", {}).get("websocket")
     if summary is None or not fanout or fanout.get("status") != "ok":
@@ -127,10 +128,12 @@ def test_exercise_9_directions_hold_in_the_reference_run() -> None:
     room_of_chat = summary["config"]["room_size"]
     per_delivery = (chat_ws["redis_commands_per_delivery"], fanout["redis_commands_per_delivery"])
     assert per_delivery[1] < per_delivery[0]
-    assert summary["config"]["layer"] == "pubsub"
     per_message = (per_delivery[0] * room_of_chat, per_delivery[1] * fanout["clients"])
     room_growth = fanout["clients"] / room_of_chat
-    assert per_message[1] < per_message[0] * room_growth / 2
+    if summary["config"].get("layer", "redis") == "redis":
+        assert per_message[1] > per_message[0]
+    else:
+        assert per_message[1] < per_message[0] * room_growth / 2
 
 
 @pytest.mark.django_db(transaction=True)
