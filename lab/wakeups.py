@@ -161,13 +161,16 @@ class WakeUpHub:
         waiter is woken (``None``) when it is confirmed. Leaving the block (answer, timeout
         or client gone) releases everything."""
         queue: asyncio.Queue[WakeUp] = asyncio.Queue()
+        self._ensure_listening()
+        if not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S):
+                    await self._subscribed.wait()
+        # Registered once subscribed (or given up waiting): a registered waiter is one whose
+        # wake-ups cannot be missed from here on, and the confirmation that woke everyone
+        # registered before it is not a spurious wake-up for this one.
         self.waiters[room].add(queue)
         try:
-            self._ensure_listening()
-            if not self._subscribed.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S):
-                        await self._subscribed.wait()
             yield queue
         finally:
             self.waiters[room].discard(queue)
