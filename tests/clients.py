@@ -19,7 +19,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import requests
@@ -232,6 +232,17 @@ def receiver_for(key: str) -> type[Receiver]:
     receiver = getattr(importlib.import_module(module_name), class_name)
     assert isinstance(receiver, type) and issubclass(receiver, Receiver), receiver
     return receiver
+
+
+@contextlib.contextmanager
+def started(receivers: Iterable[Receiver]) -> Iterator[list[Receiver]]:
+    """Start each receiver; stop every started one on the way out (also when a start fails)."""
+    with contextlib.ExitStack() as stack:
+        running = []
+        for receiver in receivers:
+            running.append(receiver.start())
+            stack.callback(receiver.stop)
+        yield running
 
 
 def one_receiver_of_each_kind(base_url: str, room: str) -> list[Receiver]:

@@ -20,7 +20,7 @@ import pytest
 
 from lab.embedded_redis import EmbeddedRedis, start_embedded_redis
 from lab.serverproc import ServerProcess
-from tests.clients import ChatSession, Receiver, one_receiver_of_each_kind
+from tests.clients import ChatSession, Receiver, one_receiver_of_each_kind, started
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,6 @@ def timed_post(session: ChatSession, text: str) -> tuple[int, float]:
     return answer.status_code, time.monotonic() - started
 
 
-def follow_every_strategy(url: str, room: str) -> list[Receiver]:
-    return [receiver.start() for receiver in one_receiver_of_each_kind(url, room)]
-
-
 def assert_everyone_got(following: list[Receiver], texts: list[str]) -> None:
     """Each receiver got exactly ``texts``: none lost, none twice, in order (ids 1, 2, ...)."""
     for receiver in following:
@@ -83,9 +79,8 @@ def test_posts_while_redis_is_down_are_stored_and_delivered_after_it_returns(
     broker: EmbeddedRedis, site: ServerProcess
 ) -> None:
     room = "broker-down"
-    following = follow_every_strategy(site.url, room)
-    sender = ChatSession(site.url, room)
-    try:
+    with started(one_receiver_of_each_kind(site.url, room)) as following:
+        sender = ChatSession(site.url, room)
         assert timed_post(sender, "before")[0] == 201
         assert_everyone_got(following, ["before"])
         broker.process.terminate()
@@ -100,18 +95,14 @@ def test_posts_while_redis_is_down_are_stored_and_delivered_after_it_returns(
         # Right after the restart, before anyone could have subscribed again, and later.
         assert timed_post(sender, "after")[0] == 201
         assert_everyone_got(following, [*texts, "after"])
-    finally:
-        for receiver in following:
-            receiver.stop()
 
 
 def test_a_quick_restart_loses_nothing_posted_just_after_it(
     broker: EmbeddedRedis, site: ServerProcess
 ) -> None:
     room = "broker-quick"
-    following = follow_every_strategy(site.url, room)
-    sender = ChatSession(site.url, room)
-    try:
+    with started(one_receiver_of_each_kind(site.url, room)) as following:
+        sender = ChatSession(site.url, room)
         assert timed_post(sender, "before")[0] == 201
         assert_everyone_got(following, ["before"])
         broker.restart()
@@ -121,44 +112,41 @@ def test_a_quick_restart_loses_nothing_posted_just_after_it(
         assert_everyone_got(following, ["before", "just after 0", "just after 1"])
         assert timed_post(sender, "later")[0] == 201
         assert_everyone_got(following, ["before", "just after 0", "just after 1", "later"])
-    finally:
-        for receiver in following:
-            receiver.stop()
 
 
 def test_posts_while_redis_is_stalled_answer_in_bounded_time_and_are_delivered(
     broker: EmbeddedRedis, site: ServerProcess
 ) -> None:
     room = "broker-stalled"
-    following = follow_every_strategy(site.url, room)
-    sender = ChatSession(site.url, room)
-    answers: list[tuple[int, float]] = []
-    try:
-        assert timed_post(sender, "before")[0] == 201
-        assert_everyone_got(following, ["before"])
-        broker.pause()
-        posters = [
-            threading.Thread(target=lambda n=n: answers.append(timed_post(sender, f"stall {n}")))
-            for n in range(3)
-        ]
-        for poster in posters:
-            poster.start()
-        for poster in posters:
-            poster.join(POST_WITHIN_S + 5)
-        assert len(answers) == 3, "a post hung while Redis was stalled"
-        assert all(status == 201 and took < POST_WITHIN_S for status, took in answers), answers
-        broker.resume()
-        # The stalled posts' order is the server's; the ids say it. No later post yet.
-        for receiver in following:
-            receiver.wait_for(4, timeout=DELIVERED_WITHIN_S)
-        stored = [m["message"] for m in following[0].messages]
-        assert sorted(stored[1:]) == ["stall 0", "stall 1", "stall 2"], stored
-        assert timed_post(sender, "after")[0] == 201
-        assert_everyone_got(following, [*stored, "after"])
-    finally:
-        broker.resume()
-        for receiver in following:
-            receiver.stop()
+    with started(one_receiver_of_each_kind(site.url, room)) as following:
+        sender = ChatSession(site.url, room)
+        answers: list[tuple[int, float]] = []
+        try:
+            assert timed_post(sender, "before")[0] == 201
+            assert_everyone_got(following, ["before"])
+            broker.pause()
+            posters = [
+                threading.Thread(
+                    target=lambda n=n: answers.append(timed_post(sender, f"stall {n}"))
+                )
+                for n in range(3)
+            ]
+            for poster in posters:
+                poster.start()
+            for poster in posters:
+                poster.join(POST_WITHIN_S + 5)
+            assert len(answers) == 3, "a post hung while Redis was stalled"
+            assert all(status == 201 and took < POST_WITHIN_S for status, took in answers), answers
+            broker.resume()
+            # The stalled posts' order is the server's; the ids say it. No later post yet.
+            for receiver in following:
+                receiver.wait_for(4, timeout=DELIVERED_WITHIN_S)
+            stored = [m["message"] for m in following[0].messages]
+            assert sorted(stored[1:]) == ["stall 0", "stall 1", "stall 2"], stored
+            assert timed_post(sender, "after")[0] == 201
+            assert_everyone_got(following, [*stored, "after"])
+        finally:
+            broker.resume()
 
 
 def test_while_redis_stays_away_every_client_still_gets_every_message(
@@ -167,9 +155,8 @@ def test_while_redis_stays_away_every_client_still_gets_every_message(
     """No push can be made: open sockets and event streams fall back to reading the database
     (the socket watcher, the wake-up hub's retries), polls never needed Redis."""
     room = "broker-away"
-    following = follow_every_strategy(site.url, room)
-    sender = ChatSession(site.url, room)
-    try:
+    with started(one_receiver_of_each_kind(site.url, room)) as following:
+        sender = ChatSession(site.url, room)
         assert timed_post(sender, "before")[0] == 201
         assert_everyone_got(following, ["before"])
         broker.process.terminate()
@@ -177,6 +164,3 @@ def test_while_redis_stays_away_every_client_still_gets_every_message(
         for n in range(2):
             assert timed_post(sender, f"away {n}")[0] == 201
         assert_everyone_got(following, ["before", "away 0", "away 1"])
-    finally:
-        for receiver in following:
-            receiver.stop()

@@ -22,7 +22,7 @@ import redis
 from lab.embedded_redis import redis_server_binary
 from lab.serverproc import ServerProcess, free_port
 from lab.settings import database_from_url
-from tests.clients import ChatSession, LongPollingReceiver, WebSocketReceiver
+from tests.clients import ChatSession, LongPollingReceiver, WebSocketReceiver, started
 from tests.services import EXTERNAL_POSTGRES, tcp_reachable
 
 
@@ -142,21 +142,17 @@ def test_redis_url_with_a_password_and_a_database_number(
         env["REDIS_URL"] = f"redis://:{quoted}@127.0.0.1:{port}/3"
         process = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
         room = "redis-db-3"
-        receivers = [
-            WebSocketReceiver(process.url, room).start(),
-            LongPollingReceiver(process.url, room).start(),
-        ]
+        receivers = [WebSocketReceiver(process.url, room), LongPollingReceiver(process.url, room)]
         try:
-            db3 = redis.Redis(port=port, password=password, db=3)
-            db0 = redis.Redis(port=port, password=password, db=0)
-            # the channel layer keeps the room's group in database 3, not in the default 0
-            assert db3.exists(f"asgi:group:chat_{room}") and not db0.keys("asgi:*")
-            ChatSession(process.url, room).send("through a password-protected Redis")
-            for receiver in receivers:
-                assert [m["id"] for m in receiver.wait_for(1)] == [1]
+            with started(receivers):
+                db3 = redis.Redis(port=port, password=password, db=3)
+                db0 = redis.Redis(port=port, password=password, db=0)
+                # the channel layer keeps the room's group in database 3, not in the default 0
+                assert db3.exists(f"asgi:group:chat_{room}") and not db0.keys("asgi:*")
+                ChatSession(process.url, room).send("through a password-protected Redis")
+                for receiver in receivers:
+                    assert [m["id"] for m in receiver.wait_for(1)] == [1]
         finally:
-            for receiver in receivers:
-                receiver.stop()
             process.stop()
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=port, password="wrong").ping()  # the password is really asked

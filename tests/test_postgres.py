@@ -19,7 +19,7 @@ import pytest
 
 from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
-from tests.clients import ChatSession, receiver_for
+from tests.clients import ChatSession, receiver_for, started
 from tests.services import EXTERNAL_POSTGRES, skip_unless_reachable
 
 pytestmark = [
@@ -113,15 +113,13 @@ def test_a_server_on_postgresql_delivers_to_every_strategy(
     env = {key: database_env[key] for key in ("DATABASE_URL", "REDIS_URL")}
     server = ServerProcess(env=env, log_path=tmp_path / "server.log").start(migrate=False)
     room = "on-postgres"
-    receivers = [receiver_for(key)(server.url, room).start() for key in STRATEGIES]
     try:
-        session = ChatSession(server.url, room)
-        texts = ["stored in PostgreSQL", "and pushed"]
-        for text in texts:
-            session.send(text)
-        for receiver in receivers:
-            assert [m["message"] for m in receiver.wait_for(len(texts))] == texts
+        with started(receiver_for(key)(server.url, room) for key in STRATEGIES) as receivers:
+            session = ChatSession(server.url, room)
+            texts = ["stored in PostgreSQL", "and pushed"]
+            for text in texts:
+                session.send(text)
+            for receiver in receivers:
+                assert [m["message"] for m in receiver.wait_for(len(texts))] == texts
     finally:
-        for receiver in receivers:
-            receiver.stop()
         server.stop()

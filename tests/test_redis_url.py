@@ -6,6 +6,7 @@ one Redis and one database"). Skipped where no Redis listens there.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import redis
 
 from lab.serverproc import ServerProcess
-from tests.clients import ChatSession, LongPollingReceiver, WebSocketReceiver
+from tests.clients import ChatSession, LongPollingReceiver, WebSocketReceiver, started
 from tests.services import EXTERNAL_REDIS, skip_unless_reachable
 
 pytestmark = [
@@ -61,11 +62,11 @@ def test_servers_use_the_external_redis_and_deliver_across_processes(
     wakeups.subscribe(f"pushlab:room:{room}")
     wakeups.get_message(timeout=2)  # the subscribe confirmation
     receivers = [
-        WebSocketReceiver(other.url, room).start(),
-        LongPollingReceiver(other.url, room).start(),
-        WebSocketReceiver(poster.url, room).start(),
+        WebSocketReceiver(other.url, room),
+        LongPollingReceiver(other.url, room),
+        WebSocketReceiver(poster.url, room),
     ]
-    try:
+    with contextlib.closing(outside), contextlib.closing(wakeups), started(receivers):
         # channels_redis keeps a room's group in this Redis while a socket is in it.
         assert outside.exists(f"asgi:group:chat_{room}")
         session = ChatSession(poster.url, room)
@@ -78,8 +79,3 @@ def test_servers_use_the_external_redis_and_deliver_across_processes(
             assert [m["id"] for m in received] == [1, 2, 3]
         published = wakeups.get_message(timeout=5)
         assert published is not None and room.encode() in published["data"]
-    finally:
-        for receiver in receivers:
-            receiver.stop()
-        wakeups.close()
-        outside.close()
