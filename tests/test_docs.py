@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from benchmarks import reference_docs
+from benchmarks.report import reference_docs
 from lab import chat
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary
@@ -272,7 +272,7 @@ def test_pushlab_subcommands_and_options_named_in_the_docs_exist() -> None:
 
 def test_bench_options_table_matches_the_cli() -> None:
     """The running page's table of ``pushlab bench`` options names only real options."""
-    if not (REPO / "benchmarks" / "runner.py").is_file():
+    if not (REPO / "benchmarks" / "run" / "runner.py").is_file():
         pytest.skip("the benchmark runner (and its full option set) has not landed on this branch")
     running = (DOCS / "running.md").read_text(encoding="utf-8")
     rows = [line for line in running.splitlines() if line.startswith("| `--")]
@@ -283,9 +283,11 @@ def test_bench_options_table_matches_the_cli() -> None:
 
 def chart_file_names() -> set[str]:
     try:
-        from benchmarks.report import CHARTS
+        from benchmarks.report.markdown import CHARTS
     except ImportError:
-        pytest.skip("benchmarks.report (the charts table CHARTS) has not landed on this branch")
+        pytest.skip(
+            "benchmarks.report.markdown (the charts table CHARTS) has not landed on this branch"
+        )
     return {chart.file_name for chart in CHARTS}
 
 
@@ -310,7 +312,7 @@ def test_committed_numbers_match_the_committed_reference_run() -> None:
     stale = reference_docs.stale_files(pages, reference_docs.GENERATED_DIR)
     assert stale == [], (
         f"docs/_generated/ is stale ({', '.join(stale)}): "
-        "run `.venv/bin/python -m benchmarks.reference_docs` and commit the result"
+        "run `.venv/bin/python -m benchmarks.report.reference_docs` and commit the result"
     )
 
 
@@ -324,12 +326,12 @@ def test_every_generated_snippet_is_included_somewhere() -> None:
 REPO_PATH = re.compile(r"`((?:lab|strategies|benchmarks|notebooks|tests|docs)/[\w./-]+\.\w+)`")
 DOTTED_NAME = re.compile(r"`((?:lab|strategies|benchmarks)\.[\w.]+(?::\w+)?)`")
 OTHER_BRANCHES_FILES = {
-    "benchmarks/users.py",
-    "benchmarks/locustfile.py",
-    "benchmarks/runner.py",
-    "benchmarks/scenarios.py",
-    "benchmarks/shapes.py",
-    "benchmarks/report.py",
+    "benchmarks/load/users.py",
+    "benchmarks/load/locustfile.py",
+    "benchmarks/run/runner.py",
+    "benchmarks/run/scenarios.py",
+    "benchmarks/load/shapes.py",
+    "benchmarks/report/markdown.py",
     "tests/clients.py",
     "tests/test_contract.py",
 }
@@ -341,8 +343,13 @@ def not_landed_yet(path: str) -> bool:
 
 
 def module_file(dotted: str) -> str:
-    """``benchmarks.users:WebSocketUser`` → ``benchmarks/users.py`` (the first two parts)."""
-    return "/".join(dotted.partition(":")[0].split(".")[:2]) + ".py"
+    """``benchmarks.load.users:WebSocketUser`` → ``benchmarks/load/users.py``: the module's
+    path, up to the first part that is not a package directory."""
+    parts = dotted.partition(":")[0].split(".")
+    cut = 1
+    while cut < len(parts) and (REPO.joinpath(*parts[:cut]) / "__init__.py").is_file():
+        cut += 1
+    return "/".join(parts[:cut]) + ".py"
 
 
 def test_every_file_the_docs_name_exists() -> None:
@@ -379,7 +386,7 @@ def defined_names(body: list[ast.stmt]) -> dict[str, ast.stmt]:
 def resolves(dotted: str) -> bool:
     """Whether ``pkg.module.attr`` or ``pkg.module:Class`` names something that exists.
 
-    Read from the source with ``ast``, never imported: importing ``benchmarks.users`` would
+    Read from the source with ``ast``, never imported: importing ``benchmarks.load.users`` would
     let Locust monkey-patch this test process with gevent.
     """
     module_part, _, attribute = dotted.partition(":")
@@ -414,7 +421,7 @@ def test_every_setting_the_docs_name_exists_in_the_code() -> None:
     sources = [
         *REPO.glob("lab/*.py"),
         *REPO.glob("strategies/**/*.py"),  # a strategy's own settings (Strategy.settings)
-        *REPO.glob("benchmarks/*.py"),
+        *REPO.glob("benchmarks/**/*.py"),
         *REPO.glob("tests/*.py"),
     ]
     sources = [path for path in sources if path.name != "test_docs.py"]  # not this file
@@ -462,7 +469,7 @@ def test_the_worked_example_lists_exactly_the_files_that_added_sse() -> None:
 def test_readme_names_the_platforms_the_imports_allow() -> None:
     """Modules that import Unix-only ``fcntl``/``resource`` mean no native Windows: the
     README must say so and send Windows users to WSL2."""
-    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py")]
+    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/**/*.py")]
     unix_only = [
         path.name
         for path in sources

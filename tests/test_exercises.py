@@ -21,8 +21,8 @@ import pytest
 from django.conf import settings
 from django.test import AsyncClient
 
-from benchmarks.reference_docs import REFERENCE_DIR, load_summary
-from benchmarks.scenarios import LIVE_DEMO
+from benchmarks.report.reference_docs import REFERENCE_DIR, load_summary
+from benchmarks.run.scenarios import LIVE_DEMO
 from lab import chat
 from lab.serverproc import ServerProcess
 
@@ -108,7 +108,7 @@ def test_exercise_1_keeps_the_run_it_compares_against(page: Path) -> None:
 @pytest.mark.parametrize("page", existing(EXERCISES), ids=lambda page: page.parent.name)
 def test_exercise_9_makes_one_big_room(page: Path) -> None:
     """``--clients`` adds rooms of 10; only the fan-out scenario puts many sockets in one."""
-    from benchmarks.scenarios import FANOUT
+    from benchmarks.run.scenarios import FANOUT
 
     commands = fenced_commands(page, 9)
     assert "--scenarios chat,fanout" in commands

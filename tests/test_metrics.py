@@ -1,12 +1,12 @@
-"""The benchmark's arithmetic (benchmarks/metrics.py) and scenario plumbing, without a server."""
+"""The benchmark's arithmetic (benchmarks/run/metrics.py) and scenarios, without a server."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks import metrics
-from benchmarks.metrics import DeliveryAccount, account_deliveries
-from benchmarks.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
+from benchmarks.run import metrics
+from benchmarks.run.metrics import DeliveryAccount, account_deliveries
+from benchmarks.run.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_profiles_quick_is_the_chat_only_and_full_sweeps_upward() -> None:
 
 
 def test_a_failed_strategy_has_every_key_and_no_numbers_to_chart() -> None:
-    from benchmarks.runner import failed_result, summary_table
+    from benchmarks.run.runner import failed_result, summary_table
 
     result = failed_result(CHAT, None, "the verify step did not deliver every message")
     assert result["status"] == "failed" and result["failure"]
@@ -157,7 +157,7 @@ def test_a_message_carries_a_unique_id_and_its_send_time() -> None:
 def test_redis_command_count_leaves_out_the_probes_own_info_calls() -> None:
     import redis
 
-    from benchmarks.probes import redis_command_calls
+    from benchmarks.run.probes import redis_command_calls
     from lab.embedded_redis import start_embedded_redis
 
     server = start_embedded_redis()
@@ -197,7 +197,7 @@ def test_load_sampler_counts_the_cpu_time_of_the_whole_process_tree() -> None:
 
     import redis
 
-    from benchmarks.probes import LoadSampler, process_tree
+    from benchmarks.run.probes import LoadSampler, process_tree
     from lab.embedded_redis import start_embedded_redis
     from tests.waiting import wait_until
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks import metrics
-from benchmarks.background import BackgroundThread
-from benchmarks.probes import process_cpu_s, process_tree
-from benchmarks.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
+from benchmarks.run import metrics
+from benchmarks.run.background import BackgroundThread
+from benchmarks.run.probes import process_cpu_s, process_tree
+from benchmarks.run.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
 
 if TYPE_CHECKING:
-    from benchmarks.runner import BenchConfig
+    from benchmarks.run.runner import BenchConfig
     from lab.embedded_redis import EmbeddedRedis
     from lab.serverproc import ServerProcess
 
@@ -269,7 +269,7 @@ def measure_steps(
     Returns the last passing step's full result (the first step's if none passed)
     with the capacity figures added: ``clients_at_slo``, ``steps``, ``broke``.
     """
-    from benchmarks.runner import LocustFailed, failed_result, timed_run
+    from benchmarks.run.runner import LocustFailed, failed_result, timed_run
 
     slo_ms = slo_p95_ms(key, config.poll_interval_ms)
     budget_s = BUDGET.share_s(len(config.strategies) * len(CAPACITY_LOADS))

@@ -1,6 +1,6 @@
 """What the docs take from the committed reference run (``results/reference/``).
 
-``python -m benchmarks.reference_docs`` rewrites ``docs/_generated/*.md`` (the numbers
+``python -m benchmarks.report.reference_docs`` rewrites ``docs/_generated/*.md`` (the numbers
 tables and the answers the home page gives) from ``results/reference/summary.json``;
 ``--check`` only reports drift, and tests/test_docs.py runs it. MkDocs also loads this file
 as a hook: it serves the reference run's charts at ``reference/charts/`` and replaces each
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 REFERENCE_DIR = REPO / "results" / "reference"
 GENERATED_DIR = REPO / "docs" / "_generated"
 CHART_MARKER = re.compile(r"<!-- chart: ([a-z0-9_]+\.png) -->")
@@ -73,7 +73,7 @@ class _PhraseFormatter(string.Formatter):
 
 @dataclass(frozen=True)
 class Language:
-    """One language of the generated pages, read from ``benchmarks/phrases/<code>.toml``."""
+    """One language of the generated pages, read from ``benchmarks/report/phrases/<code>.toml``."""
 
     code: str
     suffix: str
@@ -410,7 +410,7 @@ def write_pages(pages: dict[str, str], out_dir: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.reference_docs",
+        prog="python -m benchmarks.report.reference_docs",
         description="Rewrite the docs' numbers (docs/_generated/) from a saved run.",
     )
     parser.add_argument("--results", type=Path, default=REFERENCE_DIR, help="a run directory")
@@ -434,12 +434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def chart_questions() -> dict[str, str] | None:
-    """Chart file name → the question it answers, from ``benchmarks.report.CHARTS``.
+    """Chart file name → the question it answers, from ``benchmarks.report.markdown.CHARTS``.
 
     None while the report module is absent (this branch of history may predate it).
     """
     try:
-        from benchmarks.report import CHARTS
+        from benchmarks.report.markdown import CHARTS
     except ImportError:
         return None
     return {chart.file_name: chart.question for chart in CHARTS}
@@ -450,7 +450,9 @@ def chart_markdown(
 ) -> str:
     """A chart marker's replacement: the file, its question, and the reference run's image."""
     if questions is not None and name not in questions:
-        raise ValueError(f"{page_src_uri} names {name}, which benchmarks.report.CHARTS lacks")
+        raise ValueError(
+            f"{page_src_uri} names {name}, which benchmarks.report.markdown.CHARTS lacks"
+        )
     text = f"`{name}`"
     if questions is not None:
         text += f" — *{questions[name]}*"
@@ -471,16 +473,16 @@ def chart_markdown(
 
 
 SCENARIOS_MARKER = "<!-- scenarios -->"
-"""Replaced by the table of what each profile runs, read from ``benchmarks.scenarios``."""
+"""Replaced by the table of what each profile runs, read from ``benchmarks.run.scenarios``."""
 
 
 def scenarios_markdown() -> str:
     """What each profile runs, from the runner's own tables, so the docs cannot restate it."""
     try:
-        from benchmarks.scenarios import PROFILES, profile_runs
+        from benchmarks.run.scenarios import PROFILES, profile_runs
     except ImportError:
         return (
-            '!!! note "The scenario table appears once benchmarks/scenarios.py exists"\n'
+            '!!! note "The scenario table appears once benchmarks/run/scenarios.py exists"\n'
             "    `pushlab bench --help` lists the profiles.\n"
         )
     lines = [

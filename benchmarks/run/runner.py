@@ -31,10 +31,11 @@ from typing import Any
 
 import redis
 
-from benchmarks import capacity, chaos, hotpaths, metrics, timeline
-from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
-from benchmarks.probes import LoadSampler, redis_command_counts
-from benchmarks.scenarios import (
+from benchmarks.load import timeline
+from benchmarks.run import capacity, chaos, hotpaths, metrics, timeline_window
+from benchmarks.run.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
+from benchmarks.run.probes import LoadSampler, redis_command_counts
+from benchmarks.run.scenarios import (
     DELIVERIES_DIR_ENV,
     IDLE_BURST,
     PROFILES,
@@ -48,7 +49,7 @@ from lab.open_files import raise_open_files_limit
 from lab.serverproc import ServerProcess, free_port
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent
+BENCHMARKS_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BENCHMARKS_DIR.parent
 LOCUST_SATURATED_PERCENT = 90.0
 LOCUST_GRACE_S = 60.0
@@ -215,13 +216,13 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def draw_report(run_dir: Path) -> list[Path]:
-    """Charts and report.md by ``benchmarks.report``, when that module is installed."""
+    """Charts and report.md by ``benchmarks.report.markdown``, when that module is installed."""
     try:
-        from benchmarks.report import write_report
+        from benchmarks.report.markdown import write_report
     except ModuleNotFoundError as exc:
-        if exc.name != "benchmarks.report":
+        if exc.name != "benchmarks.report.markdown":
             raise
-        print("charts and report.md skipped: benchmarks.report is not in this checkout")
+        print("charts and report.md skipped: benchmarks.report.markdown is not in this checkout")
         return []
     drawn = list(write_report(run_dir))
     print(f"charts and report: {len(drawn)} files in {run_dir} (report.md, charts/)")
@@ -517,8 +518,8 @@ def timed_run(
         "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
-        "timeline": timeline.collect(
-            timeline.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
+        "timeline": timeline_window.collect(
+            timeline_window.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
         ),
     }
 
@@ -848,8 +849,8 @@ the test suite's bench runs use 1 s."""
 
 
 def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, Any]:
-    """``python -m benchmarks.hotpaths`` on the load CPUs; its JSON (a job that failed says so)."""
-    command = [sys.executable, "-m", "benchmarks.hotpaths", "--url", url]
+    """``python -m benchmarks.run.hotpaths`` on the load CPUs; its JSON (a failed job says so)."""
+    command = [sys.executable, "-m", "benchmarks.run.hotpaths", "--url", url]
     command += ["--jobs", ",".join(jobs), "--seconds", str(HOT_PATH_SECONDS)]
     process = subprocess.Popen(
         command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -882,12 +883,12 @@ def probe_hot_paths(
 
 
 def measure_floor(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
-    """The bare-ASGI floor (``benchmarks.floor``) on the run's server program, every job."""
+    """The bare-ASGI floor (``benchmarks.run.floor``) on the run's server program, every job."""
     raw_dir.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(
         env={},
         server=config.server,
-        app="benchmarks.floor:app",
+        app="benchmarks.run.floor:app",
         log_path=raw_dir / "server.log",
         cpus=set(config.placement.server_cpus) if config.placement else None,
     )
@@ -899,7 +900,7 @@ def measure_floor(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
     finally:
         server.stop()
     (raw_dir / "hotpaths.json").write_text(json.dumps(jobs, indent=2) + "\n")
-    return {"server": config.server, "app": "benchmarks.floor:app", **jobs}
+    return {"server": config.server, "app": "benchmarks.run.floor:app", **jobs}
 
 
 def add_framework_tax(result: dict[str, Any], floor: dict[str, Any]) -> None:
@@ -961,7 +962,7 @@ class ServerProfiler:
 
 def measure_idle_burst(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
     """The ``idle-burst`` scenario: one server publishing to long polling and WebSockets,
-    ``benchmarks.hotpaths``' idle-burst job against it (idle CPU, memory and threads per
+    ``benchmarks.run.hotpaths``' idle-burst job against it (idle CPU, memory and threads per
     client, then one message to each room and its delivery times)."""
     raw_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:

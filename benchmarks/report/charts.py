@@ -818,7 +818,7 @@ def draw_framework_tax(summary: SummaryJson) -> Figure:
     scale), labelled with the ratio; the right panel does the same for a post."""
     footnotes = Footnotes()
     footnotes.remarks.append(
-        "Grey: the bare-ASGI floor (benchmarks/floor.py) doing the same job on the same server "
+        "Grey: the bare-ASGI floor (benchmarks/run/floor.py) doing the same job on the same server "
         "in the same run; the label over each coloured bar is its multiple of the floor."
     )
     figure, axes_pair = new_figure(summary, CHART_TITLES["framework_tax.png"], footnotes, columns=2)
@@ -1092,14 +1092,14 @@ def has_sweep(summary: SummaryJson) -> bool:
 
 
 def draw_timeline(summary: SummaryJson) -> Figure:
-    """The swimlanes of ``benchmarks.timeline_chart`` (its own module: it imports this one)."""
-    from benchmarks.timeline_chart import draw_timeline as draw
+    """The swimlanes of ``benchmarks.report.timeline_chart`` (its own module: it imports this)."""
+    from benchmarks.report.timeline_chart import draw_timeline as draw
 
     return draw(summary)
 
 
 def has_timeline(summary: SummaryJson) -> bool:
-    from benchmarks.timeline_chart import has_timeline as recorded
+    from benchmarks.report.timeline_chart import has_timeline as recorded
 
     return recorded(summary)
 

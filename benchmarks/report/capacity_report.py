@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchmarks.charts import (
+from benchmarks.report.charts import (
     SummaryJson,
     capacity_steps,
     capacity_table,
@@ -26,7 +26,7 @@ from benchmarks.charts import (
     number,
     strategy_title,
 )
-from benchmarks.scenarios import CAPACITY_LOADS
+from benchmarks.run.scenarios import CAPACITY_LOADS
 from strategies import STRATEGIES
 
 AGREEMENT = 0.2

@@ -16,10 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks import hotpaths
-from benchmarks.capacity_report import capacity_section
-from benchmarks.chart_language import LANGUAGES, translate_figure
-from benchmarks.charts import (
+from benchmarks.report.capacity_report import capacity_section
+from benchmarks.report.chart_language import LANGUAGES, translate_figure
+from benchmarks.report.charts import (
     CHARTS,
     Chart,
     StrategyResult,
@@ -36,6 +35,7 @@ from benchmarks.charts import (
     strategy_predictions,
     strategy_title,
 )
+from benchmarks.run import hotpaths
 from strategies.base import measured
 
 __all__ = ["CHARTS", "Chart", "ResultsError", "load_summary", "redraw", "write_report"]
@@ -114,7 +114,8 @@ def applicable_charts(summary: SummaryJson) -> list[Chart]:
 def write_charts(summary: SummaryJson, charts_dir: Path, language: str = "en") -> list[Path]:
     """Draw every applicable chart as PNG; remove table charts that no longer apply.
 
-    ``language`` other than ``en`` rewrites each figure's texts (``benchmarks.chart_language``).
+    ``language`` other than ``en`` rewrites each figure's texts
+    (``benchmarks.report.chart_language``).
     """
     charts_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -275,7 +276,7 @@ def framework_tax_section(summary: SummaryJson) -> str:
         if isinstance(floor.get(job), Mapping) and floor[job].get("cpu_ms_per_unit")
     ]
     lines = [
-        f"The bare-ASGI floor on {floor.get('server', '?')} (benchmarks/floor.py, same run) "
+        f"The bare-ASGI floor on {floor.get('server', '?')} (benchmarks/run/floor.py, same run) "
         f"spent per unit: {', '.join(least) or 'nothing measured'}."
     ]
     for key, result in summary["strategies"].items():

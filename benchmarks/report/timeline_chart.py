@@ -1,7 +1,7 @@
 """The timeline chart: a few clients of each technique over the same ten seconds, as swimlanes.
 
 One image per run, one panel per strategy (registry order) and one lane per sampled
-client, drawn from ``strategies.<key>.timeline`` (``benchmarks.timeline.collect``). One
+client, drawn from ``strategies.<key>.timeline`` (``benchmarks.load.timeline.collect``). One
 image rather than one per strategy because the lesson is the contrast: the short polls'
 dotted rhythm, the long polls held until a message comes, the sockets that only push
 ticks, all against the same sends. It speaks the compare page's live timeline's visual
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from benchmarks.charts import (
+from benchmarks.report.charts import (
     CHART_TITLES,
     FAILED_COLOUR,
     Footnotes,
