@@ -18,7 +18,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from benchmarks.report import reference_docs
+from benchmarks.report import docs_hook, reference_docs
+from benchmarks.results.summary import load_if_present
 from lab import chat
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary
@@ -182,9 +183,9 @@ def test_every_russian_page_has_an_english_twin() -> None:
 def test_russian_pages_show_the_charts_the_english_pages_show() -> None:
     for page in english_pages():
         twin = DOCS / "ru" / page.relative_to(DOCS)
-        english = reference_docs.CHART_MARKER.findall(page.read_text(encoding="utf-8"))
+        english = docs_hook.CHART_MARKER.findall(page.read_text(encoding="utf-8"))
         if twin.is_file():
-            russian = reference_docs.CHART_MARKER.findall(twin.read_text(encoding="utf-8"))
+            russian = docs_hook.CHART_MARKER.findall(twin.read_text(encoding="utf-8"))
             assert russian == english, twin.relative_to(REPO)
 
 
@@ -300,14 +301,14 @@ def test_every_chart_named_in_the_docs_is_drawn_by_the_report() -> None:
 
 def test_every_chart_the_report_draws_is_explained() -> None:
     charts_page = (DOCS / "charts.md").read_text(encoding="utf-8")
-    explained = set(reference_docs.CHART_MARKER.findall(charts_page))
+    explained = set(docs_hook.CHART_MARKER.findall(charts_page))
     assert chart_file_names() - explained == set()
 
 
 def test_committed_numbers_match_the_committed_reference_run() -> None:
     """docs/_generated/ is exactly what the generator makes of results/reference/ (or its
     absence: then every numbers block says no reference run is committed yet)."""
-    summary = reference_docs.load_summary(reference_docs.REFERENCE_DIR)
+    summary = load_if_present(reference_docs.REFERENCE_DIR)
     pages = reference_docs.render_pages(summary)
     stale = reference_docs.stale_files(pages, reference_docs.GENERATED_DIR)
     assert stale == [], (
@@ -539,7 +540,7 @@ def test_generator_answers_from_the_run_numbers() -> None:
             for line in pages["reference-run.md"].splitlines()
             if line.startswith(f"| {STRATEGIES[key].title} |")
         )
-        assert reference_docs.number(result["requests_per_delivery"]) in row
+        assert reference_docs.ENGLISH.number(result["requests_per_delivery"]) in row
     assert "Меньше всего запросов на сообщение" in pages["answers.ru.md"]
 
 
@@ -608,10 +609,10 @@ def test_generator_check_mode_reports_stale_pages(tmp_path: Path) -> None:
 def test_chart_marker_becomes_the_reference_image_or_a_note(tmp_path: Path) -> None:
     (tmp_path / "delivery_cdf.png").write_bytes(b"\x89PNG")
     questions = {"delivery_cdf.png": "What fraction arrived within x ms?", "sweep_cost.png": "?"}
-    image = reference_docs.chart_markdown("delivery_cdf.png", "ru/charts.md", tmp_path, questions)
+    image = docs_hook.chart_markdown("delivery_cdf.png", "ru/charts.md", tmp_path, questions)
     assert "](../reference/charts/delivery_cdf.png)" in image
     assert "What fraction arrived within x ms?" in image
-    note = reference_docs.chart_markdown("sweep_cost.png", "charts.md", tmp_path, questions)
+    note = docs_hook.chart_markdown("sweep_cost.png", "charts.md", tmp_path, questions)
     assert "!!! note" in note and "results/latest/charts/sweep_cost.png" in note
     with pytest.raises(ValueError, match="CHARTS lacks"):
-        reference_docs.chart_markdown("pie.png", "charts.md", tmp_path, questions)
+        docs_hook.chart_markdown("pie.png", "charts.md", tmp_path, questions)

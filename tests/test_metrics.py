@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.results.summary import rounded
 from benchmarks.run import metrics
 from benchmarks.run.metrics import DeliveryAccount, account_deliveries
 from benchmarks.run.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
@@ -38,8 +39,8 @@ def test_ratios_over_zero_are_none_not_infinite_or_zero() -> None:
     assert metrics.ratio(0, 0) is None
     assert metrics.per_client_per_minute(600, clients=20, duration_s=30) == 60
     assert metrics.per_client_per_minute(600, clients=0, duration_s=30) is None
-    assert metrics.rounded(None) is None
-    assert metrics.rounded(1 / 3, 2) == 0.33
+    assert rounded(None) is None
+    assert rounded(1 / 3, 2) == 0.33
 
 
 def test_accounting_of_a_perfect_receiver() -> None:

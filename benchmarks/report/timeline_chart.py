@@ -26,7 +26,7 @@ from benchmarks.report.charts import (
     FAILED_COLOUR,
     Footnotes,
     StrategyResult,
-    SummaryJson,
+    Summary,
     run_context,
     select_charted,
     strategy_colour,
@@ -51,7 +51,7 @@ def timeline_of(result: StrategyResult) -> Mapping[str, Any] | None:
     return None
 
 
-def has_timeline(summary: SummaryJson) -> bool:
+def has_timeline(summary: Summary) -> bool:
     strategies = summary.get("strategies")
     return isinstance(strategies, Mapping) and any(
         isinstance(result, Mapping) and timeline_of(result) is not None
@@ -59,7 +59,7 @@ def has_timeline(summary: SummaryJson) -> bool:
     )
 
 
-def draw_timeline(summary: SummaryJson) -> Figure:
+def draw_timeline(summary: Summary) -> Figure:
     """A panel per strategy that recorded a timeline; failed strategies are footnoted."""
     selection = select_charted(summary["strategies"])
     footnotes = Footnotes()

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.results.summary import DeliveryMs, rounded
+
 CDF_MAX_POINTS = 101
 
 
@@ -54,11 +56,6 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator
 
 
-def rounded(value: float | None, digits: int = 4) -> float | None:
-    """Round for summary.json (keeps None, the mark of a ratio over nothing)."""
-    return None if value is None else round(value, digits)
-
-
 def per_client_per_minute(count: float, clients: int, duration_s: float) -> float | None:
     """How many of something one client caused per minute of the run."""
     return ratio(count * 60.0, clients * duration_s)
@@ -82,7 +79,7 @@ def cdf_points(values: Sequence[float], max_points: int = CDF_MAX_POINTS) -> lis
     return [[rounded(percentile(ordered, f * 100), 2) or 0.0, f] for f in fractions]
 
 
-def latency_summary(latencies_ms: Sequence[float]) -> dict[str, Any]:
+def latency_summary(latencies_ms: Sequence[float]) -> DeliveryMs:
     """``delivery_ms``: p50/p95/p99/max/mean and the downsampled CDF (numbers are None if empty)."""
     return {
         "p50": rounded(percentile(latencies_ms, 50), 2),

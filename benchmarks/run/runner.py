@@ -24,14 +24,27 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from benchmarks.load import timeline
+from benchmarks.results.summary import (
+    FIGURES,
+    MEASURED,
+    StrategyResult,
+    Summary,
+    Verify,
+    format_figure,
+    format_number,
+    rounded,
+    save,
+)
 from benchmarks.run import capacity, chaos, hotpaths, metrics, timeline_window
 from benchmarks.run.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
 from benchmarks.run.probes import LoadSampler, redis_command_counts
@@ -199,7 +212,7 @@ def run_bench(args: argparse.Namespace) -> int:
         flush=True,
     )
     summary = measure_everything(config, run_id, run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save(summary, run_dir)
     draw_report(run_dir)
     latest = config.out / "latest"
     shutil.rmtree(latest, ignore_errors=True)
@@ -229,11 +242,11 @@ def draw_report(run_dir: Path) -> list[Path]:
     return drawn
 
 
-def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
+def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> Summary:
     print(f"floor: the bare-ASGI app on {config.server}, {len(hotpaths.JOBS)} jobs", flush=True)
     floor = measure_floor(config, run_dir / "raw" / "floor")
-    scenarios: dict[str, dict[str, dict[str, Any]]] = {}
-    sweep: dict[str, list[dict[str, Any]]] = {}
+    scenarios: dict[str, dict[str, StrategyResult]] = {}
+    sweep: dict[str, list[StrategyResult]] = {}
     per_strategy = [(name, scenario) for name, scenario in config.runs if name != IDLE_BURST.name]
     plan = [
         (scenario, key)
@@ -270,7 +283,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
     main_runs = per_strategy or list(config.runs)
     main_name = "chat" if "chat" in names else main_runs[0][0]  # --scenarios may leave chat out
     main = next(scenario for name, scenario in config.runs if name == main_name)
-    summary: dict[str, Any] = {
+    summary: Summary = {
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
@@ -328,10 +341,10 @@ def planned_seconds(scenario: Scenario) -> float:
 
 def measure_strategy(
     key: str, scenario: Scenario, config: BenchConfig, raw_dir: Path, label: str
-) -> dict[str, Any]:
+) -> StrategyResult:
     """Verify, then time one strategy on its own fresh Redis, database and server."""
     raw_dir.mkdir(parents=True, exist_ok=True)
-    verify: dict[str, Any] | None = None
+    verify: Verify | None = None
     redis_server: EmbeddedRedis | None = None
     server: ServerProcess | None = None
     with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:
@@ -380,7 +393,7 @@ def measure_strategy(
 
 def verify_strategy(
     key: str, server: ServerProcess, config: BenchConfig, verify_dir: Path, label: str
-) -> dict[str, Any]:
+) -> Verify:
     """A few clients in one room; every one must get every message once, in order."""
     verify_dir.mkdir(parents=True, exist_ok=True)
     records = run_locust(key, VERIFY, config, server, verify_dir, f"{label} verify")
@@ -401,9 +414,9 @@ def timed_run(
     server: ServerProcess,
     redis_server: EmbeddedRedis,
     raw_dir: Path,
-    verify: dict[str, Any],
+    verify: Verify,
     label: str,
-) -> dict[str, Any]:
+) -> StrategyResult:
     """The measured Locust run, with server and Redis counters diffed around it."""
     monitor = redis.Redis(unix_socket_path=str(redis_server.socket_path))
     before_server = server.metrics()
@@ -484,25 +497,25 @@ def timed_run(
         "duplicates": account.duplicates,
         "out_of_order": account.out_of_order,
         "http_requests": http_requests,
-        "http_requests_per_client_per_min": metrics.rounded(
+        "http_requests_per_client_per_min": rounded(
             metrics.per_client_per_minute(http_requests, scenario.clients, scenario.duration_s)
         ),
-        "requests_per_delivery": metrics.rounded(metrics.ratio(http_requests, account.deliveries)),
+        "requests_per_delivery": rounded(metrics.ratio(http_requests, account.deliveries)),
         "bytes_sent": bytes_sent,
-        "bytes_per_delivery": metrics.rounded(metrics.ratio(bytes_sent, account.deliveries)),
+        "bytes_per_delivery": rounded(metrics.ratio(bytes_sent, account.deliveries)),
         "delivery_ms": metrics.latency_summary(latencies),
         "server_cpu_ms": round(cpu_ms, 1),
         "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
-        "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
+        "server_cpu_ms_per_delivery": rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
         "redis_commands_by_name": commands_by_name,
         "redis_commands_per_delivery": None
         if commands is None
-        else metrics.rounded(metrics.ratio(commands, account.deliveries)),
+        else rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
         "db_queries": db_queries,
-        "db_queries_per_delivery": metrics.rounded(metrics.ratio(db_queries, account.deliveries)),
-        "db_queries_per_client_per_min": metrics.rounded(
+        "db_queries_per_delivery": rounded(metrics.ratio(db_queries, account.deliveries)),
+        "db_queries_per_client_per_min": rounded(
             metrics.per_client_per_minute(db_queries, scenario.clients, scenario.duration_s)
         ),
         "redis_clients_by_command": sampler.redis_clients_by_command(),
@@ -515,7 +528,7 @@ def timed_run(
         "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
         "broker_events": broker_chaos.events,
-        "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
+        "server_cpu_ms_per_request": rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
         "timeline": timeline_window.collect(
@@ -533,62 +546,28 @@ def stored_duplicates(records: list[dict[str, Any]]) -> int:
     return sum(by_room.values())
 
 
-def failed_result(
-    scenario: Scenario, verify: dict[str, Any] | None, failure: str
-) -> dict[str, Any]:
+def failed_result(scenario: Scenario, verify: Verify | None, failure: str) -> StrategyResult:
     """A StrategyResult with every measurement null: never charted as if it were valid."""
-    numbers = (
-        "messages_sent",
-        "deliveries_expected",
-        "deliveries",
-        "lost",
-        "duplicates",
-        "out_of_order",
-        "http_requests",
-        "http_requests_per_client_per_min",
-        "requests_per_delivery",
-        "bytes_sent",
-        "bytes_per_delivery",
-        "server_cpu_ms",
-        "server_cpu_ms_per_delivery",
-        "redis_commands",
-        "redis_commands_by_name",
-        "redis_commands_per_delivery",
-        "redis_clients_peak",
-        "db_queries",
-        "db_queries_per_delivery",
-        "db_queries_per_client_per_min",
-        "server_rss_mb_peak",
-        "locust_cpu_percent",
-        "server_cpu_percent",
-        "redis_clients_by_command",
-        "send_failures",
-        "reconnects",
-        "resends",
-        "stored_duplicates",
-        "server_cpu_ms_per_request",
-        "hot_path",
-        "server_profile",
-    )
-    return {
+    unknown: Verify = {
+        "ok": False,
+        "lost": None,
+        "duplicates": None,
+        "out_of_order": None,
+        "deliveries": None,
+    }
+    result: dict[str, Any] = {
         "status": "failed",
         "failure": failure,
-        "verify": verify
-        or {
-            "ok": False,
-            "lost": None,
-            "duplicates": None,
-            "out_of_order": None,
-            "deliveries": None,
-        },
+        "verify": verify or unknown,
         "scenario": scenario.name,
         "clients": scenario.clients,
         "duration_s": float(scenario.duration_s),
-        **dict.fromkeys(numbers),
+        **dict.fromkeys(MEASURED),
         "delivery_ms": metrics.latency_summary([]),
         "locust_saturated": False,
         "restarts": [],
     }
+    return cast(StrategyResult, result)
 
 
 def run_locust(
@@ -690,32 +669,31 @@ def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: flo
         time.sleep(0.2)
 
 
-def summary_table(summary: dict[str, Any]) -> str:
+def summary_table(summary: Summary) -> str:
     """The closing table: one row per scenario, strategy and client count."""
-    columns = (
+
+    def figure(name: str) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+        return FIGURES[name].short, partial(format_figure, name=name, missing="-")
+
+    columns: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
         ("scenario", lambda r: r["scenario"]),
         ("strategy", lambda r: r["key"]),
         ("status", lambda r: r["status"]),
-        ("clients", lambda r: r["clients"]),
-        ("deliv", lambda r: r["deliveries"]),
+        figure("clients"),
+        figure("deliveries"),
         ("lost/dup/ooo", lambda r: f"{r['lost']}/{r['duplicates']}/{r['out_of_order']}"),
-        ("p50 ms", lambda r: r["delivery_ms"]["p50"]),
-        ("p95 ms", lambda r: r["delivery_ms"]["p95"]),
-        ("req/cli/min", lambda r: r["http_requests_per_client_per_min"]),
-        ("req/deliv", lambda r: r["requests_per_delivery"]),
-        ("B/deliv", lambda r: r["bytes_per_delivery"]),
-        ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
-        ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
-        ("redis conns", lambda r: r["redis_clients_peak"]),
-        ("db q/cli/min", lambda r: r.get("db_queries_per_client_per_min")),
+        *map(figure, ("delivery_ms.p50", "delivery_ms.p95", "http_requests_per_client_per_min",
+                      "requests_per_delivery", "bytes_per_delivery", "server_cpu_ms_per_delivery",
+                      "redis_commands_per_delivery", "redis_clients_peak",
+                      "db_queries_per_client_per_min")),
         ("hot ms/unit", lambda r: hot_path_cell(r, "cpu_ms_per_unit")),
         ("x floor", lambda r: hot_path_cell(r, "ratio")),
         (
             "post ms",
             lambda r: ((r.get("framework_tax") or {}).get("post") or {}).get("cpu_ms_per_unit"),
         ),
-        ("locust cpu%", lambda r: r["locust_cpu_percent"]),
-    )
+        figure("locust_cpu_percent"),
+    )  # fmt: skip
     rows = [[name for name, _ in columns]]
     results = [
         {**result, "key": key}
@@ -776,11 +754,8 @@ def idle_burst_line(measured: dict[str, Any]) -> str:
 
 
 def cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
-    return str(value)
+    """A cell of the closing table: figures come formatted; the rest as they are."""
+    return "-" if value is None else value if isinstance(value, str) else format_number(value)
 
 
 def git_sha() -> str:
@@ -903,7 +878,7 @@ def measure_floor(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
     return {"server": config.server, "app": "benchmarks.run.floor:app", **jobs}
 
 
-def add_framework_tax(result: dict[str, Any], floor: dict[str, Any]) -> None:
+def add_framework_tax(result: StrategyResult, floor: dict[str, Any]) -> None:
     """``result["framework_tax"]``: the strategy's CPU per unit over the floor's, per job."""
     hot = result.get("hot_path") or {}
     tax: dict[str, Any] = {}
@@ -916,7 +891,7 @@ def add_framework_tax(result: dict[str, Any], floor: dict[str, Any]) -> None:
             "unit": hotpaths.UNITS[job],
             "cpu_ms_per_unit": mine,
             "floor_cpu_ms_per_unit": least,
-            "ratio": metrics.rounded(metrics.ratio(mine, least)) if mine and least else None,
+            "ratio": rounded(metrics.ratio(mine, least)) if mine and least else None,
         }
     result["framework_tax"] = tax or None
 
