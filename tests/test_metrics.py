@@ -1,12 +1,14 @@
-"""The benchmark's arithmetic (benchmarks/run/metrics.py) and scenarios, without a server."""
+"""The benchmark's arithmetic (benchmarks/run/metrics.py), delivery accounting
+(benchmarks/load/deliveries.py) and scenarios, without a server."""
 
 from __future__ import annotations
 
 import pytest
 
+from benchmarks.load import deliveries
+from benchmarks.load.deliveries import DeliveryAccount, account_deliveries
 from benchmarks.results.summary import rounded
 from benchmarks.run import metrics
-from benchmarks.run.metrics import DeliveryAccount, account_deliveries
 from benchmarks.run.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
 
 
@@ -74,7 +76,7 @@ def test_total_account_adds_receivers_lines() -> None:
         {**account_deliveries([1, 2], [1, 2]).as_dict(), "latencies_ms": [1.0]},
         {**account_deliveries([1, 2, 3], [1, 1, 3]).as_dict(), "sent": 4},
     ]
-    total = metrics.total_account(lines)
+    total = deliveries.total_account(lines)
     assert total == DeliveryAccount(expected=5, deliveries=4, lost=1, duplicates=1)
 
 
@@ -147,12 +149,12 @@ def test_a_message_carries_a_unique_id_and_its_send_time() -> None:
     import time
 
     before = time.time() * 1000
-    first, second = metrics.message_text(), metrics.message_text()
+    first, second = deliveries.message_text(), deliveries.message_text()
     assert first != second and first.split()[1] != second.split()[1]
-    sent = metrics.sent_at_ms(first)
+    sent = deliveries.sent_at_ms(first)
     assert sent is not None and before - 1 <= sent <= time.time() * 1000 + 1
-    assert metrics.sent_at_ms("hello there") is None
-    assert metrics.sent_at_ms("bench abc not-a-number") is None
+    assert deliveries.sent_at_ms("hello there") is None
+    assert deliveries.sent_at_ms("bench abc not-a-number") is None
 
 
 def test_redis_command_count_leaves_out_the_probes_own_info_calls() -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks.run.metrics import sent_at_ms
+from benchmarks.load.deliveries import sent_at_ms
 from benchmarks.run.scenarios import DELIVERIES_DIR_ENV
 
 SAMPLED_CLIENTS = 3

@@ -30,7 +30,12 @@ import gevent.lock
 from locust import FastHttpUser, constant, events
 
 from benchmarks.load import timeline
-from benchmarks.run.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
+from benchmarks.load.deliveries import (
+    DeliveryAccount,
+    account_deliveries,
+    message_text,
+    sent_at_ms,
+)
 from benchmarks.run.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
 
 SCENARIO = Scenario.from_env()

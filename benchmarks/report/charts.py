@@ -27,6 +27,7 @@ from benchmarks.results.summary import (
     latency,
     number,
 )
+from benchmarks.run.scenarios import CAPACITY_LOADS as CAPACITY_SCENARIOS
 from strategies import STRATEGIES
 from strategies.base import Prediction
 
@@ -886,7 +887,8 @@ def draw_server_and_layer(summary: Summary) -> Figure:
 
 # --- capacity: clients held at the SLO, and the steps that led there --------------------
 
-CAPACITY_LOADS = ("quiet", "busy")
+CAPACITY_LOADS = tuple(CAPACITY_SCENARIOS)
+"""The capacity loads in the runner's order (``quiet``, ``busy``)."""
 CAPACITY_LOAD_STYLES = {"quiet": ("-", "o"), "busy": ("--", "s")}
 """Line style and marker of each capacity load, the same in every capacity chart."""
 

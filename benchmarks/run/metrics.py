@@ -1,39 +1,18 @@
-"""The arithmetic of a benchmark result: message send times, percentiles, per-delivery ratios,
-delivery accounting.
+"""The arithmetic of a benchmark result: percentiles, per-delivery and per-client ratios, the
+latency summary and its CDF.
 
-Pure functions of plain numbers, shared by the Locust users (which account for
-their own deliveries) and the runner (which adds them up), so both agree and
-the unit tests can check them without a server.
+Pure functions of plain numbers the runner measured, so the unit tests can check them
+without a server; the rounding for summary.json is ``benchmarks.results.summary.rounded``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from benchmarks.results.summary import DeliveryMs, rounded
 
 CDF_MAX_POINTS = 101
-
-
-def message_text() -> str:
-    """A unique benchmark message that carries its own send time."""
-    return f"bench {uuid.uuid4().hex} {time.time() * 1000:.1f}"
-
-
-def sent_at_ms(text: str) -> float | None:
-    """The send time written into a benchmark message, None for any other text."""
-    parts = text.split()
-    if len(parts) != 3 or parts[0] != "bench":
-        return None
-    try:
-        return float(parts[2])
-    except ValueError:
-        return None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -89,65 +68,3 @@ def latency_summary(latencies_ms: Sequence[float]) -> DeliveryMs:
         "mean": rounded(sum(latencies_ms) / len(latencies_ms), 2) if latencies_ms else None,
         "cdf": cdf_points(latencies_ms),
     }
-
-
-@dataclass(frozen=True)
-class DeliveryAccount:
-    """What one receiver (or a sum of them) got compared with what it should have got."""
-
-    expected: int = 0
-    deliveries: int = 0
-    """Expected messages that arrived at least once."""
-    lost: int = 0
-    duplicates: int = 0
-    """Arrivals of a message already received."""
-    out_of_order: int = 0
-    """Arrivals with an id lower than one that arrived before them."""
-
-    def __add__(self, other: DeliveryAccount) -> DeliveryAccount:
-        return DeliveryAccount(
-            **{name: value + getattr(other, name) for name, value in asdict(self).items()}
-        )
-
-    @property
-    def clean(self) -> bool:
-        return self.lost == 0 and self.duplicates == 0 and self.out_of_order == 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-def account_deliveries(expected_ids: Iterable[int], received_ids: Sequence[int]) -> DeliveryAccount:
-    """Compare the ids a receiver got (in arrival order) with the ids its room stored.
-
-    Ids received that are not expected (e.g. after the accounting snapshot) are
-    ignored for loss, but still count as duplicates or out of order if they are.
-    """
-    expected = set(expected_ids)
-    seen: set[int] = set()
-    duplicates = out_of_order = 0
-    newest = -1
-    for message_id in received_ids:
-        if message_id in seen:
-            duplicates += 1
-            continue
-        seen.add(message_id)
-        if message_id < newest:
-            out_of_order += 1
-        newest = max(newest, message_id)
-    delivered = len(expected & seen)
-    return DeliveryAccount(
-        expected=len(expected),
-        deliveries=delivered,
-        lost=len(expected) - delivered,
-        duplicates=duplicates,
-        out_of_order=out_of_order,
-    )
-
-
-def total_account(records: Iterable[dict[str, Any]]) -> DeliveryAccount:
-    """Sum the accounts that receivers wrote to deliveries.jsonl."""
-    total = DeliveryAccount()
-    for record in records:
-        total += DeliveryAccount(**{name: int(record[name]) for name in asdict(total)})
-    return total

@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import redis
 
-from benchmarks.load import timeline
+from benchmarks.load import deliveries, timeline
 from benchmarks.results.summary import (
     FIGURES,
     MEASURED,
@@ -397,7 +397,7 @@ def verify_strategy(
     """A few clients in one room; every one must get every message once, in order."""
     verify_dir.mkdir(parents=True, exist_ok=True)
     records = run_locust(key, VERIFY, config, server, verify_dir, f"{label} verify")
-    account = metrics.total_account(records)
+    account = deliveries.total_account(records)
     return {
         "ok": account.clean and account.deliveries > 0 and len(records) == VERIFY.clients,
         "lost": account.lost,
@@ -465,7 +465,7 @@ def timed_run(
             listing.write(" ".join(f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS) + "\n")
     locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
 
-    account = metrics.total_account(records)
+    account = deliveries.total_account(records)
     latencies = [latency for record in records for latency in record["latencies_ms"]]
     http_requests = server_totals["http_opened"]
     db_queries = server_totals["db_queries"]
@@ -642,11 +642,11 @@ def run_locust(
             workers.stop(timeout=15.0 if clean_exit else 0.0)
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
-    deliveries = out_dir / "deliveries.jsonl"
-    if not deliveries.exists():
+    accounts = out_dir / "deliveries.jsonl"
+    if not accounts.exists():
         raise LocustFailed(f"Locust wrote no deliveries (see {log.name})")
     (out_dir / "clients.json").unlink(missing_ok=True)  # the users' shared numbering, done
-    return [json.loads(line) for line in deliveries.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in accounts.read_text().splitlines() if line.strip()]
 
 
 def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: float) -> None:
