@@ -616,3 +616,24 @@ def test_chart_marker_becomes_the_reference_image_or_a_note(tmp_path: Path) -> N
     assert "!!! note" in note and "results/latest/charts/sweep_cost.png" in note
     with pytest.raises(ValueError, match="CHARTS lacks"):
         docs_hook.chart_markdown("pie.png", "charts.md", tmp_path, questions)
+
+
+def test_generator_answers_how_many_clients_one_core_holds() -> None:
+    from tests.test_capacity import synthetic_capacity
+
+    summary = {**build_summary(), "capacity": synthetic_capacity(0.8)["capacity"]}
+    summary["capacity"]["websocket"] = {
+        "quiet": {"clients_at_slo": 4000, "broke": None, "broke_at_clients": None},
+        "busy": {"clients_at_slo": 2000, "broke": "generator", "broke_at_clients": 4000},
+    }
+    pages = reference_docs.render_pages(summary)
+    english, russian = pages["capacity.md"], pages["capacity.ru.md"]
+    assert "| Short polling | 1000 (then p95 over the limit at 2000) | — |" in english
+    assert "| WebSocket | at least 4000 (every step passed) | at least 2000 (Locust" in english
+    assert "| Короткий опрос | 1000 (дальше — p95 выше предела на 2000) | — |" in russian
+    websocket = reference_docs.RUSSIAN.titles["websocket"]
+    assert f"| {websocket} | не меньше 4000 (пройдены все ступени) |" in russian
+    assert (
+        "did not run the capacity scenario"
+        in reference_docs.render_pages(build_summary())["capacity.md"]
+    )

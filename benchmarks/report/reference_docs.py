@@ -12,7 +12,7 @@ import argparse
 import string
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -324,6 +324,50 @@ def costs_page(summary: Summary | None, key: str, titles: dict[str, str], lang: 
     return "\n".join(lines) + "\n"
 
 
+CAPACITY_LOADS = ("quiet", "busy")
+"""The columns of the capacity table, in this order (the phrases name both loads)."""
+
+
+def capacity_cell(figures: Mapping[str, Any] | None, lang: Language) -> str:
+    """``2000`` and what ended the steps, ``≥ 4000`` when none broke, ``—`` when not run."""
+    if not figures:
+        return "—"
+    clients = lang.number(figures.get("clients_at_slo") or 0)
+    broke = figures.get("broke")
+    if broke is None:
+        return lang.text("capacity_held_every_step", clients=clients)
+    reason = lang.phrases.get(f"broke_{broke.replace(' ', '_')}", broke)
+    if broke == "generator":  # Locust ran out first: a lower bound on the server's capacity
+        return lang.text("capacity_generator_bound", clients=clients, reason=reason)
+    return lang.text(
+        "capacity_broke", clients=clients, reason=reason, at=figures.get("broke_at_clients")
+    )
+
+
+def capacity_page(summary: Summary | None, titles: dict[str, str], lang: Language) -> str:
+    """How many clients one core holds with each technique, from the capacity scenario."""
+    if summary is None:
+        return lang.text("not_yet")
+    capacity = summary.get("capacity") or {}
+    if not capacity:
+        return lang.text("capacity_not_measured", run_id=summary.get("run_id"))
+    config = summary.get("config", {})
+    lines = [
+        lang.text(
+            "capacity_intro", run_id=summary.get("run_id"), hold=config.get("capacity_hold_s")
+        ),
+        f"| {lang.phrases['strategy']} | {lang.phrases['capacity_quiet']} "
+        f"| {lang.phrases['capacity_busy']} |",
+        "|---|---|---|",
+    ]
+    for key in (key for key in titles if key in capacity):
+        loads = capacity[key]
+        cells = " | ".join(capacity_cell(loads.get(load), lang) for load in CAPACITY_LOADS)
+        lines.append(f"| {lang.title(key, titles)} | {cells} |")
+    lines += ["", lang.text("capacity_why")]
+    return "\n".join(lines) + "\n"
+
+
 def render_pages(summary: Summary | None) -> dict[str, str]:
     """File name → Markdown for docs/_generated/, for a run's summary (None: no run yet)."""
     titles = strategy_titles()
@@ -331,6 +375,7 @@ def render_pages(summary: Summary | None) -> dict[str, str]:
     for lang in LANGUAGES:
         pages[f"reference-run{lang.suffix}.md"] = reference_run_page(summary, titles, lang)
         pages[f"answers{lang.suffix}.md"] = answers_page(summary, titles, lang)
+        pages[f"capacity{lang.suffix}.md"] = capacity_page(summary, titles, lang)
         for key in titles:
             pages[f"costs-{key}{lang.suffix}.md"] = costs_page(summary, key, titles, lang)
     return pages
