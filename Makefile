@@ -31,7 +31,7 @@ bench-full: $(STAMP)  ## every scenario, the sweep and capacity included (~35 mi
 	$(BIN)/pushlab bench --profile full
 
 locust: $(STAMP)  ## Locust's web UI against a running `make serve`
-	$(BIN)/locust -f benchmarks/locustfile.py --class-picker --host http://127.0.0.1:8000 --web-host 127.0.0.1
+	$(BIN)/locust -f benchmarks/load/locustfile.py --class-picker --host http://127.0.0.1:8000 --web-host 127.0.0.1
 
 notebooks: $(STAMP)  ## JupyterLab on notebooks/ (http://127.0.0.1:8888/), this .venv as the kernel
 	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1

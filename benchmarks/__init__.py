@@ -1,1 +1,2 @@
-"""pushlab's benchmarks: Locust users per strategy, the runner, metrics, charts and the report."""
+"""pushlab's benchmarks, one package per step of their data: ``load`` (what Locust runs),
+``run`` (``pushlab bench`` measuring it), ``results`` (summary.json) and ``report``."""

@@ -47,7 +47,7 @@ def serve(
     """Apply migrations, then run the ASGI site in this process until Ctrl-C or SIGTERM.
 
     ``fd``: accept on this inherited listening socket instead of binding (``--workers``).
-    ``app`` other than the site (``benchmarks.floor:app``, the benchmark's floor) is served
+    ``app`` other than the site (``benchmarks.run.floor:app``, the benchmark's floor) is served
     as it is, without Django.
     """
     raise_open_files_limit()
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve_cmd.add_argument(
         "--app", default=SITE_APP, metavar="MODULE:ATTR",
-        help="the ASGI app to serve (default: %(default)s; benchmarks.floor:app is the "
+        help="the ASGI app to serve (default: %(default)s; benchmarks.run.floor:app is the "
         "benchmark's bare-ASGI floor)",
     )  # fmt: skip
     serve_cmd.add_argument(
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
-    from benchmarks.cli import (
+    from benchmarks.run.cli import (
         add_bench_arguments,
         add_charts_arguments,
         add_locust_worker_arguments,
@@ -215,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
             "locust-worker",
             help="a Locust worker for a master on another machine, run after run",
             description="Joins the Locust master at --master-host (a `locust -f "
-            "benchmarks/locustfile.py --master --host <server-url>`) for one run after another "
-            "until Ctrl-C. The run's scenario and the server's URL (the master's --host) come "
-            "from the master; each client's delivery record goes back to it.",
+            "benchmarks/load/locustfile.py --master --host <server-url>`) for one run after "
+            "another until Ctrl-C. The run's scenario and the server's URL (the master's "
+            "--host) come from the master; each client's delivery record goes back to it.",
         )
     )
     return parser
@@ -237,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(args.host, args.port, args.server, args.migrate, args.fd, args.app)
         return 0
     if args.command == "bench":
-        from benchmarks.runner import run_bench
+        from benchmarks.run.runner import run_bench
 
         try:
             return run_bench(args)
@@ -245,10 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("pushlab bench: interrupted", file=sys.stderr, flush=True)
             return 130
     if args.command == "locust-worker":
-        from benchmarks.locust_workers import serve_master_forever
+        from benchmarks.run.locust_workers import serve_master_forever
 
         return serve_master_forever(args.master_host, args.master_port)
-    from benchmarks.report import redraw
+    from benchmarks.report.markdown import redraw
 
     return redraw(Path(args.results_dir), args.lang)
 

@@ -43,7 +43,7 @@ class ServerProcess:
     cpus: set[int] | None = None
     """Pin the server to these CPUs (``os.sched_setaffinity``), on every (re)start."""
     app: str = "lab.asgi:application"
-    """The ASGI app to serve; ``benchmarks.floor:app`` is the benchmark's floor."""
+    """The ASGI app to serve; ``benchmarks.run.floor:app`` is the benchmark's floor."""
 
     @property
     def url(self) -> str:

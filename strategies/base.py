@@ -82,7 +82,7 @@ class Strategy:
     a request per client per poll interval, one held request answered and re-asked per
     delivery, or only the deliveries pushed down open connections."""
     hot_path_job: str | None = None
-    """The ``benchmarks.hotpaths`` job that does this strategy's own work (``poll``,
+    """The ``benchmarks.run.hotpaths`` job that does this strategy's own work (``poll``,
     ``long-poll``, ``naive-long-poll``, ``broadcast``, ``stream``): ``pushlab bench`` runs it
     against the strategy's server and against the bare-ASGI floor, and reports the ratio (the
     framework tax). ``None``: only the post job is compared."""

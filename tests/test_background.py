@@ -1,13 +1,13 @@
-"""The thread base of the runner's samplers and restarters (``benchmarks.background``)."""
+"""The thread base of the runner's samplers and restarters (``benchmarks.run.background``)."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from benchmarks.background import BackgroundThread
-from benchmarks.capacity import ServerFootprint
-from benchmarks.chaos import ServerRestarter
+from benchmarks.run.background import BackgroundThread
+from benchmarks.run.capacity import ServerFootprint
+from benchmarks.run.chaos import ServerRestarter
 
 
 class Ticker(BackgroundThread):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.chaos import server_totals
-from benchmarks.cli import add_bench_arguments
-from benchmarks.scenarios import CHAOS, PROFILES, profile_runs
+from benchmarks.run.chaos import server_totals
+from benchmarks.run.cli import add_bench_arguments
+from benchmarks.run.scenarios import CHAOS, PROFILES, profile_runs
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -67,7 +67,7 @@ def test_server_counters_are_summed_over_each_server_process() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["long-polling", "websocket"])
 def test_a_restart_mid_run_loses_and_duplicates_nothing(key: str, tmp_path: Path) -> None:
-    from benchmarks.runner import BenchConfig, measure_strategy
+    from benchmarks.run.runner import BenchConfig, measure_strategy
 
     scenario = replace(CHAOS, clients=4, room_size=4, duration_s=12, restarts_at_s=(5,))
     config = BenchConfig(
@@ -90,7 +90,7 @@ def test_a_restart_mid_run_loses_and_duplicates_nothing(key: str, tmp_path: Path
 
 
 def test_the_chaos_redis_scenario_keeps_its_broker_events_in_place() -> None:
-    from benchmarks.scenarios import CHAOS_REDIS, Scenario
+    from benchmarks.run.scenarios import CHAOS_REDIS, Scenario
 
     halved = CHAOS_REDIS.with_duration(CHAOS_REDIS.duration_s / 2)
     assert halved.redis_restart_at_s == CHAOS_REDIS.redis_restart_at_s / 2
@@ -107,8 +107,8 @@ def test_redis_restarted_and_stalled_mid_run_loses_and_duplicates_nothing(
 ) -> None:
     """The server is not restarted: every strategy resumes by itself after Redis comes back
     empty, and after a stall; every stored message reaches every client once, in order."""
-    from benchmarks.runner import BenchConfig, measure_strategy
-    from benchmarks.scenarios import CHAOS_REDIS
+    from benchmarks.run.runner import BenchConfig, measure_strategy
+    from benchmarks.run.scenarios import CHAOS_REDIS
 
     scenario = replace(
         CHAOS_REDIS, clients=4, room_size=4, duration_s=20,

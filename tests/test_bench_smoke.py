@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import hotpaths
+from benchmarks.run import hotpaths
 from strategies import STRATEGIES
 
 pytestmark = pytest.mark.slow
@@ -147,8 +147,8 @@ def test_summary_table_printed(bench_run: tuple[Path, dict, str]) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("benchmarks.report") is None,
-    reason="benchmarks.report (charts) is not in this checkout",
+    importlib.util.find_spec("benchmarks.report.markdown") is None,
+    reason="benchmarks.report.markdown (charts) is not in this checkout",
 )
 def test_charts_and_report_drawn(bench_run: tuple[Path, dict, str]) -> None:
     run_dir, _, _ = bench_run

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.capacity import (
+from benchmarks.run.capacity import (
     SLO_P95_MS,
     ServerFootprint,
     locust_failures,
@@ -24,7 +24,7 @@ from benchmarks.capacity import (
     step_counts,
     step_record,
 )
-from benchmarks.scenarios import CAPACITY_STEPS
+from benchmarks.run.scenarios import CAPACITY_STEPS
 
 
 def step_result(**changes: Any) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def test_steps_and_slo() -> None:
 
 
 def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:
-    from benchmarks.runner import BenchConfig
+    from benchmarks.run.runner import BenchConfig
 
     config = BenchConfig("full", (), (), "daphne", 0, 1000, Path("."), capacity_max_clients=4000)
     bounds = server_bounds(config)
@@ -181,7 +181,7 @@ def synthetic_capacity(cpu_ms_per_request: float) -> dict[str, Any]:
 def test_the_report_checks_short_pollings_limit_against_its_cpu_per_poll(
     cpu_ms_per_request: float, verdict: str
 ) -> None:
-    from benchmarks.capacity_report import capacity_section
+    from benchmarks.report.capacity_report import capacity_section
 
     text = "\n".join(capacity_section(synthetic_capacity(cpu_ms_per_request)))
     assert "| Short polling | quiet | 1,000 | latency at 2,000 clients | 100 | 100 |" in text
@@ -191,7 +191,7 @@ def test_the_report_checks_short_pollings_limit_against_its_cpu_per_poll(
 
 
 def test_capacity_charts_are_drawn_only_for_a_run_with_capacity(tmp_path: Path) -> None:
-    from benchmarks.report import write_charts
+    from benchmarks.report.markdown import write_charts
 
     summary = synthetic_capacity(0.8)
     drawn = {path.name for path in write_charts(summary, tmp_path)}

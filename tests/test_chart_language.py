@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from matplotlib.text import Text
 
-from benchmarks.chart_language import translate_figure
-from benchmarks.charts import CHARTS
-from benchmarks.reference_docs import RUSSIAN
+from benchmarks.report.chart_language import translate_figure
+from benchmarks.report.charts import CHARTS
+from benchmarks.report.reference_docs import RUSSIAN
 from lab.cli import main as pushlab
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary, save

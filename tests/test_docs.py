@@ -18,7 +18,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from benchmarks import reference_docs
+from benchmarks.report import docs_hook, reference_docs
+from benchmarks.results.summary import load_if_present
 from lab import chat
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary
@@ -182,9 +183,9 @@ def test_every_russian_page_has_an_english_twin() -> None:
 def test_russian_pages_show_the_charts_the_english_pages_show() -> None:
     for page in english_pages():
         twin = DOCS / "ru" / page.relative_to(DOCS)
-        english = reference_docs.CHART_MARKER.findall(page.read_text(encoding="utf-8"))
+        english = docs_hook.CHART_MARKER.findall(page.read_text(encoding="utf-8"))
         if twin.is_file():
-            russian = reference_docs.CHART_MARKER.findall(twin.read_text(encoding="utf-8"))
+            russian = docs_hook.CHART_MARKER.findall(twin.read_text(encoding="utf-8"))
             assert russian == english, twin.relative_to(REPO)
 
 
@@ -272,7 +273,7 @@ def test_pushlab_subcommands_and_options_named_in_the_docs_exist() -> None:
 
 def test_bench_options_table_matches_the_cli() -> None:
     """The running page's table of ``pushlab bench`` options names only real options."""
-    if not (REPO / "benchmarks" / "runner.py").is_file():
+    if not (REPO / "benchmarks" / "run" / "runner.py").is_file():
         pytest.skip("the benchmark runner (and its full option set) has not landed on this branch")
     running = (DOCS / "running.md").read_text(encoding="utf-8")
     rows = [line for line in running.splitlines() if line.startswith("| `--")]
@@ -283,9 +284,11 @@ def test_bench_options_table_matches_the_cli() -> None:
 
 def chart_file_names() -> set[str]:
     try:
-        from benchmarks.report import CHARTS
+        from benchmarks.report.markdown import CHARTS
     except ImportError:
-        pytest.skip("benchmarks.report (the charts table CHARTS) has not landed on this branch")
+        pytest.skip(
+            "benchmarks.report.markdown (the charts table CHARTS) has not landed on this branch"
+        )
     return {chart.file_name for chart in CHARTS}
 
 
@@ -298,19 +301,19 @@ def test_every_chart_named_in_the_docs_is_drawn_by_the_report() -> None:
 
 def test_every_chart_the_report_draws_is_explained() -> None:
     charts_page = (DOCS / "charts.md").read_text(encoding="utf-8")
-    explained = set(reference_docs.CHART_MARKER.findall(charts_page))
+    explained = set(docs_hook.CHART_MARKER.findall(charts_page))
     assert chart_file_names() - explained == set()
 
 
 def test_committed_numbers_match_the_committed_reference_run() -> None:
     """docs/_generated/ is exactly what the generator makes of results/reference/ (or its
     absence: then every numbers block says no reference run is committed yet)."""
-    summary = reference_docs.load_summary(reference_docs.REFERENCE_DIR)
+    summary = load_if_present(reference_docs.REFERENCE_DIR)
     pages = reference_docs.render_pages(summary)
     stale = reference_docs.stale_files(pages, reference_docs.GENERATED_DIR)
     assert stale == [], (
         f"docs/_generated/ is stale ({', '.join(stale)}): "
-        "run `.venv/bin/python -m benchmarks.reference_docs` and commit the result"
+        "run `.venv/bin/python -m benchmarks.report.reference_docs` and commit the result"
     )
 
 
@@ -324,12 +327,12 @@ def test_every_generated_snippet_is_included_somewhere() -> None:
 REPO_PATH = re.compile(r"`((?:lab|strategies|benchmarks|notebooks|tests|docs)/[\w./-]+\.\w+)`")
 DOTTED_NAME = re.compile(r"`((?:lab|strategies|benchmarks)\.[\w.]+(?::\w+)?)`")
 OTHER_BRANCHES_FILES = {
-    "benchmarks/users.py",
-    "benchmarks/locustfile.py",
-    "benchmarks/runner.py",
-    "benchmarks/scenarios.py",
-    "benchmarks/shapes.py",
-    "benchmarks/report.py",
+    "benchmarks/load/users.py",
+    "benchmarks/load/locustfile.py",
+    "benchmarks/run/runner.py",
+    "benchmarks/run/scenarios.py",
+    "benchmarks/load/shapes.py",
+    "benchmarks/report/markdown.py",
     "tests/clients.py",
     "tests/test_contract.py",
 }
@@ -341,8 +344,13 @@ def not_landed_yet(path: str) -> bool:
 
 
 def module_file(dotted: str) -> str:
-    """``benchmarks.users:WebSocketUser`` → ``benchmarks/users.py`` (the first two parts)."""
-    return "/".join(dotted.partition(":")[0].split(".")[:2]) + ".py"
+    """``benchmarks.load.users:WebSocketUser`` → ``benchmarks/load/users.py``: the module's
+    path, up to the first part that is not a package directory."""
+    parts = dotted.partition(":")[0].split(".")
+    cut = 1
+    while cut < len(parts) and (REPO.joinpath(*parts[:cut]) / "__init__.py").is_file():
+        cut += 1
+    return "/".join(parts[:cut]) + ".py"
 
 
 def test_every_file_the_docs_name_exists() -> None:
@@ -379,7 +387,7 @@ def defined_names(body: list[ast.stmt]) -> dict[str, ast.stmt]:
 def resolves(dotted: str) -> bool:
     """Whether ``pkg.module.attr`` or ``pkg.module:Class`` names something that exists.
 
-    Read from the source with ``ast``, never imported: importing ``benchmarks.users`` would
+    Read from the source with ``ast``, never imported: importing ``benchmarks.load.users`` would
     let Locust monkey-patch this test process with gevent.
     """
     module_part, _, attribute = dotted.partition(":")
@@ -414,7 +422,7 @@ def test_every_setting_the_docs_name_exists_in_the_code() -> None:
     sources = [
         *REPO.glob("lab/*.py"),
         *REPO.glob("strategies/**/*.py"),  # a strategy's own settings (Strategy.settings)
-        *REPO.glob("benchmarks/*.py"),
+        *REPO.glob("benchmarks/**/*.py"),
         *REPO.glob("tests/*.py"),
     ]
     sources = [path for path in sources if path.name != "test_docs.py"]  # not this file
@@ -462,7 +470,7 @@ def test_the_worked_example_lists_exactly_the_files_that_added_sse() -> None:
 def test_readme_names_the_platforms_the_imports_allow() -> None:
     """Modules that import Unix-only ``fcntl``/``resource`` mean no native Windows: the
     README must say so and send Windows users to WSL2."""
-    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/*.py")]
+    sources = [*REPO.glob("lab/*.py"), *REPO.glob("benchmarks/**/*.py")]
     unix_only = [
         path.name
         for path in sources
@@ -532,7 +540,7 @@ def test_generator_answers_from_the_run_numbers() -> None:
             for line in pages["reference-run.md"].splitlines()
             if line.startswith(f"| {STRATEGIES[key].title} |")
         )
-        assert reference_docs.number(result["requests_per_delivery"]) in row
+        assert reference_docs.ENGLISH.number(result["requests_per_delivery"]) in row
     assert "Меньше всего запросов на сообщение" in pages["answers.ru.md"]
 
 
@@ -601,10 +609,31 @@ def test_generator_check_mode_reports_stale_pages(tmp_path: Path) -> None:
 def test_chart_marker_becomes_the_reference_image_or_a_note(tmp_path: Path) -> None:
     (tmp_path / "delivery_cdf.png").write_bytes(b"\x89PNG")
     questions = {"delivery_cdf.png": "What fraction arrived within x ms?", "sweep_cost.png": "?"}
-    image = reference_docs.chart_markdown("delivery_cdf.png", "ru/charts.md", tmp_path, questions)
+    image = docs_hook.chart_markdown("delivery_cdf.png", "ru/charts.md", tmp_path, questions)
     assert "](../reference/charts/delivery_cdf.png)" in image
     assert "What fraction arrived within x ms?" in image
-    note = reference_docs.chart_markdown("sweep_cost.png", "charts.md", tmp_path, questions)
+    note = docs_hook.chart_markdown("sweep_cost.png", "charts.md", tmp_path, questions)
     assert "!!! note" in note and "results/latest/charts/sweep_cost.png" in note
     with pytest.raises(ValueError, match="CHARTS lacks"):
-        reference_docs.chart_markdown("pie.png", "charts.md", tmp_path, questions)
+        docs_hook.chart_markdown("pie.png", "charts.md", tmp_path, questions)
+
+
+def test_generator_answers_how_many_clients_one_core_holds() -> None:
+    from tests.test_capacity import synthetic_capacity
+
+    summary = {**build_summary(), "capacity": synthetic_capacity(0.8)["capacity"]}
+    summary["capacity"]["websocket"] = {
+        "quiet": {"clients_at_slo": 4000, "broke": None, "broke_at_clients": None},
+        "busy": {"clients_at_slo": 2000, "broke": "generator", "broke_at_clients": 4000},
+    }
+    pages = reference_docs.render_pages(summary)
+    english, russian = pages["capacity.md"], pages["capacity.ru.md"]
+    assert "| Short polling | 1000 (then p95 over the limit at 2000) | — |" in english
+    assert "| WebSocket | at least 4000 (every step passed) | at least 2000 (Locust" in english
+    assert "| Короткий опрос | 1000 (дальше — p95 выше предела на 2000) | — |" in russian
+    websocket = reference_docs.RUSSIAN.titles["websocket"]
+    assert f"| {websocket} | не меньше 4000 (пройдены все ступени) |" in russian
+    assert (
+        "did not run the capacity scenario"
+        in reference_docs.render_pages(build_summary())["capacity.md"]
+    )

@@ -21,8 +21,9 @@ import pytest
 from django.conf import settings
 from django.test import AsyncClient
 
-from benchmarks.reference_docs import REFERENCE_DIR, load_summary
-from benchmarks.scenarios import LIVE_DEMO
+from benchmarks.report.reference_docs import REFERENCE_DIR
+from benchmarks.results.summary import load_if_present
+from benchmarks.run.scenarios import LIVE_DEMO
 from lab import chat
 from lab.serverproc import ServerProcess
 
@@ -108,7 +109,7 @@ def test_exercise_1_keeps_the_run_it_compares_against(page: Path) -> None:
 @pytest.mark.parametrize("page", existing(EXERCISES), ids=lambda page: page.parent.name)
 def test_exercise_9_makes_one_big_room(page: Path) -> None:
     """``--clients`` adds rooms of 10; only the fan-out scenario puts many sockets in one."""
-    from benchmarks.scenarios import FANOUT
+    from benchmarks.run.scenarios import FANOUT
 
     commands = fenced_commands(page, 9)
     assert "--scenarios chat,fanout" in commands
@@ -120,7 +121,7 @@ def test_exercise_9_directions_hold_in_the_reference_run() -> None:
     on the lecture's layer (an entry queued per member) and far less than the room did on the
     pub/sub one (one PUBLISH a message). Checked for the layer the reference run used (runs
     older than the ``layer`` setting used the lecture's)."""
-    summary = load_summary(REFERENCE_DIR)
+    summary = load_if_present(REFERENCE_DIR)
     fanout = (summary or {}).get("scenarios", {}).get("fanout", {}).get("websocket")
     if summary is None or not fanout or fanout.get("status") != "ok":
         pytest.skip("the committed reference run has no fan-out WebSocket result")

@@ -1,4 +1,4 @@
-"""The bare-ASGI floor (benchmarks/floor.py) does each job right, on a real server.
+"""The bare-ASGI floor (benchmarks/run/floor.py) does each job right, on a real server.
 
 The benchmark divides each strategy's CPU by the floor's: a floor that skipped work
 (answered a poll with nothing, never held a long poll, sent a frame to one socket)
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 from websockets.asyncio.client import connect
 
-from benchmarks.hotpaths import HttpClient, Job, read_events
+from benchmarks.run.hotpaths import HttpClient, Job, read_events
 from lab.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", params=["uvicorn", "daphne"])
 def floor(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    server = ServerProcess(env={}, server=request.param, app="benchmarks.floor:app").start()
+    server = ServerProcess(env={}, server=request.param, app="benchmarks.run.floor:app").start()
     yield server
     server.stop()
 

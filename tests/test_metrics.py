@@ -1,12 +1,15 @@
-"""The benchmark's arithmetic (benchmarks/metrics.py) and scenario plumbing, without a server."""
+"""The benchmark's arithmetic (benchmarks/run/metrics.py), delivery accounting
+(benchmarks/load/deliveries.py) and scenarios, without a server."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks import metrics
-from benchmarks.metrics import DeliveryAccount, account_deliveries
-from benchmarks.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
+from benchmarks.load import deliveries
+from benchmarks.load.deliveries import DeliveryAccount, account_deliveries
+from benchmarks.results.summary import rounded
+from benchmarks.run import metrics
+from benchmarks.run.scenarios import CHAT, FANOUT, IDLE, PROFILES, Scenario, profile_runs
 
 
 @pytest.mark.parametrize(
@@ -38,8 +41,8 @@ def test_ratios_over_zero_are_none_not_infinite_or_zero() -> None:
     assert metrics.ratio(0, 0) is None
     assert metrics.per_client_per_minute(600, clients=20, duration_s=30) == 60
     assert metrics.per_client_per_minute(600, clients=0, duration_s=30) is None
-    assert metrics.rounded(None) is None
-    assert metrics.rounded(1 / 3, 2) == 0.33
+    assert rounded(None) is None
+    assert rounded(1 / 3, 2) == 0.33
 
 
 def test_accounting_of_a_perfect_receiver() -> None:
@@ -73,7 +76,7 @@ def test_total_account_adds_receivers_lines() -> None:
         {**account_deliveries([1, 2], [1, 2]).as_dict(), "latencies_ms": [1.0]},
         {**account_deliveries([1, 2, 3], [1, 1, 3]).as_dict(), "sent": 4},
     ]
-    total = metrics.total_account(lines)
+    total = deliveries.total_account(lines)
     assert total == DeliveryAccount(expected=5, deliveries=4, lost=1, duplicates=1)
 
 
@@ -131,7 +134,7 @@ def test_profiles_quick_is_the_chat_only_and_full_sweeps_upward() -> None:
 
 
 def test_a_failed_strategy_has_every_key_and_no_numbers_to_chart() -> None:
-    from benchmarks.runner import failed_result, summary_table
+    from benchmarks.run.runner import failed_result, summary_table
 
     result = failed_result(CHAT, None, "the verify step did not deliver every message")
     assert result["status"] == "failed" and result["failure"]
@@ -146,18 +149,18 @@ def test_a_message_carries_a_unique_id_and_its_send_time() -> None:
     import time
 
     before = time.time() * 1000
-    first, second = metrics.message_text(), metrics.message_text()
+    first, second = deliveries.message_text(), deliveries.message_text()
     assert first != second and first.split()[1] != second.split()[1]
-    sent = metrics.sent_at_ms(first)
+    sent = deliveries.sent_at_ms(first)
     assert sent is not None and before - 1 <= sent <= time.time() * 1000 + 1
-    assert metrics.sent_at_ms("hello there") is None
-    assert metrics.sent_at_ms("bench abc not-a-number") is None
+    assert deliveries.sent_at_ms("hello there") is None
+    assert deliveries.sent_at_ms("bench abc not-a-number") is None
 
 
 def test_redis_command_count_leaves_out_the_probes_own_info_calls() -> None:
     import redis
 
-    from benchmarks.probes import redis_command_calls
+    from benchmarks.run.probes import redis_command_calls
     from lab.embedded_redis import start_embedded_redis
 
     server = start_embedded_redis()
@@ -197,7 +200,7 @@ def test_load_sampler_counts_the_cpu_time_of_the_whole_process_tree() -> None:
 
     import redis
 
-    from benchmarks.probes import LoadSampler, process_tree
+    from benchmarks.run.probes import LoadSampler, process_tree
     from lab.embedded_redis import start_embedded_redis
     from tests.waiting import wait_until
 

@@ -102,7 +102,7 @@ def test_each_strategys_own_settings_are_read_into_django_settings() -> None:
 
 
 def test_the_quick_profile_leaves_out_only_the_strategies_whose_row_says_so() -> None:
-    from benchmarks.runner import default_strategies
+    from benchmarks.run.runner import default_strategies
 
     assert default_strategies("full") == tuple(STRATEGIES)
     quick = default_strategies("quick")

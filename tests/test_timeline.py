@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from matplotlib.collections import LineCollection, PolyCollection
 
-from benchmarks import timeline
-from benchmarks.charts import CHARTS
+from benchmarks.load import timeline
+from benchmarks.report.charts import CHARTS
+from benchmarks.run import timeline_window
 from strategies import STRATEGIES
 from tests.synthetic_summary import build_summary
 
@@ -49,7 +50,7 @@ def test_a_sampled_client_writes_its_requests_connections_and_arrivals(
     recorder.opened()
     recorder.arrived([{"message": f"bench abc {(started + 4) * 1000:.0f}"}, {"message": "hi"}])
     recorder.write()  # the stream still open at stop is held until now
-    (record,) = timeline.read_timeline(timeline_dir)
+    (record,) = timeline_window.read_timeline(timeline_dir)
     assert record["strategy"] == "sse" and record["client"] == 1 and record["sends"] is False
     assert record["requests"] == [[started + 2, started + 2.25, "GET"]]
     (connection,) = record["connections"]
@@ -87,7 +88,7 @@ def record(client: int, worker: int | None = None, zero: float = 500.0) -> dict[
 
 
 def test_the_runner_keeps_one_window_of_the_first_clients_in_run_seconds() -> None:
-    kept = timeline.collect([record(4), record(0), record(2), record(1)], 30.0, 3.0)
+    kept = timeline_window.collect([record(4), record(0), record(2), record(1)], 30.0, 3.0)
     assert kept["window_s"] == [10.0, 20.0]
     assert [lane["client"] for lane in kept["clients"]] == [0, 1, 2]
     lane = kept["clients"][0]
@@ -99,15 +100,15 @@ def test_the_runner_keeps_one_window_of_the_first_clients_in_run_seconds() -> No
 
 def test_with_locust_workers_the_first_workers_clients_are_kept() -> None:
     records = [record(0, worker=1, zero=900.0), record(1, worker=0), record(0, worker=0)]
-    kept = timeline.collect(records, 30.0, 3.0)
+    kept = timeline_window.collect(records, 30.0, 3.0)
     assert [lane["client"] for lane in kept["clients"]] == [0, 1]
     assert kept["clients"][0]["requests"][0]["start"] == 12.0  # its own worker's clock zero
 
 
 def test_a_short_run_shows_its_first_ten_seconds() -> None:
-    assert timeline.window_of(14.0, 3.0) == (1.0, 11.0)
-    assert timeline.window_of(6.0, 3.0) == (0.0, 10.0)
-    assert timeline.window_of(45.0, 3.0) == (10.0, 20.0)
+    assert timeline_window.window_of(14.0, 3.0) == (1.0, 11.0)
+    assert timeline_window.window_of(6.0, 3.0) == (0.0, 10.0)
+    assert timeline_window.window_of(45.0, 3.0) == (10.0, 20.0)
 
 
 def timeline_chart() -> Any:
@@ -155,7 +156,7 @@ def test_a_run_without_timelines_has_no_timeline_chart_and_a_missing_one_is_note
 
 
 def test_the_timeline_json_is_what_summary_json_stores() -> None:
-    kept = timeline.collect([record(0)], 30.0, 3.0)
+    kept = timeline_window.collect([record(0)], 30.0, 3.0)
     assert json.loads(json.dumps(kept)) == kept
 
 
@@ -163,8 +164,8 @@ def test_only_the_main_scenarios_results_keep_their_timeline_in_summary_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The chart shows the chat scenario; the other scenarios' timelines stay in raw/."""
-    from benchmarks import runner
-    from benchmarks.scenarios import PROFILES, profile_runs
+    from benchmarks.run import runner
+    from benchmarks.run.scenarios import PROFILES, profile_runs
 
     def measured(key: str, scenario: Any, *_: Any) -> dict[str, Any]:
         return {"status": "ok", "failure": None, "timeline": {"clients": [{"client": 0}]}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gevent
 from locust import task
 
-from benchmarks.users import ChatUser
+from benchmarks.load.users import ChatUser
 
 
 class LongPollingUser(ChatUser):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from locust import task
 
-from benchmarks.users import ChatUser
+from benchmarks.load.users import ChatUser
 
 
 class ShortPollingUser(ChatUser):

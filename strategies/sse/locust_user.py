@@ -8,7 +8,7 @@ from http.client import HTTPException
 import gevent
 from locust import constant, task
 
-from benchmarks.users import ChatUser
+from benchmarks.load.users import ChatUser
 
 
 class ServerSentEventsUser(ChatUser):

@@ -13,7 +13,7 @@ import gevent
 import websocket
 from locust import constant, task
 
-from benchmarks.users import ChatUser
+from benchmarks.load.users import ChatUser
 
 
 class WebSocketUser(ChatUser):

@@ -1,7 +1,7 @@
 """The Locust entry point: one user class per registered strategy.
 
 ``make locust`` opens Locust's web UI with ``--class-picker`` listing them;
-``pushlab bench`` runs them headless with ``benchmarks/shapes.py``. The user
+``pushlab bench`` runs them headless with ``benchmarks/load/shapes.py``. The user
 classes come from the strategy registry (``Strategy.locust_user``), so a new
 strategy's user appears here by its registry row alone.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-import benchmarks.distributed  # noqa: F401  (registers the master/worker messages)
+import benchmarks.load.distributed  # noqa: F401  (registers the master/worker messages)
 from strategies import STRATEGIES
 
 

@@ -1,7 +1,7 @@
 """The floor: a bare ASGI app (no Django, no Channels, no Redis) doing pushlab's jobs.
 
 ``pushlab bench`` serves it with the same ASGI server as the site and drives it with
-the same load (``benchmarks.hotpaths``), so each strategy's CPU per request or
+the same load (``benchmarks.run.hotpaths``), so each strategy's CPU per request or
 delivery can be read as a multiple of the least any Python server could spend:
 the framework tax. It answers on pushlab's own paths, from memory:
 
@@ -17,7 +17,7 @@ the framework tax. It answers on pushlab's own paths, from memory:
 - ``GET /api/metrics``: this process's CPU seconds, as ``lab.traffic.snapshot`` names it, and
   ``long_polls_waiting`` (held now), so a test can see a poll held rather than sleep on it.
 
-Run it by hand with ``uvicorn benchmarks.floor:app`` or ``daphne benchmarks.floor:app``.
+Run it by hand with ``uvicorn benchmarks.run.floor:app`` or ``daphne benchmarks.run.floor:app``.
 """
 
 from __future__ import annotations

@@ -29,9 +29,14 @@ import gevent
 import gevent.lock
 from locust import FastHttpUser, constant, events
 
-from benchmarks import timeline
-from benchmarks.metrics import DeliveryAccount, account_deliveries, message_text, sent_at_ms
-from benchmarks.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
+from benchmarks.load import timeline
+from benchmarks.load.deliveries import (
+    DeliveryAccount,
+    account_deliveries,
+    message_text,
+    sent_at_ms,
+)
+from benchmarks.run.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
 
 SCENARIO = Scenario.from_env()
 DELIVERIES_DIR = (
@@ -47,7 +52,7 @@ ACCOUNTING_PAGE = 500
 _local_client_numbers = itertools.count()
 _local_started_at = time.time()
 record_sink: Callable[[dict[str, Any]], None] | None = None
-"""Where a Locust worker sends its clients' records (to its master; ``benchmarks.distributed``)."""
+"""Where a Locust worker sends its clients' records (``benchmarks.load.distributed``)."""
 _room_ids_lock = gevent.lock.BoundedSemaphore()
 _room_ids: dict[str, list[int]] = {}
 """Each finished room's stored ids, fetched once per process by the first client that stops."""

@@ -24,17 +24,31 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
-from benchmarks import capacity, chaos, hotpaths, metrics, timeline
-from benchmarks.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
-from benchmarks.probes import LoadSampler, redis_command_counts
-from benchmarks.scenarios import (
+from benchmarks.load import deliveries, timeline
+from benchmarks.results.summary import (
+    FIGURES,
+    MEASURED,
+    StrategyResult,
+    Summary,
+    Verify,
+    format_figure,
+    format_number,
+    rounded,
+    save,
+)
+from benchmarks.run import capacity, chaos, hotpaths, metrics, timeline_window
+from benchmarks.run.locust_workers import LOCUST_FILES, LocustWorkers, master_arguments
+from benchmarks.run.probes import LoadSampler, redis_command_counts
+from benchmarks.run.scenarios import (
     DELIVERIES_DIR_ENV,
     IDLE_BURST,
     PROFILES,
@@ -48,7 +62,7 @@ from lab.open_files import raise_open_files_limit
 from lab.serverproc import ServerProcess, free_port
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent
+BENCHMARKS_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BENCHMARKS_DIR.parent
 LOCUST_SATURATED_PERCENT = 90.0
 LOCUST_GRACE_S = 60.0
@@ -198,7 +212,7 @@ def run_bench(args: argparse.Namespace) -> int:
         flush=True,
     )
     summary = measure_everything(config, run_id, run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save(summary, run_dir)
     draw_report(run_dir)
     latest = config.out / "latest"
     shutil.rmtree(latest, ignore_errors=True)
@@ -215,24 +229,24 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def draw_report(run_dir: Path) -> list[Path]:
-    """Charts and report.md by ``benchmarks.report``, when that module is installed."""
+    """Charts and report.md by ``benchmarks.report.markdown``, when that module is installed."""
     try:
-        from benchmarks.report import write_report
+        from benchmarks.report.markdown import write_report
     except ModuleNotFoundError as exc:
-        if exc.name != "benchmarks.report":
+        if exc.name != "benchmarks.report.markdown":
             raise
-        print("charts and report.md skipped: benchmarks.report is not in this checkout")
+        print("charts and report.md skipped: benchmarks.report.markdown is not in this checkout")
         return []
     drawn = list(write_report(run_dir))
     print(f"charts and report: {len(drawn)} files in {run_dir} (report.md, charts/)")
     return drawn
 
 
-def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
+def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> Summary:
     print(f"floor: the bare-ASGI app on {config.server}, {len(hotpaths.JOBS)} jobs", flush=True)
     floor = measure_floor(config, run_dir / "raw" / "floor")
-    scenarios: dict[str, dict[str, dict[str, Any]]] = {}
-    sweep: dict[str, list[dict[str, Any]]] = {}
+    scenarios: dict[str, dict[str, StrategyResult]] = {}
+    sweep: dict[str, list[StrategyResult]] = {}
     per_strategy = [(name, scenario) for name, scenario in config.runs if name != IDLE_BURST.name]
     plan = [
         (scenario, key)
@@ -269,7 +283,7 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> dict[
     main_runs = per_strategy or list(config.runs)
     main_name = "chat" if "chat" in names else main_runs[0][0]  # --scenarios may leave chat out
     main = next(scenario for name, scenario in config.runs if name == main_name)
-    summary: dict[str, Any] = {
+    summary: Summary = {
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
@@ -327,10 +341,10 @@ def planned_seconds(scenario: Scenario) -> float:
 
 def measure_strategy(
     key: str, scenario: Scenario, config: BenchConfig, raw_dir: Path, label: str
-) -> dict[str, Any]:
+) -> StrategyResult:
     """Verify, then time one strategy on its own fresh Redis, database and server."""
     raw_dir.mkdir(parents=True, exist_ok=True)
-    verify: dict[str, Any] | None = None
+    verify: Verify | None = None
     redis_server: EmbeddedRedis | None = None
     server: ServerProcess | None = None
     with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:
@@ -379,11 +393,11 @@ def measure_strategy(
 
 def verify_strategy(
     key: str, server: ServerProcess, config: BenchConfig, verify_dir: Path, label: str
-) -> dict[str, Any]:
+) -> Verify:
     """A few clients in one room; every one must get every message once, in order."""
     verify_dir.mkdir(parents=True, exist_ok=True)
     records = run_locust(key, VERIFY, config, server, verify_dir, f"{label} verify")
-    account = metrics.total_account(records)
+    account = deliveries.total_account(records)
     return {
         "ok": account.clean and account.deliveries > 0 and len(records) == VERIFY.clients,
         "lost": account.lost,
@@ -400,9 +414,9 @@ def timed_run(
     server: ServerProcess,
     redis_server: EmbeddedRedis,
     raw_dir: Path,
-    verify: dict[str, Any],
+    verify: Verify,
     label: str,
-) -> dict[str, Any]:
+) -> StrategyResult:
     """The measured Locust run, with server and Redis counters diffed around it."""
     monitor = redis.Redis(unix_socket_path=str(redis_server.socket_path))
     before_server = server.metrics()
@@ -451,7 +465,7 @@ def timed_run(
             listing.write(" ".join(f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS) + "\n")
     locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
 
-    account = metrics.total_account(records)
+    account = deliveries.total_account(records)
     latencies = [latency for record in records for latency in record["latencies_ms"]]
     http_requests = server_totals["http_opened"]
     db_queries = server_totals["db_queries"]
@@ -483,25 +497,25 @@ def timed_run(
         "duplicates": account.duplicates,
         "out_of_order": account.out_of_order,
         "http_requests": http_requests,
-        "http_requests_per_client_per_min": metrics.rounded(
+        "http_requests_per_client_per_min": rounded(
             metrics.per_client_per_minute(http_requests, scenario.clients, scenario.duration_s)
         ),
-        "requests_per_delivery": metrics.rounded(metrics.ratio(http_requests, account.deliveries)),
+        "requests_per_delivery": rounded(metrics.ratio(http_requests, account.deliveries)),
         "bytes_sent": bytes_sent,
-        "bytes_per_delivery": metrics.rounded(metrics.ratio(bytes_sent, account.deliveries)),
+        "bytes_per_delivery": rounded(metrics.ratio(bytes_sent, account.deliveries)),
         "delivery_ms": metrics.latency_summary(latencies),
         "server_cpu_ms": round(cpu_ms, 1),
         "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
-        "server_cpu_ms_per_delivery": metrics.rounded(metrics.ratio(cpu_ms, account.deliveries)),
+        "server_cpu_ms_per_delivery": rounded(metrics.ratio(cpu_ms, account.deliveries)),
         "redis_commands": commands,
         "redis_commands_by_name": commands_by_name,
         "redis_commands_per_delivery": None
         if commands is None
-        else metrics.rounded(metrics.ratio(commands, account.deliveries)),
+        else rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
         "db_queries": db_queries,
-        "db_queries_per_delivery": metrics.rounded(metrics.ratio(db_queries, account.deliveries)),
-        "db_queries_per_client_per_min": metrics.rounded(
+        "db_queries_per_delivery": rounded(metrics.ratio(db_queries, account.deliveries)),
+        "db_queries_per_client_per_min": rounded(
             metrics.per_client_per_minute(db_queries, scenario.clients, scenario.duration_s)
         ),
         "redis_clients_by_command": sampler.redis_clients_by_command(),
@@ -514,11 +528,11 @@ def timed_run(
         "stored_duplicates": stored_duplicates(records),
         "restarts": restarter.restarts,
         "broker_events": broker_chaos.events,
-        "server_cpu_ms_per_request": metrics.rounded(metrics.ratio(cpu_ms, http_requests)),
+        "server_cpu_ms_per_request": rounded(metrics.ratio(cpu_ms, http_requests)),
         "hot_path": probe_hot_paths(key, server.url, config, raw_dir),
         "server_profile": profiler.output_name if profiler is not None else None,
-        "timeline": timeline.collect(
-            timeline.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
+        "timeline": timeline_window.collect(
+            timeline_window.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
         ),
     }
 
@@ -532,62 +546,28 @@ def stored_duplicates(records: list[dict[str, Any]]) -> int:
     return sum(by_room.values())
 
 
-def failed_result(
-    scenario: Scenario, verify: dict[str, Any] | None, failure: str
-) -> dict[str, Any]:
+def failed_result(scenario: Scenario, verify: Verify | None, failure: str) -> StrategyResult:
     """A StrategyResult with every measurement null: never charted as if it were valid."""
-    numbers = (
-        "messages_sent",
-        "deliveries_expected",
-        "deliveries",
-        "lost",
-        "duplicates",
-        "out_of_order",
-        "http_requests",
-        "http_requests_per_client_per_min",
-        "requests_per_delivery",
-        "bytes_sent",
-        "bytes_per_delivery",
-        "server_cpu_ms",
-        "server_cpu_ms_per_delivery",
-        "redis_commands",
-        "redis_commands_by_name",
-        "redis_commands_per_delivery",
-        "redis_clients_peak",
-        "db_queries",
-        "db_queries_per_delivery",
-        "db_queries_per_client_per_min",
-        "server_rss_mb_peak",
-        "locust_cpu_percent",
-        "server_cpu_percent",
-        "redis_clients_by_command",
-        "send_failures",
-        "reconnects",
-        "resends",
-        "stored_duplicates",
-        "server_cpu_ms_per_request",
-        "hot_path",
-        "server_profile",
-    )
-    return {
+    unknown: Verify = {
+        "ok": False,
+        "lost": None,
+        "duplicates": None,
+        "out_of_order": None,
+        "deliveries": None,
+    }
+    result: dict[str, Any] = {
         "status": "failed",
         "failure": failure,
-        "verify": verify
-        or {
-            "ok": False,
-            "lost": None,
-            "duplicates": None,
-            "out_of_order": None,
-            "deliveries": None,
-        },
+        "verify": verify or unknown,
         "scenario": scenario.name,
         "clients": scenario.clients,
         "duration_s": float(scenario.duration_s),
-        **dict.fromkeys(numbers),
+        **dict.fromkeys(MEASURED),
         "delivery_ms": metrics.latency_summary([]),
         "locust_saturated": False,
         "restarts": [],
     }
+    return cast(StrategyResult, result)
 
 
 def run_locust(
@@ -662,11 +642,11 @@ def run_locust(
             workers.stop(timeout=15.0 if clean_exit else 0.0)
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
-    deliveries = out_dir / "deliveries.jsonl"
-    if not deliveries.exists():
+    accounts = out_dir / "deliveries.jsonl"
+    if not accounts.exists():
         raise LocustFailed(f"Locust wrote no deliveries (see {log.name})")
     (out_dir / "clients.json").unlink(missing_ok=True)  # the users' shared numbering, done
-    return [json.loads(line) for line in deliveries.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in accounts.read_text().splitlines() if line.strip()]
 
 
 def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: float) -> None:
@@ -689,32 +669,31 @@ def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: flo
         time.sleep(0.2)
 
 
-def summary_table(summary: dict[str, Any]) -> str:
+def summary_table(summary: Summary) -> str:
     """The closing table: one row per scenario, strategy and client count."""
-    columns = (
+
+    def figure(name: str) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+        return FIGURES[name].short, partial(format_figure, name=name, missing="-")
+
+    columns: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
         ("scenario", lambda r: r["scenario"]),
         ("strategy", lambda r: r["key"]),
         ("status", lambda r: r["status"]),
-        ("clients", lambda r: r["clients"]),
-        ("deliv", lambda r: r["deliveries"]),
+        figure("clients"),
+        figure("deliveries"),
         ("lost/dup/ooo", lambda r: f"{r['lost']}/{r['duplicates']}/{r['out_of_order']}"),
-        ("p50 ms", lambda r: r["delivery_ms"]["p50"]),
-        ("p95 ms", lambda r: r["delivery_ms"]["p95"]),
-        ("req/cli/min", lambda r: r["http_requests_per_client_per_min"]),
-        ("req/deliv", lambda r: r["requests_per_delivery"]),
-        ("B/deliv", lambda r: r["bytes_per_delivery"]),
-        ("cpu ms/deliv", lambda r: r["server_cpu_ms_per_delivery"]),
-        ("redis/deliv", lambda r: r["redis_commands_per_delivery"]),
-        ("redis conns", lambda r: r["redis_clients_peak"]),
-        ("db q/cli/min", lambda r: r.get("db_queries_per_client_per_min")),
+        *map(figure, ("delivery_ms.p50", "delivery_ms.p95", "http_requests_per_client_per_min",
+                      "requests_per_delivery", "bytes_per_delivery", "server_cpu_ms_per_delivery",
+                      "redis_commands_per_delivery", "redis_clients_peak",
+                      "db_queries_per_client_per_min")),
         ("hot ms/unit", lambda r: hot_path_cell(r, "cpu_ms_per_unit")),
         ("x floor", lambda r: hot_path_cell(r, "ratio")),
         (
             "post ms",
             lambda r: ((r.get("framework_tax") or {}).get("post") or {}).get("cpu_ms_per_unit"),
         ),
-        ("locust cpu%", lambda r: r["locust_cpu_percent"]),
-    )
+        figure("locust_cpu_percent"),
+    )  # fmt: skip
     rows = [[name for name, _ in columns]]
     results = [
         {**result, "key": key}
@@ -775,11 +754,8 @@ def idle_burst_line(measured: dict[str, Any]) -> str:
 
 
 def cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
-    return str(value)
+    """A cell of the closing table: figures come formatted; the rest as they are."""
+    return "-" if value is None else value if isinstance(value, str) else format_number(value)
 
 
 def git_sha() -> str:
@@ -848,8 +824,8 @@ the test suite's bench runs use 1 s."""
 
 
 def run_hot_paths(url: str, jobs: list[str], config: BenchConfig) -> dict[str, Any]:
-    """``python -m benchmarks.hotpaths`` on the load CPUs; its JSON (a job that failed says so)."""
-    command = [sys.executable, "-m", "benchmarks.hotpaths", "--url", url]
+    """``python -m benchmarks.run.hotpaths`` on the load CPUs; its JSON (a failed job says so)."""
+    command = [sys.executable, "-m", "benchmarks.run.hotpaths", "--url", url]
     command += ["--jobs", ",".join(jobs), "--seconds", str(HOT_PATH_SECONDS)]
     process = subprocess.Popen(
         command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -882,12 +858,12 @@ def probe_hot_paths(
 
 
 def measure_floor(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
-    """The bare-ASGI floor (``benchmarks.floor``) on the run's server program, every job."""
+    """The bare-ASGI floor (``benchmarks.run.floor``) on the run's server program, every job."""
     raw_dir.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(
         env={},
         server=config.server,
-        app="benchmarks.floor:app",
+        app="benchmarks.run.floor:app",
         log_path=raw_dir / "server.log",
         cpus=set(config.placement.server_cpus) if config.placement else None,
     )
@@ -899,10 +875,10 @@ def measure_floor(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
     finally:
         server.stop()
     (raw_dir / "hotpaths.json").write_text(json.dumps(jobs, indent=2) + "\n")
-    return {"server": config.server, "app": "benchmarks.floor:app", **jobs}
+    return {"server": config.server, "app": "benchmarks.run.floor:app", **jobs}
 
 
-def add_framework_tax(result: dict[str, Any], floor: dict[str, Any]) -> None:
+def add_framework_tax(result: StrategyResult, floor: dict[str, Any]) -> None:
     """``result["framework_tax"]``: the strategy's CPU per unit over the floor's, per job."""
     hot = result.get("hot_path") or {}
     tax: dict[str, Any] = {}
@@ -915,7 +891,7 @@ def add_framework_tax(result: dict[str, Any], floor: dict[str, Any]) -> None:
             "unit": hotpaths.UNITS[job],
             "cpu_ms_per_unit": mine,
             "floor_cpu_ms_per_unit": least,
-            "ratio": metrics.rounded(metrics.ratio(mine, least)) if mine and least else None,
+            "ratio": rounded(metrics.ratio(mine, least)) if mine and least else None,
         }
     result["framework_tax"] = tax or None
 
@@ -961,7 +937,7 @@ class ServerProfiler:
 
 def measure_idle_burst(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
     """The ``idle-burst`` scenario: one server publishing to long polling and WebSockets,
-    ``benchmarks.hotpaths``' idle-burst job against it (idle CPU, memory and threads per
+    ``benchmarks.run.hotpaths``' idle-burst job against it (idle CPU, memory and threads per
     client, then one message to each room and its delivery times)."""
     raw_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pushlab-bench-db-") as var_dir:

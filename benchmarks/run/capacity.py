@@ -19,15 +19,23 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from benchmarks import metrics
-from benchmarks.background import BackgroundThread
-from benchmarks.probes import process_cpu_s, process_tree
-from benchmarks.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
+from benchmarks.results.summary import (
+    CapacityResult,
+    CapacityStep,
+    DeliveryMs,
+    StrategyResult,
+    Verify,
+    rounded,
+)
+from benchmarks.run import metrics
+from benchmarks.run.background import BackgroundThread
+from benchmarks.run.probes import process_cpu_s, process_tree
+from benchmarks.run.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
 
 if TYPE_CHECKING:
-    from benchmarks.runner import BenchConfig
+    from benchmarks.run.runner import BenchConfig
     from lab.embedded_redis import EmbeddedRedis
     from lab.serverproc import ServerProcess
 
@@ -198,13 +206,13 @@ def locust_failures(raw_dir: Path, scenario_name: str) -> int:
 
 
 def step_record(
-    result: dict[str, Any],
+    result: StrategyResult,
     footprint: ServerFootprint,
     failures: int,
     fd_limit: int | None,
     slo_ms: float,
     hold_s: float,
-) -> dict[str, Any]:
+) -> CapacityStep:
     """One step's figures and verdict: ``passed``, or what broke.
 
     Messages are sent only in the hold, so deliveries/s is per second of hold and the
@@ -225,27 +233,28 @@ def step_record(
         "latency": p95 is None or p95 > slo_ms,
     }
     broke = next((name for name in BREAKS if checks[name]), None)
+    ms = result["delivery_ms"]
     return {
         "clients": result["clients"],
         "passed": broke is None,
         "broke": broke,
         "failure": result.get("failure"),
         "duration_s": duration,
-        "delivery_ms": {q: result["delivery_ms"][q] for q in ("p50", "p95", "p99", "max")},
+        "delivery_ms": DeliveryMs(p50=ms["p50"], p95=ms["p95"], p99=ms["p99"], max=ms["max"]),
         "deliveries": deliveries,
-        "deliveries_per_s": metrics.rounded(metrics.ratio(deliveries, hold_s), 1),
+        "deliveries_per_s": rounded(metrics.ratio(deliveries, hold_s), 1),
         "lost": result.get("lost"),
         "duplicates": result.get("duplicates"),
         "out_of_order": result.get("out_of_order"),
         "errors": errors,
-        "http_requests_per_s": metrics.rounded(
+        "http_requests_per_s": rounded(
             metrics.ratio(result.get("http_requests") or 0, duration), 1
         ),
         "server_cpu_percent": footprint.busiest_cpu_percent(hold_s)
         or result.get("server_cpu_percent"),
         "server_cpu_percent_whole_step": result.get("server_cpu_percent"),
         "server_cpu_ms_per_delivery": result.get("server_cpu_ms_per_delivery"),
-        "server_cpu_ms_per_request": metrics.rounded(
+        "server_cpu_ms_per_request": rounded(
             metrics.ratio(result.get("server_cpu_ms") or 0.0, result.get("http_requests") or 0)
         ),
         "server_rss_mb_peak": round(footprint.rss_mb_peak, 1),
@@ -261,22 +270,22 @@ def measure_steps(
     server: ServerProcess,
     redis_server: EmbeddedRedis,
     raw_dir: Path,
-    verify: dict[str, Any],
+    verify: Verify,
     label: str,
-) -> dict[str, Any]:
+) -> StrategyResult:
     """The runner's timed run for a capacity load: step after step on one server.
 
     Returns the last passing step's full result (the first step's if none passed)
     with the capacity figures added: ``clients_at_slo``, ``steps``, ``broke``.
     """
-    from benchmarks.runner import LocustFailed, failed_result, timed_run
+    from benchmarks.run.runner import LocustFailed, failed_result, timed_run
 
     slo_ms = slo_p95_ms(key, config.poll_interval_ms)
     budget_s = BUDGET.share_s(len(config.strategies) * len(CAPACITY_LOADS))
     started = time.monotonic()
     fd_limit = open_file_limit(server.pid)
-    steps: list[dict[str, Any]] = []
-    representative: dict[str, Any] | None = None
+    steps: list[CapacityStep] = []
+    representative: StrategyResult | None = None
     broke: str | None = None
     for clients in step_counts(config.capacity_max_clients, config.capacity_steps):
         wait_s = math.ceil(clients / scenario.spawn_rate + JOIN_SETTLE_S)
@@ -306,7 +315,7 @@ def measure_steps(
         failures = locust_failures(step_dir, step.name)
         record = step_record(result, footprint, failures, fd_limit, slo_ms, config.capacity_hold_s)
         if broke_by_file_limit(raw_dir / "server.log", step_dir / "locust.log"):
-            record.update(passed=False, broke="file descriptors")
+            record.update({"passed": False, "broke": "file descriptors"})
         steps.append(record)
         print(f"{label}: {clients} clients {describe_step(record, slo_ms)}", flush=True)
         if not record["passed"]:
@@ -342,7 +351,7 @@ def broke_by_file_limit(*logs: Path) -> bool:
     )
 
 
-def describe_step(step: dict[str, Any], slo_ms: float) -> str:
+def describe_step(step: CapacityStep, slo_ms: float) -> str:
     verdict = "passed" if step["passed"] else f"broke on {step['broke']}"
     return (
         f"{verdict}: p95 {step['delivery_ms']['p95']} ms (SLO {slo_ms:g}), "
@@ -352,12 +361,14 @@ def describe_step(step: dict[str, Any], slo_ms: float) -> str:
     )
 
 
-def capacity_summary(scenarios: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+def capacity_summary(
+    scenarios: dict[str, dict[str, StrategyResult]],
+) -> dict[str, dict[str, CapacityResult]]:
     """summary.json's ``capacity``: strategy key → load → the capacity figures and steps."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, CapacityResult]] = {}
     for load, scenario in CAPACITY_LOADS.items():
         for key, result in scenarios.get(scenario.name, {}).items():
-            found.setdefault(key, {})[load] = {
+            found.setdefault(key, {})[load] = {  # type: ignore[assignment]
                 name: result.get(name)
                 for name in (
                     "clients_at_slo", "slo_p95_ms", "deliveries_per_s_at_slo",

@@ -3,7 +3,7 @@
 Each worker is a separate ``locust --worker`` process that reaches its master
 over TCP, exactly as a worker on another machine would: it is started with none
 of the run's ``PUSHLAB_BENCH_*`` settings and learns the run from the master
-(``benchmarks.distributed``). Locust is never imported here.
+(``benchmarks.load.distributed``). Locust is never imported here.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.scenarios import ENV_PREFIX
+from benchmarks.run.scenarios import ENV_PREFIX
 from lab.stopping import unblock_stop_signals
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent
-LOCUST_FILES = f"{BENCHMARKS_DIR / 'locustfile.py'},{BENCHMARKS_DIR / 'shapes.py'}"
+LOAD_DIR = Path(__file__).resolve().parent.parent / "load"
+LOCUST_FILES = f"{LOAD_DIR / 'locustfile.py'},{LOAD_DIR / 'shapes.py'}"
 DEFAULT_MASTER_PORT = 5557
 """Locust's own default ``--master-port``."""
 EXPECT_WORKERS_MAX_WAIT_S = 60

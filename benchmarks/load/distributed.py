@@ -17,8 +17,8 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
-from benchmarks import timeline, users
-from benchmarks.scenarios import Scenario
+from benchmarks.load import timeline, users
+from benchmarks.run.scenarios import Scenario
 from lab.open_files import raise_open_files_limit
 
 RUN_MESSAGE = "pushlab_run"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from benchmarks.capacity import DEFAULT_HOLD_S, DEFAULT_MAX_CLIENTS
-from benchmarks.scenarios import (
+from benchmarks.run.capacity import DEFAULT_HOLD_S, DEFAULT_MAX_CLIENTS
+from benchmarks.run.scenarios import (
     CAPACITY_STEPS,
     CHAT,
     LAYERS,
@@ -140,7 +140,7 @@ def add_charts_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_locust_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    from benchmarks.locust_workers import DEFAULT_MASTER_PORT
+    from benchmarks.run.locust_workers import DEFAULT_MASTER_PORT
 
     parser.add_argument(
         "--master-host", required=True, metavar="ADDRESS",

@@ -18,13 +18,18 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmarks.results.summary import (
+    StrategyResult,
+    Summary,
+    format_number,
+    is_failed,
+    is_saturated,
+    latency,
+    number,
+)
+from benchmarks.run.scenarios import CAPACITY_LOADS as CAPACITY_SCENARIOS
 from strategies import STRATEGIES
 from strategies.base import Prediction
-
-SummaryJson = Mapping[str, Any]
-"""A parsed summary.json (its schema: docs/metrics.md and DESIGN.md's Results section)."""
-StrategyResult = Mapping[str, Any]
-"""One strategy's numbers in one scenario, or at one client count of the sweep."""
 
 UNKNOWN_STRATEGY_COLOUR = "#7f7f7f"
 FAILED_COLOUR = "#b00020"
@@ -34,20 +39,6 @@ LOG_SCALE_SPAN = 30.0
 
 
 # --- numbers and strategies -------------------------------------------------------------
-
-
-def number(result: StrategyResult, name: str) -> float | None:
-    """A plain JSON number from ``result``, or None when it is null, missing or not a number."""
-    value = result.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def latency(result: StrategyResult, percentile: str) -> float | None:
-    """``delivery_ms.<percentile>`` (p50, p95, p99, max, mean) or None."""
-    delivery_ms = result.get("delivery_ms")
-    return number(delivery_ms, percentile) if isinstance(delivery_ms, Mapping) else None
 
 
 def latency_cdf(result: StrategyResult) -> list[tuple[float, float]]:
@@ -65,15 +56,6 @@ def latency_cdf(result: StrategyResult) -> list[tuple[float, float]]:
     ]
 
 
-def format_value(value: float | None) -> str:
-    """A number short enough for a bar label or a table cell: 0, 0.0183, 0.56, 61.2, 1,090."""
-    if value is None:
-        return "n/a"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
 def strategy_title(key: str) -> str:
     return STRATEGIES[key].title if key in STRATEGIES else key
 
@@ -88,14 +70,6 @@ def registry_order(keys: Iterable[str]) -> list[str]:
     return [key for key in STRATEGIES if key in present] + [
         key for key in present if key not in STRATEGIES
     ]
-
-
-def is_failed(result: StrategyResult) -> bool:
-    return result.get("status") != "ok"
-
-
-def is_saturated(result: StrategyResult) -> bool:
-    return result.get("locust_saturated") is True
 
 
 SERVER_SATURATED_PERCENT = 90.0
@@ -156,7 +130,7 @@ def select_charted(results: Mapping[str, StrategyResult]) -> Selection:
 # --- figure plumbing --------------------------------------------------------------------
 
 
-def run_context(summary: SummaryJson, sweep: bool = False) -> str:
+def run_context(summary: Summary, sweep: bool = False) -> str:
     """One grey line under every chart, so a PNG seen alone still says what run it shows."""
     config = summary.get("config")
     config = config if isinstance(config, Mapping) else {}
@@ -178,7 +152,7 @@ def run_context(summary: SummaryJson, sweep: bool = False) -> str:
     return " · ".join(parts)
 
 
-def sweep_step_duration(summary: SummaryJson) -> float | None:
+def sweep_step_duration(summary: Summary) -> float | None:
     """The sweep's own step length (the config's ``duration_s`` is the chat scenario's)."""
     sweep = summary.get("sweep")
     for steps in sweep.values() if isinstance(sweep, Mapping) else ():
@@ -204,7 +178,7 @@ class Footnotes:
 
 
 def new_figure(
-    summary: SummaryJson,
+    summary: Summary,
     title: str,
     footnotes: Footnotes,
     columns: int = 1,
@@ -260,16 +234,16 @@ def no_data(axes: Axes, message: str) -> None:
 # --- bar charts of one number per strategy ----------------------------------------------
 
 
-Reference = Callable[[SummaryJson], tuple[float, str] | None]
+Reference = Callable[[Summary], tuple[float, str] | None]
 """A dotted line worth comparing the bars with (value, label), or None."""
 
 
 def bar_chart(
     metric: str, axis_label: str, title: str, reference: Reference | None = None
-) -> Callable[[SummaryJson], Figure]:
+) -> Callable[[Summary], Figure]:
     """A draw function: one bar per charted strategy for ``strategies.<key>.<metric>``."""
 
-    def draw(summary: SummaryJson) -> Figure:
+    def draw(summary: Summary) -> Figure:
         selection, footnotes = select_main(summary, SATURATED_BARS)
         values = [number(result, metric) for _, result in selection.charted]
         note_missing(footnotes, selection.charted, values)
@@ -325,11 +299,11 @@ def draw_reference(axes: Axes, value: float, label: str) -> None:
     axes.legend(loc="upper right", fontsize=9)
 
 
-def one_request_per_delivery(summary: SummaryJson) -> tuple[float, str]:
+def one_request_per_delivery(summary: Summary) -> tuple[float, str]:
     return 1.0, "1 request per delivered message"
 
 
-def strategy_predictions(summary: SummaryJson, key: str) -> list[Prediction]:
+def strategy_predictions(summary: Summary, key: str) -> list[Prediction]:
     """What strategy ``key``'s own design predicts for this run (``Strategy.predictions``)."""
     config, result = summary.get("config"), summary.get("strategies", {}).get(key)
     if key not in STRATEGIES or not isinstance(result, Mapping):
@@ -340,7 +314,7 @@ def strategy_predictions(summary: SummaryJson, key: str) -> list[Prediction]:
 def predicted(figure: str) -> Reference:
     """A chart's reference line: the first charted strategy that predicts ``figure``."""
 
-    def reference(summary: SummaryJson) -> tuple[float, str] | None:
+    def reference(summary: Summary) -> tuple[float, str] | None:
         for key, _ in select_charted(summary["strategies"]).charted:
             for prediction in strategy_predictions(summary, key):
                 if prediction.figure == figure:
@@ -353,7 +327,7 @@ def predicted(figure: str) -> Reference:
 SATURATED_BARS = "Hatched bars (hollow dots on a log axis)"
 
 
-def select_main(summary: SummaryJson, saturated_marking: str) -> tuple[Selection, Footnotes]:
+def select_main(summary: Summary, saturated_marking: str) -> tuple[Selection, Footnotes]:
     """The main scenario's charted strategies, with footnotes naming failures and saturation."""
     selection = select_charted(summary["strategies"])
     footnotes = Footnotes()
@@ -415,12 +389,12 @@ def draw_bars(
         x = bar.get_x() + bar.get_width() / 2
         if value is None or value <= 0:
             axes.annotate(
-                format_value(value), (x, baseline), xytext=(0, 4), textcoords="offset points",
+                format_number(value), (x, baseline), xytext=(0, 4), textcoords="offset points",
                 ha="center", va="bottom", fontsize=10, fontweight="bold",
             )  # fmt: skip
         else:
             axes.annotate(
-                format_value(value), (x, value), xytext=(0, 8 if log_scale else 3),
+                format_number(value), (x, value), xytext=(0, 8 if log_scale else 3),
                 textcoords="offset points", ha="center", va="bottom", fontsize=10,
             )  # fmt: skip
     axes.grid(axis="y", alpha=0.3, which="both" if log_scale else "major")
@@ -471,7 +445,7 @@ IDLE_SCENARIO = "idle"
 PER_CLIENT_RATE = "http_requests_per_client_per_min"
 
 
-def draw_requests_per_client_per_min(summary: SummaryJson) -> Figure:
+def draw_requests_per_client_per_min(summary: Summary) -> Figure:
     """The busy chat beside the idle room on one scale: the question is "whether or not
     anyone writes", so one load alone cannot answer it."""
     busy, footnotes = select_main(summary, SATURATED_BARS)
@@ -512,7 +486,7 @@ def draw_requests_per_client_per_min(summary: SummaryJson) -> Figure:
     return figure
 
 
-def panel_prediction(summary: SummaryJson, selection: Selection) -> tuple[float, str] | None:
+def panel_prediction(summary: Summary, selection: Selection) -> tuple[float, str] | None:
     """The first charted strategy's own prediction of its per-client rate for this load."""
     config = summary.get("config")
     for key, result in selection.charted:
@@ -530,7 +504,7 @@ def panel_prediction(summary: SummaryJson, selection: Selection) -> tuple[float,
 PERCENTILES = ("p50", "p95", "p99")
 
 
-def draw_delivery_latency(summary: SummaryJson) -> Figure:
+def draw_delivery_latency(summary: Summary) -> Figure:
     """Grouped bars: one group per percentile, one bar per strategy in its colour."""
     selection, footnotes = select_main(summary, SATURATED_BARS)
     table = {key: [latency(result, p) for p in PERCENTILES] for key, result in selection.charted}
@@ -575,7 +549,7 @@ def draw_delivery_latency(summary: SummaryJson) -> Figure:
         for bar, value in zip(bars, values, strict=True):
             anchor = value if value else baseline
             axes.annotate(
-                format_value(value), (bar.get_x() + bar.get_width() / 2, anchor),
+                format_number(value), (bar.get_x() + bar.get_width() / 2, anchor),
                 xytext=(0, 7 if log_scale else 3), textcoords="offset points", ha="center",
                 va="bottom",
                 fontsize=8 if len(selection.charted) > 2 else 9,
@@ -589,7 +563,7 @@ def draw_delivery_latency(summary: SummaryJson) -> Figure:
     return figure
 
 
-def draw_delivery_cdf(summary: SummaryJson) -> Figure:
+def draw_delivery_cdf(summary: Summary) -> Figure:
     """One step line per strategy: the fraction of deliveries that arrived within x ms."""
     selection, footnotes = select_main(summary, "Dashed lines")
     curves = {key: latency_cdf(result) for key, result in selection.charted}
@@ -671,7 +645,7 @@ class SweepLine:
         ]
 
 
-def select_sweep(summary: SummaryJson) -> list[SweepLine]:
+def select_sweep(summary: Summary) -> list[SweepLine]:
     """Sweep results per strategy in registry order, failed points split off."""
     sweep = summary.get("sweep") or {}
     lines = []
@@ -750,7 +724,7 @@ def plot_sweep(
     return plotted
 
 
-def draw_sweep_cost(summary: SummaryJson) -> Figure:
+def draw_sweep_cost(summary: Summary) -> Figure:
     lines = select_sweep(summary)
     figure, (requests_axes, cpu_axes) = new_figure(
         summary, CHART_TITLES["sweep_cost.png"], sweep_footnotes(lines), columns=2, sweep=True
@@ -773,7 +747,7 @@ def draw_sweep_cost(summary: SummaryJson) -> Figure:
     return figure
 
 
-def draw_sweep_latency(summary: SummaryJson) -> Figure:
+def draw_sweep_latency(summary: Summary) -> Figure:
     lines = select_sweep(summary)
     figure, (axes,) = new_figure(
         summary, CHART_TITLES["sweep_latency.png"], sweep_footnotes(lines), sweep=True
@@ -796,11 +770,11 @@ def draw_sweep_latency(summary: SummaryJson) -> Figure:
 FLOOR_COLOUR = "#bbbbbb"
 
 
-def has_floor(summary: SummaryJson) -> bool:
+def has_floor(summary: Summary) -> bool:
     return isinstance(summary.get("floor"), Mapping)
 
 
-def tax_rows(summary: SummaryJson, own_job: bool) -> list[tuple[str, str, float, float]]:
+def tax_rows(summary: Summary, own_job: bool) -> list[tuple[str, str, float, float]]:
     """(strategy key, job, its CPU per unit, the floor's) for each charted strategy."""
     rows: list[tuple[str, str, float, float]] = []
     for key, result in select_charted(summary["strategies"]).charted:
@@ -813,12 +787,12 @@ def tax_rows(summary: SummaryJson, own_job: bool) -> list[tuple[str, str, float,
     return rows
 
 
-def draw_framework_tax(summary: SummaryJson) -> Figure:
+def draw_framework_tax(summary: Summary) -> Figure:
     """Per strategy, its hot path's CPU per unit beside the floor's for the same job (log
     scale), labelled with the ratio; the right panel does the same for a post."""
     footnotes = Footnotes()
     footnotes.remarks.append(
-        "Grey: the bare-ASGI floor (benchmarks/floor.py) doing the same job on the same server "
+        "Grey: the bare-ASGI floor (benchmarks/run/floor.py) doing the same job on the same server "
         "in the same run; the label over each coloured bar is its multiple of the floor."
     )
     figure, axes_pair = new_figure(summary, CHART_TITLES["framework_tax.png"], footnotes, columns=2)
@@ -845,7 +819,7 @@ def draw_framework_tax(summary: SummaryJson) -> Figure:
         axes.set_xticks(list(positions), labels, fontsize=8)
         for bar, value, least in zip(bars, mine, floor, strict=True):
             axes.annotate(
-                f"{format_value(value)} ms\nx{value / least:.0f}",
+                f"{format_number(value)} ms\nx{value / least:.0f}",
                 (bar.get_x() + bar.get_width() / 2, value), xytext=(0, 3),
                 textcoords="offset points", ha="center", va="bottom", fontsize=8,
             )  # fmt: skip
@@ -858,7 +832,7 @@ def draw_framework_tax(summary: SummaryJson) -> Figure:
 VARIANT_PREFIX = "chat-"
 
 
-def variant_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+def variant_results(summary: Summary) -> dict[str, Mapping[str, StrategyResult]]:
     """The chat scenario run under each server and channel layer (``chat-<server>``,
     ``chat-<layer>-layer``), by scenario name."""
     scenarios = summary.get("scenarios") or {}
@@ -869,11 +843,11 @@ def variant_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResu
     }
 
 
-def has_variants(summary: SummaryJson) -> bool:
+def has_variants(summary: Summary) -> bool:
     return bool(variant_results(summary))
 
 
-def draw_server_and_layer(summary: SummaryJson) -> Figure:
+def draw_server_and_layer(summary: Summary) -> Figure:
     """Grouped bars: server CPU per delivery of each strategy under each variant."""
     variants = variant_results(summary)
     footnotes = Footnotes()
@@ -896,7 +870,7 @@ def draw_server_and_layer(summary: SummaryJson) -> Figure:
                  color=strategy_colour(key), edgecolor="black", linewidth=0.6)  # fmt: skip
         for x, height in zip(positions, heights, strict=True):
             axes.annotate(
-                format_value(height), (x, height or 0.0), xytext=(0, 3),
+                format_number(height), (x, height or 0.0), xytext=(0, 3),
                 textcoords="offset points", ha="center", va="bottom", fontsize=8,
             )  # fmt: skip
     if not any(values):
@@ -913,12 +887,13 @@ def draw_server_and_layer(summary: SummaryJson) -> Figure:
 
 # --- capacity: clients held at the SLO, and the steps that led there --------------------
 
-CAPACITY_LOADS = ("quiet", "busy")
+CAPACITY_LOADS = tuple(CAPACITY_SCENARIOS)
+"""The capacity loads in the runner's order (``quiet``, ``busy``)."""
 CAPACITY_LOAD_STYLES = {"quiet": ("-", "o"), "busy": ("--", "s")}
 """Line style and marker of each capacity load, the same in every capacity chart."""
 
 
-def capacity_table(summary: SummaryJson) -> dict[str, dict[str, Mapping[str, Any]]]:
+def capacity_table(summary: Summary) -> dict[str, dict[str, Mapping[str, Any]]]:
     """``capacity``: strategy key → load → figures, in registry order (malformed rows dropped)."""
     capacity = summary.get("capacity")
     if not isinstance(capacity, Mapping):
@@ -936,7 +911,7 @@ def capacity_steps(figures: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [step for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else []
 
 
-def capacity_context(summary: SummaryJson) -> str:
+def capacity_context(summary: Summary) -> str:
     config = summary.get("config")
     config = config if isinstance(config, Mapping) else {}
     parts = [f"run {summary.get('run_id', '?')}", "scenario capacity (quiet: rooms of 100, one "
@@ -959,7 +934,7 @@ def breaking_words(figures: Mapping[str, Any]) -> str:
     return f"{broke} at {at:g}" if at is not None else str(broke)
 
 
-def draw_capacity_clients(summary: SummaryJson) -> Figure:
+def draw_capacity_clients(summary: Summary) -> Figure:
     """Clients at the SLO per strategy, the quiet and the busy load side by side."""
     table = capacity_table(summary)
     footnotes = Footnotes()
@@ -1036,7 +1011,7 @@ def plot_capacity_steps(
     axes.grid(alpha=0.3, which="both")
 
 
-def draw_capacity_steps(summary: SummaryJson) -> Figure:
+def draw_capacity_steps(summary: Summary) -> Figure:
     """p95 and server CPU against clients per strategy, with the SLO line."""
     table = capacity_table(summary)
     footnotes = Footnotes()
@@ -1076,30 +1051,30 @@ def draw_capacity_steps(summary: SummaryJson) -> Figure:
     return figure
 
 
-def has_capacity(summary: SummaryJson) -> bool:
+def has_capacity(summary: Summary) -> bool:
     return bool(capacity_table(summary))
 
 
 # --- the table ---------------------------------------------------------------------------
 
 
-def always(summary: SummaryJson) -> bool:
+def always(summary: Summary) -> bool:
     return True
 
 
-def has_sweep(summary: SummaryJson) -> bool:
+def has_sweep(summary: Summary) -> bool:
     return bool(summary.get("sweep"))
 
 
-def draw_timeline(summary: SummaryJson) -> Figure:
-    """The swimlanes of ``benchmarks.timeline_chart`` (its own module: it imports this one)."""
-    from benchmarks.timeline_chart import draw_timeline as draw
+def draw_timeline(summary: Summary) -> Figure:
+    """The swimlanes of ``benchmarks.report.timeline_chart`` (its own module: it imports this)."""
+    from benchmarks.report.timeline_chart import draw_timeline as draw
 
     return draw(summary)
 
 
-def has_timeline(summary: SummaryJson) -> bool:
-    from benchmarks.timeline_chart import has_timeline as recorded
+def has_timeline(summary: Summary) -> bool:
+    from benchmarks.report.timeline_chart import has_timeline as recorded
 
     return recorded(summary)
 
@@ -1111,8 +1086,8 @@ class Chart:
     file_name: str
     title: str
     question: str
-    draw: Callable[[SummaryJson], Figure]
-    applies: Callable[[SummaryJson], bool] = always
+    draw: Callable[[Summary], Figure]
+    applies: Callable[[Summary], bool] = always
     """False when the run lacks the data (the sweep charts need ``sweep``)."""
 
 
@@ -1140,8 +1115,8 @@ CHART_TITLES = {
 def chart(
     file_name: str,
     question: str,
-    draw: Callable[[SummaryJson], Figure],
-    applies: Callable[[SummaryJson], bool] = always,
+    draw: Callable[[Summary], Figure],
+    applies: Callable[[Summary], bool] = always,
 ) -> Chart:
     return Chart(file_name, CHART_TITLES[file_name], question, draw, applies)
 

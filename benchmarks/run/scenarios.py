@@ -239,7 +239,7 @@ IDLE_BURST = Scenario(
 )
 """1000 idle WebSockets and 1000 idle long polls on one server (20 rooms of 100), then one
 message to each room: what holding clients costs, and how fast a burst reaches them all.
-Driven by ``benchmarks.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
+Driven by ``benchmarks.run.hotpaths`` (job ``idle-burst``), not by Locust, once per run."""
 
 SCENARIOS = {
     **{

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-from benchmarks.scenarios import Scenario
+from benchmarks.run.scenarios import Scenario
 
 
 class ScenarioShape(LoadTestShape):

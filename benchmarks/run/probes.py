@@ -16,7 +16,7 @@ from typing import Self
 
 import redis
 
-from benchmarks.background import BackgroundThread
+from benchmarks.run.background import BackgroundThread
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_EVERY_S = 0.5

@@ -11,7 +11,7 @@ Each job drives one hot path for a few seconds and divides the server's CPU time
   rate: CPU per delivered frame;
 - ``post``: ``POST .../messages`` one after another into a room nobody listens to: CPU per post.
 
-It runs as its own process (``python -m benchmarks.hotpaths``), pinned by the runner to
+It runs as its own process (``python -m benchmarks.run.hotpaths``), pinned by the runner to
 the other core, and prints one JSON object. No Locust and no gevent: this client costs
 little, so the server's side is what is measured.
 """

@@ -1,7 +1,7 @@
 """The timeline chart: a few clients of each technique over the same ten seconds, as swimlanes.
 
 One image per run, one panel per strategy (registry order) and one lane per sampled
-client, drawn from ``strategies.<key>.timeline`` (``benchmarks.timeline.collect``). One
+client, drawn from ``strategies.<key>.timeline`` (``benchmarks.load.timeline.collect``). One
 image rather than one per strategy because the lesson is the contrast: the short polls'
 dotted rhythm, the long polls held until a message comes, the sockets that only push
 ticks, all against the same sends. It speaks the compare page's live timeline's visual
@@ -21,12 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from benchmarks.charts import (
+from benchmarks.report.charts import (
     CHART_TITLES,
     FAILED_COLOUR,
     Footnotes,
     StrategyResult,
-    SummaryJson,
+    Summary,
     run_context,
     select_charted,
     strategy_colour,
@@ -51,7 +51,7 @@ def timeline_of(result: StrategyResult) -> Mapping[str, Any] | None:
     return None
 
 
-def has_timeline(summary: SummaryJson) -> bool:
+def has_timeline(summary: Summary) -> bool:
     strategies = summary.get("strategies")
     return isinstance(strategies, Mapping) and any(
         isinstance(result, Mapping) and timeline_of(result) is not None
@@ -59,7 +59,7 @@ def has_timeline(summary: SummaryJson) -> bool:
     )
 
 
-def draw_timeline(summary: SummaryJson) -> Figure:
+def draw_timeline(summary: Summary) -> Figure:
     """A panel per strategy that recorded a timeline; failed strategies are footnoted."""
     selection = select_charted(summary["strategies"])
     footnotes = Footnotes()

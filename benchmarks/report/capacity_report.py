@@ -17,16 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchmarks.charts import (
-    SummaryJson,
+from benchmarks.report.charts import (
+    Summary,
     capacity_steps,
     capacity_table,
-    format_value,
+    format_number,
     latency,
     number,
     strategy_title,
 )
-from benchmarks.scenarios import CAPACITY_LOADS
+from benchmarks.run.scenarios import CAPACITY_LOADS
 from strategies import STRATEGIES
 
 AGREEMENT = 0.2
@@ -37,7 +37,7 @@ STEP_HEADERS = (
 )  # fmt: skip
 
 
-def capacity_section(summary: SummaryJson) -> list[str]:
+def capacity_section(summary: Summary) -> list[str]:
     """``## Capacity at the SLO``: the summary table, the reading, then every step."""
     table = capacity_table(summary)
     if not table:
@@ -61,10 +61,10 @@ def capacity_section(summary: SummaryJson) -> list[str]:
             at = number(figures, "broke_at_clients")
             lines.append(
                 f"| {strategy_title(key)} | {load} "
-                f"| {format_value(number(figures, 'clients_at_slo'))} "
+                f"| {format_number(number(figures, 'clients_at_slo'))} "
                 f"| {broke}{f' at {at:,.0f} clients' if at is not None else ''} "
-                f"| {format_value(number(figures, 'deliveries_per_s_at_slo'))} "
-                f"| {format_value(number(figures, 'server_cpu_percent_at_slo'))} |"
+                f"| {format_number(number(figures, 'deliveries_per_s_at_slo'))} "
+                f"| {format_number(number(figures, 'server_cpu_percent_at_slo'))} |"
             )
     lines += ["", "### Why each technique broke where it did", ""]
     for key, loads in table.items():
@@ -82,9 +82,9 @@ def steps_table(steps: Sequence[Mapping[str, Any]]) -> list[str]:
     for step in steps:
         verdict = "passed" if step.get("passed") else f"broke: {step.get('broke')}"
         cells = [
-            format_value(number(step, "clients")), verdict,
-            format_value(latency(step, "p95")),
-            *(format_value(number(step, name)) for name in (
+            format_number(number(step, "clients")), verdict,
+            format_number(latency(step, "p95")),
+            *(format_number(number(step, name)) for name in (
                 "deliveries_per_s", "http_requests_per_s", "server_cpu_percent",
                 "server_cpu_ms_per_request", "server_cpu_ms_per_delivery", "server_rss_mb_peak",
                 "server_fds_peak", "locust_cpu_percent",

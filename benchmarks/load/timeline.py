@@ -5,8 +5,9 @@ Locust process record when each HTTP request opened and was answered, when a soc
 event stream was held open, and when each message arrived (with the send time its text
 carries). Each writes one line to ``timeline.jsonl`` beside deliveries.jsonl at stop (a
 Locust worker sends it to its master instead); the runner keeps one ten-second window of
-it in the strategy's results (``collect``), and ``benchmarks.timeline_chart`` draws it as
-swimlanes: polling, holding and pushing in one image.
+it in the strategy's results (``benchmarks.run.timeline_window.collect``), and
+``benchmarks.report.timeline_chart`` draws it as swimlanes: polling, holding and pushing in
+one image.
 
 Every other client gets ``NOT_SAMPLED``, whose methods do nothing, so a call site costs
 an attribute lookup. This module never imports Locust (the runner imports it too); the
@@ -24,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks.metrics import sent_at_ms
-from benchmarks.scenarios import DELIVERIES_DIR_ENV
+from benchmarks.load.deliveries import sent_at_ms
+from benchmarks.run.scenarios import DELIVERIES_DIR_ENV
 
 SAMPLED_CLIENTS = 3
 """Clients per strategy whose traffic is recorded: lanes enough to see a rhythm, no more."""
@@ -148,69 +149,3 @@ def append_timeline(record: dict[str, Any]) -> None:
     with open(Path(directory) / TIMELINE_FILE, "a", encoding="utf-8") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
         out.write(json.dumps(record) + "\n")
-
-
-# --- the runner's side: one window of a run, for summary.json ----------------------------
-
-
-def read_timeline(directory: Path) -> list[dict[str, Any]]:
-    """The records the Locust processes wrote in ``directory`` (none if nobody was sampled)."""
-    path = directory / TIMELINE_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def window_of(duration_s: float, drain_s: float) -> tuple[float, float]:
-    """The ten seconds shown: from ``WINDOW_FROM_S``, or earlier when the run's sending
-    ends sooner; the same for every strategy of a run."""
-    start = max(0.0, min(WINDOW_FROM_S, duration_s - drain_s - WINDOW_S))
-    return start, start + WINDOW_S
-
-
-def collect(records: list[dict[str, Any]], duration_s: float, drain_s: float) -> dict[str, Any]:
-    """The run's sampled clients over its window, in seconds since the first client started.
-
-    With Locust workers each numbers its own clients, so the first worker's are kept: one
-    room, one clock. ``sent`` is every message whose arrival a lane shows, at its send time.
-    """
-    start, end = window_of(duration_s, drain_s)
-    first_worker = min((record.get("worker", -1) for record in records), default=-1)
-    lanes = sorted(
-        (record for record in records if record.get("worker", -1) == first_worker),
-        key=lambda record: int(record["client"]),
-    )[:SAMPLED_CLIENTS]
-    clients: list[dict[str, Any]] = []
-    sent: set[float] = set()
-
-    def seconds(at: float, zero: float) -> float:
-        return round(at - zero, 3)
-
-    for record in lanes:
-        zero = float(record["started_at"])
-        arrivals = []
-        for arrived_at, sent_at, pushed in record["arrivals"]:
-            at = seconds(arrived_at, zero)
-            if start <= at <= end:
-                sent_s = None if sent_at is None else seconds(sent_at, zero)
-                arrivals.append({"at": at, "sent": sent_s, "pushed": bool(pushed)})
-                if sent_s is not None and start <= sent_s <= end:
-                    sent.add(sent_s)
-        clients.append(
-            {
-                "client": int(record["client"]),
-                "sends": bool(record["sends"]),
-                "requests": [
-                    {"start": seconds(opened, zero), "end": seconds(answered, zero), "method": m}
-                    for opened, answered, m in record["requests"]
-                    if opened - zero <= end and answered - zero >= start
-                ],
-                "connections": [
-                    [seconds(opened, zero), seconds(closed, zero)]
-                    for opened, closed in record["connections"]
-                    if opened - zero <= end and closed - zero >= start
-                ],
-                "arrivals": arrivals,
-            }
-        )
-    return {"window_s": [start, end], "clients": clients, "sent": sorted(sent)}

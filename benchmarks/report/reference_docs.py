@@ -1,36 +1,35 @@
 """What the docs take from the committed reference run (``results/reference/``).
 
-``python -m benchmarks.reference_docs`` rewrites ``docs/_generated/*.md`` (the numbers
+``python -m benchmarks.report.reference_docs`` rewrites ``docs/_generated/*.md`` (the numbers
 tables and the answers the home page gives) from ``results/reference/summary.json``;
-``--check`` only reports drift, and tests/test_docs.py runs it. MkDocs also loads this file
-as a hook: it serves the reference run's charts at ``reference/charts/`` and replaces each
-``<!-- chart: NAME.png -->`` marker in a page with that chart (or a note while it is absent).
+``--check`` only reports drift, and tests/test_docs.py runs it. What MkDocs does with the
+reference run's charts while it builds is ``benchmarks.report.docs_hook``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import posixpath
-import re
 import string
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.results.summary import (
+    COSTS,
+    FIGURES,
+    StrategyResult,
+    Summary,
+    format_number,
+    load_if_present,
+    number,
+)
+
+REPO = Path(__file__).resolve().parent.parent.parent
 REFERENCE_DIR = REPO / "results" / "reference"
 GENERATED_DIR = REPO / "docs" / "_generated"
-CHART_MARKER = re.compile(r"<!-- chart: ([a-z0-9_]+\.png) -->")
-"""A chart marker on a page; lower-case names only, so prose can mention ``NAME.png``."""
-
-Summary = dict[str, Any]
-"""A parsed summary.json (see the results schema in docs/metrics.md)."""
-StrategyResult = dict[str, Any]
-
 
 PHRASES_DIR = Path(__file__).resolve().parent / "phrases"
 """One TOML file of sentences per language: the sentences read as sentences, not as code."""
@@ -73,17 +72,17 @@ class _PhraseFormatter(string.Formatter):
 
 @dataclass(frozen=True)
 class Language:
-    """One language of the generated pages, read from ``benchmarks/phrases/<code>.toml``."""
+    """One language of the generated pages, read from ``benchmarks/report/phrases/<code>.toml``."""
 
     code: str
     suffix: str
     """File name suffix before ``.md``: ``""`` for English, ``".ru"`` for Russian."""
     decimal: str
     """The decimal sign: ``.`` in English, ``,`` in Russian."""
-    columns: tuple[str, ...]
-    """Headers of ``TABLE_COLUMNS``, in order."""
+    columns: dict[str, str]
+    """Figure name (``COSTS``) → its header in this language."""
     units: dict[str, tuple[str, ...]]
-    """Unit of ``TABLE_COLUMNS`` (``ms``, ``B``) → its forms (one, [few,] many)."""
+    """Unit of a figure (``ms``, ``B``) → its forms (one, [few,] many)."""
     titles: dict[str, str]
     """Strategy key → its name in this language (the registry's title when absent)."""
     phrases: dict[str, str]
@@ -95,7 +94,7 @@ class Language:
             code=data["code"],
             suffix=data["suffix"],
             decimal=data["decimal"],
-            columns=tuple(data["columns"]),
+            columns=dict(data["columns"]),
             units={unit: tuple(forms) for unit, forms in data["units"].items()},
             titles=dict(data["titles"]),
             phrases=dict(data["phrases"]),
@@ -105,10 +104,9 @@ class Language:
         return _PhraseFormatter(self).format(self.phrases[phrase], **values)
 
     def number(self, value: float | None, unit: str = "") -> str:
-        """``number`` with this language's decimal sign and the unit's agreeing form."""
-        whole = value is not None and float(value).is_integer()
-        shown = str(int(value)) if whole and value is not None else number(value)
-        shown = shown.replace(".", self.decimal)
+        """``format_number`` with this language's decimal sign and the unit's agreeing form;
+        no thousands separator (a comma would read as a decimal sign in Russian)."""
+        shown = format_number(value, missing="—", thousands="").replace(".", self.decimal)
         if value is None or not unit:
             return shown
         return f"{shown} {plural_form(shown, self.units[unit], self.code)}"
@@ -128,36 +126,6 @@ class Language:
 ENGLISH = Language.load("en")
 RUSSIAN = Language.load("ru")
 LANGUAGES = (ENGLISH, RUSSIAN)
-
-
-def load_summary(run_dir: Path) -> Summary | None:
-    """The run's summary.json, or None when the directory holds no run."""
-    path = run_dir / "summary.json"
-    if not path.is_file():
-        return None
-    summary: Summary = json.loads(path.read_text(encoding="utf-8"))
-    return summary
-
-
-def number(value: float | None, unit: str = "") -> str:
-    """A number as a reader wants it in a table: 0, 0.018, 0.56, 61.2, 1090; ``—`` for null.
-
-    No thousands separator: a comma would read as a decimal point on the Russian pages.
-    """
-    if value is None:
-        return "—"
-    magnitude = abs(value)
-    if value == 0:
-        text = "0"
-    elif magnitude >= 100:
-        text = f"{value:.0f}"
-    elif magnitude >= 10:
-        text = f"{value:.1f}"
-    elif magnitude >= 0.1:
-        text = f"{value:.2f}"
-    else:
-        text = f"{value:.2g}"
-    return text + unit
 
 
 def strategy_titles() -> dict[str, str]:
@@ -197,41 +165,20 @@ def provenance(summary: Summary, lang: Language) -> str:
     )
 
 
-TABLE_COLUMNS: list[tuple[str, str]] = [
-    # (key in StrategyResult or "delivery_ms.<percentile>", unit); headers: Language.columns
-    ("requests_per_delivery", ""),
-    ("http_requests_per_client_per_min", ""),
-    ("delivery_ms.p50", "ms"),
-    ("delivery_ms.p95", "ms"),
-    ("delivery_ms.p99", "ms"),
-    ("bytes_per_delivery", "B"),
-    ("server_cpu_ms_per_delivery", "ms"),
-    ("redis_commands_per_delivery", ""),
-]
-
-
-def field(result: StrategyResult, name: str) -> float | None:
-    """A number of a result by name; ``delivery_ms.p50`` reaches into the latency block."""
-    if name.startswith("delivery_ms."):
-        value: float | None = (result.get("delivery_ms") or {}).get(name.split(".", 1)[1])
-        return value
-    got: float | None = result.get(name)
-    return got
-
-
 def comparison_table(summary: Summary, titles: dict[str, str], lang: Language) -> str:
     """One row per strategy of the main scenario; failed ones say why instead of numbers."""
     results: dict[str, StrategyResult] = summary.get("strategies", {})
-    header = f"| {lang.phrases['strategy']} | " + " | ".join(lang.columns) + " |\n"
-    rule = "|---" * (len(TABLE_COLUMNS) + 1) + "|\n"
+    header = f"| {lang.phrases['strategy']} | " + " | ".join(lang.columns[n] for n in COSTS)
+    header += " |\n"
+    rule = "|---" * (len(COSTS) + 1) + "|\n"
     rows = []
     for key in [*(k for k in titles if k in results), *(k for k in results if k not in titles)]:
         result = results[key]
         if result.get("status") != "ok":
             why = result.get("failure") or "report.md"
-            cells = [lang.text("failed", why=why)] + [""] * (len(TABLE_COLUMNS) - 1)
+            cells = [lang.text("failed", why=why)] + [""] * (len(COSTS) - 1)
         else:
-            cells = [lang.number(field(result, name), unit) for name, unit in TABLE_COLUMNS]
+            cells = [lang.number(number(result, name), FIGURES[name].unit) for name in COSTS]
         rows.append(f"| {lang.title(key, titles)} | " + " | ".join(cells) + " |\n")
     return header + rule + "".join(rows)
 
@@ -244,7 +191,7 @@ def reference_run_page(summary: Summary | None, titles: dict[str, str], lang: La
 
 def cheapest(results: dict[str, StrategyResult], name: str) -> list[str]:
     """The keys sharing the smallest non-null value of ``name`` (empty if none has one)."""
-    values = {key: value for key, r in results.items() if (value := field(r, name)) is not None}
+    values = {key: value for key, r in results.items() if (value := number(r, name)) is not None}
     if not values:
         return []
     least = min(values.values())
@@ -267,7 +214,7 @@ def others(
     """The other strategies' values of ``name``, for the answer sentences."""
     return (
         "; ".join(
-            f"{lang.title_in_text(key, titles)} {lang.number(field(result, name), unit)}"
+            f"{lang.title_in_text(key, titles)} {lang.number(number(result, name), unit)}"
             for key, result in results.items()
             if key not in best
         )
@@ -287,7 +234,7 @@ def answers_page(summary: Summary | None, titles: dict[str, str], lang: Language
             lang.text(
                 "fewest",
                 title=names(fewest, titles, lang),
-                value=field(results[fewest[0]], "requests_per_delivery"),
+                value=number(results[fewest[0]], "requests_per_delivery"),
                 others=others(results, titles, fewest, "requests_per_delivery", "", lang),
             )
         )
@@ -297,8 +244,8 @@ def answers_page(summary: Summary | None, titles: dict[str, str], lang: Language
             lang.text(
                 "fastest",
                 title=names(fastest, titles, lang),
-                p50=lang.number(field(results[fastest[0]], "delivery_ms.p50"), "ms"),
-                p95=lang.number(field(results[fastest[0]], "delivery_ms.p95"), "ms"),
+                p50=lang.number(number(results[fastest[0]], "delivery_ms.p50"), "ms"),
+                p95=lang.number(number(results[fastest[0]], "delivery_ms.p95"), "ms"),
                 others=others(results, titles, fastest, "delivery_ms.p50", "ms", lang),
             )
         )
@@ -308,7 +255,7 @@ def answers_page(summary: Summary | None, titles: dict[str, str], lang: Language
 
 def requests_per_minute(result: StrategyResult) -> float:
     """All clients' requests per minute: the server's load from this strategy."""
-    return float(result["http_requests_per_client_per_min"]) * float(result["clients"])
+    return (number(result, "http_requests_per_client_per_min") or 0.0) * result["clients"]
 
 
 def short_polling_growth(summary: Summary, lang: Language) -> str:
@@ -365,14 +312,59 @@ def costs_page(summary: Summary | None, key: str, titles: dict[str, str], lang: 
         f"| {lang.phrases['measure']} | {lang.phrases['this_strategy']} | {lang.phrases['best']} |",
         "|---|---|---|",
     ]
-    for header, (name, unit) in zip(lang.columns, TABLE_COLUMNS, strict=True):
+    for name in COSTS:
+        header, unit = lang.columns[name], FIGURES[name].unit
         best = cheapest(results, name)
         best_text = "—"
         if best:
-            best_value = lang.number(field(results[best[0]], name), unit)
+            best_value = lang.number(number(results[best[0]], name), unit)
             best_text = f"{best_value} ({names(best, titles, lang)})"
-        value = lang.number(field(result, name), unit)
+        value = lang.number(number(result, name), unit)
         lines.append(f"| {header} | {value} | {best_text} |")
+    return "\n".join(lines) + "\n"
+
+
+CAPACITY_LOADS = ("quiet", "busy")
+"""The columns of the capacity table, in this order (the phrases name both loads)."""
+
+
+def capacity_cell(figures: Mapping[str, Any] | None, lang: Language) -> str:
+    """``2000`` and what ended the steps, ``≥ 4000`` when none broke, ``—`` when not run."""
+    if not figures:
+        return "—"
+    clients = lang.number(figures.get("clients_at_slo") or 0)
+    broke = figures.get("broke")
+    if broke is None:
+        return lang.text("capacity_held_every_step", clients=clients)
+    reason = lang.phrases.get(f"broke_{broke.replace(' ', '_')}", broke)
+    if broke == "generator":  # Locust ran out first: a lower bound on the server's capacity
+        return lang.text("capacity_generator_bound", clients=clients, reason=reason)
+    return lang.text(
+        "capacity_broke", clients=clients, reason=reason, at=figures.get("broke_at_clients")
+    )
+
+
+def capacity_page(summary: Summary | None, titles: dict[str, str], lang: Language) -> str:
+    """How many clients one core holds with each technique, from the capacity scenario."""
+    if summary is None:
+        return lang.text("not_yet")
+    capacity = summary.get("capacity") or {}
+    if not capacity:
+        return lang.text("capacity_not_measured", run_id=summary.get("run_id"))
+    config = summary.get("config", {})
+    lines = [
+        lang.text(
+            "capacity_intro", run_id=summary.get("run_id"), hold=config.get("capacity_hold_s")
+        ),
+        f"| {lang.phrases['strategy']} | {lang.phrases['capacity_quiet']} "
+        f"| {lang.phrases['capacity_busy']} |",
+        "|---|---|---|",
+    ]
+    for key in (key for key in titles if key in capacity):
+        loads = capacity[key]
+        cells = " | ".join(capacity_cell(loads.get(load), lang) for load in CAPACITY_LOADS)
+        lines.append(f"| {lang.title(key, titles)} | {cells} |")
+    lines += ["", lang.text("capacity_why")]
     return "\n".join(lines) + "\n"
 
 
@@ -383,6 +375,7 @@ def render_pages(summary: Summary | None) -> dict[str, str]:
     for lang in LANGUAGES:
         pages[f"reference-run{lang.suffix}.md"] = reference_run_page(summary, titles, lang)
         pages[f"answers{lang.suffix}.md"] = answers_page(summary, titles, lang)
+        pages[f"capacity{lang.suffix}.md"] = capacity_page(summary, titles, lang)
         for key in titles:
             pages[f"costs-{key}{lang.suffix}.md"] = costs_page(summary, key, titles, lang)
     return pages
@@ -410,7 +403,7 @@ def write_pages(pages: dict[str, str], out_dir: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.reference_docs",
+        prog="python -m benchmarks.report.reference_docs",
         description="Rewrite the docs' numbers (docs/_generated/) from a saved run.",
     )
     parser.add_argument("--results", type=Path, default=REFERENCE_DIR, help="a run directory")
@@ -419,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--check", action="store_true", help="write nothing; exit 1 if the pages are stale"
     )
     args = parser.parse_args(argv)
-    pages = render_pages(load_summary(args.results))
+    pages = render_pages(load_if_present(args.results))
     stale = stale_files(pages, args.out)
     if args.check:
         for name in stale:
@@ -428,112 +421,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_pages(pages, args.out)
     print(f"wrote {len(pages)} pages to {args.out} ({len(stale)} changed)")
     return 0
-
-
-# --- MkDocs hook (mkdocs.yml: hooks) ---------------------------------------------------------
-
-
-def chart_questions() -> dict[str, str] | None:
-    """Chart file name → the question it answers, from ``benchmarks.report.CHARTS``.
-
-    None while the report module is absent (this branch of history may predate it).
-    """
-    try:
-        from benchmarks.report import CHARTS
-    except ImportError:
-        return None
-    return {chart.file_name: chart.question for chart in CHARTS}
-
-
-def chart_markdown(
-    name: str, page_src_uri: str, charts_dir: Path, questions: dict[str, str] | None
-) -> str:
-    """A chart marker's replacement: the file, its question, and the reference run's image."""
-    if questions is not None and name not in questions:
-        raise ValueError(f"{page_src_uri} names {name}, which benchmarks.report.CHARTS lacks")
-    text = f"`{name}`"
-    if questions is not None:
-        text += f" — *{questions[name]}*"
-    if page_src_uri.startswith("ru/") and (charts_dir / "ru" / name).is_file():
-        name_in_run = f"ru/{name}"  # drawn with Russian labels (pushlab charts DIR --lang ru)
-    else:
-        name_in_run = name
-    if (charts_dir / name_in_run).is_file():
-        target = posixpath.relpath(
-            f"reference/charts/{name_in_run}", posixpath.dirname(page_src_uri)
-        )
-        return f"{text}\n\n![{name}]({target})\n"
-    return (
-        f"{text}\n\n"
-        f'!!! note "Not in the committed reference run"\n'
-        f"    Run `make bench` and open `results/latest/charts/{name}`.\n"
-    )
-
-
-SCENARIOS_MARKER = "<!-- scenarios -->"
-"""Replaced by the table of what each profile runs, read from ``benchmarks.scenarios``."""
-
-
-def scenarios_markdown() -> str:
-    """What each profile runs, from the runner's own tables, so the docs cannot restate it."""
-    try:
-        from benchmarks.scenarios import PROFILES, profile_runs
-    except ImportError:
-        return (
-            '!!! note "The scenario table appears once benchmarks/scenarios.py exists"\n'
-            "    `pushlab bench --help` lists the profiles.\n"
-        )
-    lines = [
-        "| profile | scenario | clients | room size | who sends | each sender, about every "
-        "| seconds of load |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for profile in PROFILES.values():
-        runs: dict[str, list[Any]] = {}
-        for name, scenario in profile_runs(profile, None, None):
-            runs.setdefault(name, []).append(scenario)
-        for name, sized in runs.items():
-            first = sized[0]
-            lines.append(
-                f"| `{profile.name}` | {name} "
-                f"| {', '.join(str(scenario.clients) for scenario in sized)} "
-                f"| {first.room_size or 'one room of all'} "
-                f"| {'every client' if first.every_client_sends else 'one client per room'} "
-                f"| {first.send_interval_s:g} s | {first.duration_s:g} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def on_files(files: Any, config: Any) -> Any:
-    """Serve the reference run's charts at ``reference/charts/`` (they stay out of docs/)."""
-    from mkdocs.structure.files import File
-
-    charts_dir = REFERENCE_DIR / "charts"
-    for png in sorted(charts_dir.rglob("*.png")) if charts_dir.is_dir() else []:
-        files.append(
-            File(
-                f"reference/charts/{png.relative_to(charts_dir).as_posix()}",
-                src_dir=str(REFERENCE_DIR.parent),
-                dest_dir=config["site_dir"],
-                use_directory_urls=config["use_directory_urls"],
-            )
-        )
-    return files
-
-
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Replace each ``<!-- chart: NAME.png -->`` with the reference run's chart, and the
-    ``<!-- scenarios -->`` marker with the profiles' scenario table."""
-    if SCENARIOS_MARKER in markdown:
-        markdown = markdown.replace(SCENARIOS_MARKER, scenarios_markdown())
-    if not CHART_MARKER.search(markdown):
-        return markdown
-    charts_dir = REFERENCE_DIR / "charts"
-    questions = chart_questions()
-    return CHART_MARKER.sub(
-        lambda match: chart_markdown(match.group(1), page.file.src_uri, charts_dir, questions),
-        markdown,
-    )
 
 
 if __name__ == "__main__":

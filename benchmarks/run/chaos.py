@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.background import BackgroundThread
+from benchmarks.run.background import BackgroundThread
 from lab.embedded_redis import EmbeddedRedis
 from lab.serverproc import ServerProcess
 

@@ -16,31 +16,36 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks import hotpaths
-from benchmarks.capacity_report import capacity_section
-from benchmarks.chart_language import LANGUAGES, translate_figure
-from benchmarks.charts import (
+from benchmarks.report.capacity_report import capacity_section
+from benchmarks.report.chart_language import LANGUAGES, translate_figure
+from benchmarks.report.charts import (
     CHARTS,
     Chart,
-    StrategyResult,
-    SummaryJson,
     failure_reason,
-    format_value,
-    is_failed,
-    is_saturated,
-    latency,
-    number,
     registry_order,
     select_charted,
     select_sweep,
     strategy_predictions,
     strategy_title,
 )
+from benchmarks.results.summary import (
+    FIGURES,
+    ResultsError,
+    StrategyResult,
+    Summary,
+    format_figure,
+    format_number,
+    is_failed,
+    is_saturated,
+    latency,
+    load,
+    number,
+)
+from benchmarks.run import hotpaths
 from strategies.base import measured
 
-__all__ = ["CHARTS", "Chart", "ResultsError", "load_summary", "redraw", "write_report"]
+__all__ = ["CHARTS", "Chart", "redraw", "write_report"]
 
-SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 CHARTS_DIR = "charts"
 MAIN_SCENARIO = "chat"
@@ -48,73 +53,18 @@ SWEEP_SCENARIO = "sweep"
 """The runner also files the sweep's largest step under this scenario name."""
 
 
-class ResultsError(Exception):
-    """A results directory that cannot be reported on; the message is one line for the user."""
-
-
-# --- reading and checking summary.json ------------------------------------------------
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    """Read ``run_dir/summary.json`` and check the shape the charts and report rely on."""
-    if not run_dir.is_dir():
-        raise ResultsError(f"no such results directory: {run_dir}")
-    path = run_dir / SUMMARY_FILE
-    if not path.is_file():
-        raise ResultsError(
-            f"{run_dir} has no {SUMMARY_FILE}; is it a directory `pushlab bench` wrote?"
-        )
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ResultsError(
-            f"{path} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        ) from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise ResultsError(f"cannot read {path}: {error}") from error
-    check_shape(summary, path)
-    return summary
-
-
-def check_shape(summary: object, path: Path) -> None:
-    """Raise ResultsError unless the containers the report walks have the schema's types."""
-
-    def fail(what: str) -> ResultsError:
-        return ResultsError(f"{path} does not follow the results schema: {what}")
-
-    if not isinstance(summary, dict):
-        raise fail("the top level is not an object")
-    for name in ("config", "machine", "versions"):
-        if not isinstance(summary.get(name, {}), dict):
-            raise fail(f"'{name}' is not an object")
-    if not is_results_table(summary.get("strategies")):
-        raise fail("'strategies' must map each strategy key to an object of results")
-    scenarios = summary.get("scenarios", {})
-    if not isinstance(scenarios, dict) or not all(map(is_results_table, scenarios.values())):
-        raise fail("'scenarios' must map each scenario to {strategy key: results}")
-    sweep = summary.get("sweep") or {}
-    if not isinstance(sweep, dict) or not all(
-        isinstance(points, list) and all(isinstance(point, dict) for point in points)
-        for points in sweep.values()
-    ):
-        raise fail("'sweep' must map each strategy key to a list of results")
-
-
-def is_results_table(value: object) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
-
-
 # --- writing ----------------------------------------------------------------------------
 
 
-def applicable_charts(summary: SummaryJson) -> list[Chart]:
+def applicable_charts(summary: Summary) -> list[Chart]:
     return [chart for chart in CHARTS if chart.applies(summary)]
 
 
-def write_charts(summary: SummaryJson, charts_dir: Path, language: str = "en") -> list[Path]:
+def write_charts(summary: Summary, charts_dir: Path, language: str = "en") -> list[Path]:
     """Draw every applicable chart as PNG; remove table charts that no longer apply.
 
-    ``language`` other than ``en`` rewrites each figure's texts (``benchmarks.chart_language``).
+    ``language`` other than ``en`` rewrites each figure's texts
+    (``benchmarks.report.chart_language``).
     """
     charts_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -136,7 +86,7 @@ def write_report(run_dir: Path) -> list[Path]:
 
     Returns the files written. Raises ResultsError when summary.json is missing or invalid.
     """
-    summary = load_summary(run_dir)
+    summary = load(run_dir)
     written = write_charts(summary, run_dir / CHARTS_DIR)
     for language in LANGUAGES[1:]:  # the docs' Russian pages show charts/ru/
         write_charts(summary, run_dir / CHARTS_DIR / language, language)
@@ -148,7 +98,7 @@ def write_report(run_dir: Path) -> list[Path]:
 def write_translated_charts(run_dir: Path, language: str) -> list[Path]:
     """``pushlab charts DIR --lang ru``: the same charts with Russian labels, in
     ``DIR/charts/ru/`` (the English ones and report.md are left as they are)."""
-    summary = load_summary(run_dir)
+    summary = load(run_dir)
     return write_charts(summary, run_dir / CHARTS_DIR / language, language)
 
 
@@ -170,7 +120,7 @@ def redraw(run_dir: Path, language: str = "en") -> int:
 # --- the report -------------------------------------------------------------------------
 
 
-def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
+def render_report(summary: Summary, charts: Sequence[Chart]) -> str:
     """The whole report.md: warnings, reading, tables, charts, provenance, how to redraw."""
     run_id = summary.get("run_id", "unknown run")
     main = main_scenario(summary)
@@ -193,7 +143,7 @@ def render_report(summary: SummaryJson, charts: Sequence[Chart]) -> str:
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
-def flags(summary: SummaryJson) -> list[str]:
+def flags(summary: Summary) -> list[str]:
     """Failed and saturated runs, flagged before anything else is read."""
     lines = []
     for scenario, results in all_scenarios(summary).items():
@@ -207,7 +157,7 @@ def flags(summary: SummaryJson) -> list[str]:
                 )
             elif is_saturated(result):
                 cpu = number(result, "locust_cpu_percent")
-                used = f" (Locust used {format_value(cpu)}% CPU)" if cpu is not None else ""
+                used = f" (Locust used {format_number(cpu)}% CPU)" if cpu is not None else ""
                 lines.append(
                     f"> **Load generator saturated: {strategy_title(key)}**{where}{used}: "
                     "Locust, not the server, was the limit, so these numbers understate "
@@ -221,16 +171,16 @@ def flags(summary: SummaryJson) -> list[str]:
     return ["\n>\n".join(lines)] if lines else []
 
 
-def main_scenario(summary: SummaryJson) -> str:
+def main_scenario(summary: Summary) -> str:
     return str(summary.get("config", {}).get("scenario", MAIN_SCENARIO))
 
 
-def all_scenarios(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+def all_scenarios(summary: Summary) -> dict[str, Mapping[str, StrategyResult]]:
     """Every scenario's results, the main one (``strategies``) first."""
     return {main_scenario(summary): summary["strategies"], **other_scenario_results(summary)}
 
 
-def other_scenario_results(summary: SummaryJson) -> dict[str, Mapping[str, StrategyResult]]:
+def other_scenario_results(summary: Summary) -> dict[str, Mapping[str, StrategyResult]]:
     """Scenarios besides the main one; the sweep's own entry is left to the sweep section."""
     main = main_scenario(summary)
     return {
@@ -251,7 +201,7 @@ RUN_FACTS = (
 """Config entries named in the report's first line, as (key, wording)."""
 
 
-def run_line(summary: SummaryJson) -> str:
+def run_line(summary: Summary) -> str:
     config: Mapping[str, Any] = summary.get("config", {})
     facts = [f"Run {summary.get('run_id', '?')}"]
     if summary.get("created_at"):
@@ -264,7 +214,7 @@ def run_line(summary: SummaryJson) -> str:
     return " · ".join(facts) + "."
 
 
-def framework_tax_section(summary: SummaryJson) -> str:
+def framework_tax_section(summary: Summary) -> str:
     """One line per strategy: its hot path's CPU per unit and its multiple of the floor's."""
     floor = summary.get("floor")
     if not isinstance(floor, Mapping):
@@ -275,7 +225,7 @@ def framework_tax_section(summary: SummaryJson) -> str:
         if isinstance(floor.get(job), Mapping) and floor[job].get("cpu_ms_per_unit")
     ]
     lines = [
-        f"The bare-ASGI floor on {floor.get('server', '?')} (benchmarks/floor.py, same run) "
+        f"The bare-ASGI floor on {floor.get('server', '?')} (benchmarks/run/floor.py, same run) "
         f"spent per unit: {', '.join(least) or 'nothing measured'}."
     ]
     for key, result in summary["strategies"].items():
@@ -298,7 +248,7 @@ def chart_section(chart: Chart) -> str:
 # --- the plain-language reading ---------------------------------------------------------
 
 
-def reading(summary: SummaryJson) -> list[str]:
+def reading(summary: Summary) -> list[str]:
     """Sentences generated from the numbers of the main scenario (and the sweep)."""
     selection = select_charted(summary["strategies"])
     charted = dict(selection.charted)
@@ -331,10 +281,10 @@ def reading(summary: SummaryJson) -> list[str]:
 def requests_sentence(charted: Mapping[str, StrategyResult]) -> str:
     parts = []
     for key, result in charted.items():
-        per_minute = format_value(number(result, "http_requests_per_client_per_min"))
+        per_minute = format_number(number(result, "http_requests_per_client_per_min"))
         per_delivery = number(result, "requests_per_delivery")
         delivered = (
-            f"{format_value(per_delivery)} per delivered message"
+            f"{format_number(per_delivery)} per delivered message"
             if per_delivery is not None
             else "nothing was delivered"
         )
@@ -345,7 +295,7 @@ def requests_sentence(charted: Mapping[str, StrategyResult]) -> str:
 def db_queries_sentence(charted: Mapping[str, StrategyResult]) -> list[str]:
     """Storage work beside HTTP work: what each client costs the database a minute."""
     parts = [
-        f"{strategy_title(key)} {format_value(value)}"
+        f"{strategy_title(key)} {format_number(value)}"
         for key, result in charted.items()
         if (value := number(result, "db_queries_per_client_per_min")) is not None
     ]
@@ -358,7 +308,7 @@ def db_queries_sentence(charted: Mapping[str, StrategyResult]) -> list[str]:
 
 
 def other_scenario_sentences(
-    summary: SummaryJson, main_results: Mapping[str, StrategyResult]
+    summary: Summary, main_results: Mapping[str, StrategyResult]
 ) -> list[str]:
     """Requests per client per minute in the other scenarios (e.g. idle) beside the main one's:
     polling pays per interval whether or not anyone writes, push pays per message."""
@@ -374,15 +324,15 @@ def other_scenario_sentences(
             opening = f"With nobody writing (scenario `{scenario}`)"
         else:
             opening = (
-                f"In scenario `{scenario}` ({format_value(sent)} messages sent per run on "
-                f"average, {format_value(main_sent)} in `{main}`)"
+                f"In scenario `{scenario}` ({format_number(sent)} messages sent per run on "
+                f"average, {format_number(main_sent)} in `{main}`)"
             )
         parts = []
         for key, result in charted.items():
             main_rate = main_results.get(key, {}).get("http_requests_per_client_per_min")
             parts.append(
-                f"{strategy_title(key)} {ratio('http_requests_per_client_per_min')(result)}"
-                + (f" ({format_value(main_rate)} in `{main}`)" if main_rate is not None else "")
+                f"{strategy_title(key)} {format_figure(result, 'http_requests_per_client_per_min')}"
+                + (f" ({format_number(main_rate)} in `{main}`)" if main_rate is not None else "")
             )
         lines.append(f"{opening}, HTTP requests per client per minute were: {', '.join(parts)}.")
     return lines
@@ -408,9 +358,9 @@ def latency_sentences(charted: Mapping[str, StrategyResult]) -> list[str]:
         if not order:
             continue
         (best, best_ms), rest = order[0], order[1:]
-        others = ", ".join(f"{strategy_title(key)} {format_value(ms)} ms" for key, ms in rest)
+        others = ", ".join(f"{strategy_title(key)} {format_number(ms)} ms" for key, ms in rest)
         lines.append(
-            f"Lowest {label} delivery latency: {strategy_title(best)}, {format_value(best_ms)} ms"
+            f"Lowest {label} delivery latency: {strategy_title(best)}, {format_number(best_ms)} ms"
             + (f" (then {others})." if others else ".")
         )
     return lines
@@ -425,7 +375,7 @@ PREDICTED_FIGURES = {
 """How the reading names a figure a strategy predicts (``Strategy.predictions``)."""
 
 
-def prediction_sentences(summary: SummaryJson, charted: Mapping[str, StrategyResult]) -> list[str]:
+def prediction_sentences(summary: Summary, charted: Mapping[str, StrategyResult]) -> list[str]:
     """Each strategy's own predictions (short polling's poll-interval arithmetic, ...),
     checked against the run."""
     lines = []
@@ -443,13 +393,13 @@ def prediction_sentences(summary: SummaryJson, charted: Mapping[str, StrategyRes
             else:
                 verdict = (
                     f"which is well {'below' if value < low else 'above'} it (expected "
-                    f"{format_value(max(0.0, low))} to {format_value(high)}); look for saturation "
-                    "or errors in the raw logs."
+                    f"{format_number(max(0.0, low))} to {format_number(high)}); look for "
+                    "saturation or errors in the raw logs."
                 )
             figure = PREDICTED_FIGURES.get(prediction.figure, prediction.figure)
             lines.append(
                 f"{strategy_title(key)}: {prediction.because} predicts {figure} near "
-                f"{format_value(prediction.value)}. This run measured {format_value(value)}, "
+                f"{format_number(prediction.value)}. This run measured {format_number(value)}, "
                 + verdict
             )
     return lines
@@ -464,8 +414,8 @@ def extremes_sentence(
     (low, low_value), (high, high_value) = order[0], order[-1]
     ratio = f", {high_value / low_value:.1f} times as much" if low_value > 0 else ""
     return [
-        f"{what}: {strategy_title(low)} ({format_value(low_value)}{unit}); most: "
-        f"{strategy_title(high)} ({format_value(high_value)}{unit}{ratio})."
+        f"{what}: {strategy_title(low)} ({format_number(low_value)}{unit}); most: "
+        f"{strategy_title(high)} ({format_number(high_value)}{unit}{ratio})."
     ]
 
 
@@ -481,19 +431,19 @@ SWEEP_TRENDS: tuple[tuple[str, Callable[[StrategyResult], float | None], str], .
 """What the reading follows from the fewest to the most clients: (wording, value, unit)."""
 
 
-def sweep_sentences(summary: SummaryJson) -> list[str]:
+def sweep_sentences(summary: Summary) -> list[str]:
     lines = []
     for line in select_sweep(summary):
         if len(line.points) < 2:
             continue
         first, last = line.points[0], line.points[-1]
         changes = [
-            f"{what} {format_value(value(first))} → {format_value(value(last))}{unit}"
+            f"{what} {format_number(value(first))} → {format_number(value(last))}{unit}"
             for what, value, unit in SWEEP_TRENDS
         ]
         lines.append(
-            f"Sweep, {strategy_title(line.key)} from {format_value(number(first, 'clients'))} "
-            f"to {format_value(number(last, 'clients'))} clients: {'; '.join(changes)}."
+            f"Sweep, {strategy_title(line.key)} from {format_number(number(first, 'clients'))} "
+            f"to {format_number(number(last, 'clients'))} clients: {'; '.join(changes)}."
         )
     return lines
 
@@ -510,20 +460,9 @@ class Column:
     diagnostic: bool = False
 
 
-def count(name: str) -> Callable[[StrategyResult], str]:
-    def cell(result: StrategyResult) -> str:
-        value = number(result, name)
-        return "n/a" if value is None else f"{value:,.0f}"
-
-    return cell
-
-
-def ratio(name: str) -> Callable[[StrategyResult], str]:
-    return lambda result: format_value(number(result, name))
-
-
-def percentile(name: str) -> Callable[[StrategyResult], str]:
-    return lambda result: format_value(latency(result, name))
+def figure_column(name: str, diagnostic: bool = False) -> Column:
+    """A column of one figure: its header and its kind's format come from ``FIGURES``."""
+    return Column(FIGURES[name].label, partial(format_figure, name=name), diagnostic)
 
 
 def status_cell(result: StrategyResult) -> str:
@@ -534,12 +473,14 @@ def status_cell(result: StrategyResult) -> str:
 
 def deliveries_cell(result: StrategyResult) -> str:
     expected = number(result, "deliveries_expected")
-    delivered = count("deliveries")(result)
+    delivered = format_figure(result, "deliveries")
     return delivered if expected is None else f"{delivered} of {expected:,.0f}"
 
 
 def integrity_cell(result: StrategyResult) -> str:
-    return " / ".join(count(name)(result) for name in ("lost", "duplicates", "out_of_order"))
+    return " / ".join(
+        format_figure(result, name) for name in ("lost", "duplicates", "out_of_order")
+    )
 
 
 def restarts_cell(result: StrategyResult) -> str:
@@ -548,35 +489,32 @@ def restarts_cell(result: StrategyResult) -> str:
     if not isinstance(restarts, list) or not restarts:
         return "none"
     return "; ".join(
-        f"at {format_value(number(restart, 'at_s'))} s "
-        f"({format_value(number(restart, 'downtime_s'))} s down)"
+        f"at {format_number(number(restart, 'at_s'))} s "
+        f"({format_number(number(restart, 'downtime_s'))} s down)"
         for restart in restarts
         if isinstance(restart, Mapping)
     )
 
 
 STATUS = Column("status", status_cell, diagnostic=True)
-CLIENTS = Column("clients", count("clients"), diagnostic=True)
-MESSAGES = Column("messages sent", count("messages_sent"), diagnostic=True)
+CLIENTS, MESSAGES, SEND_FAILURES, RECONNECTS, RESENDS, STORED_TWICE = (
+    figure_column(name, diagnostic=True)
+    for name in ("clients", "messages_sent", "send_failures", "reconnects", "resends",
+                 "stored_duplicates")
+)  # fmt: skip
 DELIVERIES = Column("deliveries", deliveries_cell, diagnostic=True)
 INTEGRITY = Column("lost / dup / out of order", integrity_cell, diagnostic=True)
-REQUESTS_PER_DELIVERY = Column("HTTP requests per delivery", ratio("requests_per_delivery"))
-REQUESTS_PER_MINUTE = Column(
-    "HTTP requests / client / min", ratio("http_requests_per_client_per_min")
-)
-BYTES = Column("bytes per delivery", ratio("bytes_per_delivery"))
-P50, P95, P99 = (Column(f"{p} ms", percentile(p)) for p in ("p50", "p95", "p99"))
-CPU = Column("server CPU ms per delivery", ratio("server_cpu_ms_per_delivery"))
-REDIS = Column("Redis commands per delivery", ratio("redis_commands_per_delivery"))
-REDIS_CLIENTS = Column("Redis clients peak", count("redis_clients_peak"))
-DB_QUERIES = Column("DB queries / client / min", ratio("db_queries_per_client_per_min"))
-DB_PER_DELIVERY = Column("DB queries per delivery", ratio("db_queries_per_delivery"))
 RESTARTS = Column("server restarts", restarts_cell, diagnostic=True)
-SEND_FAILURES = Column("failed sends", count("send_failures"), diagnostic=True)
-RECONNECTS = Column("client reconnects", count("reconnects"), diagnostic=True)
-RESENDS = Column("re-sent", count("resends"), diagnostic=True)
-STORED_TWICE = Column("stored twice", count("stored_duplicates"), diagnostic=True)
-MAX = Column("max ms", percentile("max"))
+REQUESTS_PER_DELIVERY, REQUESTS_PER_MINUTE, BYTES, CPU, REDIS, REDIS_CLIENTS = (
+    figure_column(name)
+    for name in ("requests_per_delivery", "http_requests_per_client_per_min",
+                 "bytes_per_delivery", "server_cpu_ms_per_delivery",
+                 "redis_commands_per_delivery", "redis_clients_peak")
+)  # fmt: skip
+DB_QUERIES, DB_PER_DELIVERY = map(
+    figure_column, ("db_queries_per_client_per_min", "db_queries_per_delivery")
+)
+P50, P95, P99, MAX = (figure_column(f"delivery_ms.{p}") for p in ("p50", "p95", "p99", "max"))
 RESTART_COLUMNS = (RESTARTS, SEND_FAILURES, RECONNECTS, RESENDS, STORED_TWICE, P99, MAX)
 """Added to a scenario's table when its server was restarted (chaos): the outage and its cost."""
 
@@ -614,14 +552,14 @@ def markdown_table(rows: Sequence[tuple[str, StrategyResult]], columns: Sequence
     return "\n".join(lines)
 
 
-def other_scenarios(summary: SummaryJson) -> list[str]:
+def other_scenarios(summary: Summary) -> list[str]:
     return [
         f"## Scenario `{name}`\n\n" + results_table(results, SCENARIO_COLUMNS)
         for name, results in other_scenario_results(summary).items()
     ]
 
 
-def sweep_section(summary: SummaryJson) -> list[str]:
+def sweep_section(summary: Summary) -> list[str]:
     sweep = summary.get("sweep") or {}
     rows = [
         (strategy_title(key), point)
@@ -639,7 +577,7 @@ def sweep_section(summary: SummaryJson) -> list[str]:
 # --- provenance -------------------------------------------------------------------------
 
 
-def provenance(summary: SummaryJson) -> str:
+def provenance(summary: Summary) -> str:
     """Everything needed to say where these numbers came from and to reproduce them."""
     config: Mapping[str, Any] = summary.get("config", {})
     machine: Mapping[str, Any] = summary.get("machine", {})

@@ -1,6 +1,6 @@
 """Charts in another language: the drawn figure's texts, rewritten through a label table.
 
-The charts are drawn in English (``benchmarks.charts``); ``pushlab charts DIR --lang ru``
+The charts are drawn in English (``benchmarks.report.charts``); ``pushlab charts DIR --lang ru``
 rewrites each figure's titles, axis labels, legend entries and notes through the table
 below before saving it, so a new chart needs only its phrases added here, not a second
 drawing function. A phrase missing from the table stays English.
@@ -22,7 +22,7 @@ from matplotlib.ticker import Formatter
 LANGUAGES = ("en", "ru")
 
 RUSSIAN_PHRASES: dict[str, str] = {
-    # chart titles (benchmarks.charts.CHART_TITLES)
+    # chart titles (benchmarks.report.charts.CHART_TITLES)
     "HTTP requests per delivered message (requests/message)": (
         "HTTP-запросов на доставленное сообщение (запросов/сообщение)"
     ),
@@ -161,7 +161,7 @@ RUSSIAN_PHRASES: dict[str, str] = {
 
 def russian_phrases() -> dict[str, str]:
     """The table plus each registered strategy's Russian name (legends and notes)."""
-    from benchmarks.reference_docs import RUSSIAN
+    from benchmarks.report.reference_docs import RUSSIAN
     from strategies import STRATEGIES
 
     names = {
