@@ -27,7 +27,7 @@ test: lint  ## the whole suite, browser tests included
 bench: $(STAMP)  ## measure every strategy (quick profile), write results/latest/
 	$(BIN)/pushlab bench
 
-bench-full: $(STAMP)  ## every scenario, the sweep and capacity included (~35 minutes)
+bench-full: $(STAMP)  ## every scenario, the sweep and capacity included (about an hour on 2 cores)
 	$(BIN)/pushlab bench --profile full
 
 locust: $(STAMP)  ## Locust's web UI against a running `make serve`

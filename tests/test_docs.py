@@ -626,9 +626,15 @@ def test_generator_answers_how_many_clients_one_core_holds() -> None:
         "quiet": {"clients_at_slo": 4000, "broke": None, "broke_at_clients": None},
         "busy": {"clients_at_slo": 2000, "broke": "generator", "broke_at_clients": 4000},
     }
+    summary["capacity"]["sse"] = {
+        "quiet": {"clients_at_slo": 500, "broke": "time budget", "broke_at_clients": None},
+        "busy": {"clients_at_slo": 0, "broke": "errors", "broke_at_clients": 250},
+    }
     pages = reference_docs.render_pages(summary)
     english, russian = pages["capacity.md"], pages["capacity.ru.md"]
     assert "| Short polling | 1000 (then p95 over the limit at 2000) | — |" in english
+    sse = "| Server-Sent Events | at least 500 (the time budget ended before a step broke) |"
+    assert f"{sse} none (failed requests already at 250) |" in english
     assert "| WebSocket | at least 4000 (every step passed) | at least 2000 (Locust" in english
     assert "| Короткий опрос | 1000 (дальше — p95 выше предела на 2000) | — |" in russian
     websocket = reference_docs.RUSSIAN.titles["websocket"]

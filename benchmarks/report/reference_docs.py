@@ -324,6 +324,9 @@ def costs_page(summary: Summary | None, key: str, titles: dict[str, str], lang: 
     return "\n".join(lines) + "\n"
 
 
+LOWER_BOUNDS = ("generator", "time budget")
+"""Steps that ended on these say the server holds at least that many: Locust ran out of CPU
+first, or the run's time for capacity was spent before a step broke."""
 CAPACITY_LOADS = ("quiet", "busy")
 """The columns of the capacity table, in this order (the phrases name both loads)."""
 
@@ -337,11 +340,12 @@ def capacity_cell(figures: Mapping[str, Any] | None, lang: Language) -> str:
     if broke is None:
         return lang.text("capacity_held_every_step", clients=clients)
     reason = lang.phrases.get(f"broke_{broke.replace(' ', '_')}", broke)
-    if broke == "generator":  # Locust ran out first: a lower bound on the server's capacity
-        return lang.text("capacity_generator_bound", clients=clients, reason=reason)
-    return lang.text(
-        "capacity_broke", clients=clients, reason=reason, at=figures.get("broke_at_clients")
-    )
+    if broke in LOWER_BOUNDS:  # the run, not the server, ended the steps
+        return lang.text("capacity_lower_bound", clients=clients, reason=reason)
+    at = figures.get("broke_at_clients")
+    if not figures.get("clients_at_slo"):  # not even the first step passed
+        return lang.text("capacity_none", reason=reason, at=at)
+    return lang.text("capacity_broke", clients=clients, reason=reason, at=at)
 
 
 def capacity_page(summary: Summary | None, titles: dict[str, str], lang: Language) -> str:

@@ -66,7 +66,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"quick: the chat scenario, {quick.chat_clients} clients, "
         f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
         f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; capacity: at most 15 min; "
-        "~35 min in all) (default: %(default)s)",
+        "about an hour in all on 2 cores) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--scenarios", type=scenario_names, default=None, metavar="NAME,...",
