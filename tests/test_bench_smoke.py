@@ -7,9 +7,11 @@ DESIGN.md, and that nothing was lost, duplicated or reordered.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.run import hotpaths
+from benchmarks.run.locust_workers import DEFAULT_MASTER_PORT
 from strategies import STRATEGIES
 
 pytestmark = pytest.mark.slow
@@ -199,11 +202,17 @@ def test_a_strategy_that_misses_messages_fails_verify_and_is_not_measured(
 
 
 def test_locust_master_and_workers_account_for_every_client(tmp_path: Path) -> None:
-    finished = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients", "6",
-         "--duration", "6", "--processes", "2", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    """Also with Locust's default master port taken (another run, another program): the
+    forked workers meet their master on a port of the run's own."""
+    with contextlib.closing(socket.socket()) as squatter:
+        with contextlib.suppress(OSError):  # taken already: the same condition
+            squatter.bind(("127.0.0.1", DEFAULT_MASTER_PORT))
+            squatter.listen()
+        finished = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "bench", "--strategies", "websocket", "--clients",
+             "6", "--duration", "6", "--processes", "2", "--out", str(tmp_path)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     result = summary["strategies"]["websocket"]

@@ -601,7 +601,11 @@ def run_locust(
         "0",
     ]
     if config.processes > 0:
-        command += ["--processes", str(config.processes)]
+        # The forked workers reach their master on a free loopback port, not on Locust's
+        # default *:5557: a second run (or anything else on 5557) would make the bind fail.
+        port = str(free_port())
+        command += ["--processes", str(config.processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
     workers = LocustWorkers(config.locust_workers, free_port(), out_dir)
     if workers.count:
         command += master_arguments(workers.count, "127.0.0.1", workers.master_port)
