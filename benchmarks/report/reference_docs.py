@@ -26,6 +26,7 @@ from benchmarks.results.summary import (
     load_if_present,
     number,
 )
+from benchmarks.run.scenarios import CAPACITY_LOADS
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REFERENCE_DIR = REPO / "results" / "reference"
@@ -327,12 +328,11 @@ def costs_page(summary: Summary | None, key: str, titles: dict[str, str], lang: 
 LOWER_BOUNDS = ("generator", "time budget")
 """Steps that ended on these say the server holds at least that many: Locust ran out of CPU
 first, or the run's time for capacity was spent before a step broke."""
-CAPACITY_LOADS = ("quiet", "busy")
-"""The columns of the capacity table, in this order (the phrases name both loads)."""
 
 
 def capacity_cell(figures: Mapping[str, Any] | None, lang: Language) -> str:
-    """``2000`` and what ended the steps, ``≥ 4000`` when none broke, ``—`` when not run."""
+    """The last step that passed and what ended the steps ("at least" when the run, not the
+    server, ended them), or ``—`` when this load did not run."""
     if not figures:
         return "—"
     clients = lang.number(figures.get("clients_at_slo") or 0)
@@ -355,14 +355,13 @@ def capacity_page(summary: Summary | None, titles: dict[str, str], lang: Languag
     capacity = summary.get("capacity") or {}
     if not capacity:
         return lang.text("capacity_not_measured", run_id=summary.get("run_id"))
-    config = summary.get("config", {})
+    hold = summary.get("config", {}).get("capacity_hold_s")
+    headers = [lang.phrases["strategy"]]
+    headers += [lang.phrases[f"capacity_{load}"] for load in CAPACITY_LOADS]
     lines = [
-        lang.text(
-            "capacity_intro", run_id=summary.get("run_id"), hold=config.get("capacity_hold_s")
-        ),
-        f"| {lang.phrases['strategy']} | {lang.phrases['capacity_quiet']} "
-        f"| {lang.phrases['capacity_busy']} |",
-        "|---|---|---|",
+        lang.text("capacity_intro", run_id=summary.get("run_id"), hold=hold),
+        "| " + " | ".join(headers) + " |",
+        "|---" * len(headers) + "|",
     ]
     for key in (key for key in titles if key in capacity):
         loads = capacity[key]
