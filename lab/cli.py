@@ -31,6 +31,8 @@ def setup_django() -> None:
 
 SITE_APP = "lab.asgi:application"
 SERVERS = ("daphne", "uvicorn")
+KEEP_ALIVE_S = 75
+"""Seconds uvicorn keeps an idle HTTP/1.1 connection open for the next request."""
 LAYERS = ("redis", "pubsub")
 FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S = 20, 30
 FLOOR_SHUTDOWN_GRACE_S = 1
@@ -127,6 +129,10 @@ def run_uvicorn(
         ws_ping_interval=ping[0],
         ws_ping_timeout=ping[1],
         timeout_graceful_shutdown=grace_s,
+        # uvicorn closes an idle keep-alive connection after 5 s by default: a client that
+        # posts every 5 s then sends on a connection the server is closing, and the request
+        # fails ("connection closed"). 75 s is nginx's default, above any client's pause here.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     logging.getLogger("uvicorn.error").addFilter(drop_cancelled_at_shutdown)
     Server(config).run()
