@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from benchmarks.run.background import BackgroundThread
-from benchmarks.run.capacity import ServerFootprint
+from benchmarks.run.capacity import Footprint
 from benchmarks.run.chaos import ServerRestarter
 
 
@@ -48,7 +48,7 @@ def test_nothing_planned_starts_no_thread_and_stop_is_still_safe() -> None:
 
 
 def test_the_runner_threads_share_the_base(tmp_path: Path) -> None:
-    footprint = ServerFootprint(server_pid=0)
+    footprint = Footprint(roots=())
     assert isinstance(footprint, BackgroundThread) and not footprint.finished.is_set()
     restarter = ServerRestarter(None, (), tmp_path / "clients.json")  # type: ignore[arg-type]
     assert not restarter.wanted() and restarter.start().thread is None

@@ -10,79 +10,221 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.load.climb import Climb, LocustCounts, histogram_p95
 from benchmarks.run.capacity import (
+    CAPACITY_BUDGET_S,
+    MIN_CLIMB_S,
+    RUN_SETUP_S,
     SLO_P95_MS,
-    ServerFootprint,
-    locust_failures,
+    Budget,
+    Footprint,
+    FootprintSample,
+    climb_seconds,
+    climb_steps,
+    fitting_steps,
     server_bounds,
     slo_p95_ms,
     step_counts,
     step_record,
 )
-from benchmarks.run.scenarios import CAPACITY_STEPS
+from benchmarks.run.scenarios import CAPACITY_QUIET, CAPACITY_STEPS, JOIN_SETTLE_S
+
+HOLD = (100.0, 120.0)
+"""The hold of the step in these tests (wall-clock seconds)."""
 
 
-def step_result(**changes: Any) -> dict[str, Any]:
-    """A timed run's result for a clean 250-client step; ``changes`` spoil it."""
-    result: dict[str, Any] = {
-        "status": "ok", "failure": None, "clients": 250, "duration_s": 21.0,
-        "delivery_ms": {"p50": 10.0, "p95": 40.0, "p99": 60.0, "max": 90.0},
-        "deliveries": 2100, "lost": 0, "duplicates": 0, "out_of_order": 0, "send_failures": 0,
-        "http_requests": 500, "server_cpu_ms": 4200.0, "server_cpu_percent": 20.0,
-        "server_cpu_ms_per_delivery": 2.0, "locust_cpu_percent": 30.0, "locust_saturated": False,
+def window(**changes: Any) -> dict[str, Any]:
+    """What the climb wrote for a clean 250-client step held from 100 s to 120 s."""
+    held = {
+        "clients": 250, "join_started": 90.0, "hold_started": HOLD[0], "hold_ended": HOLD[1],
+        "users": 250, "requests": 500, "failures": 0, "locust_p95_ms": 40,
     }  # fmt: skip
-    return {**result, **changes}
+    return {**held, **changes}
 
 
-def footprint(fds: int = 300, rss_mb: float = 90.0) -> ServerFootprint:
-    return ServerFootprint(server_pid=0, fds_peak=fds, rss_mb_peak=rss_mb)
+def record(latencies: list[float], sent_s: list[float], **anomalies: list[float]) -> dict[str, Any]:
+    """A client's record: each delivery's latency and its message's send time (epoch ms)."""
+    return {
+        "latencies_ms": latencies,
+        "sent_ms": [at * 1000 for at in sent_s],
+        **{f"{kind}_sent_ms": [at * 1000 for at in times] for kind, times in anomalies.items()},
+    }
 
 
-def verdict(result: dict[str, Any], fds: int = 300, failures: int = 0) -> str | None:
-    record = step_record(result, footprint(fds), failures, fd_limit=1000, slo_ms=500.0, hold_s=20)
-    assert record["passed"] is (record["broke"] is None)
-    return record["broke"]
+def sampled(cpu_per_s: float, fds: int = 300, rss_mb: float = 90.0, pid: int = 1) -> Footprint:
+    """A footprint sampled every second from 80 s to 130 s, one process busy at ``cpu_per_s``."""
+    footprint = Footprint(roots=())
+    for at in range(80, 131):
+        cpu = {pid: cpu_per_s * (at - 80)}
+        footprint.samples.append(FootprintSample(float(at), cpu, fds, int(rss_mb * 1024)))
+    return footprint
 
 
-def test_a_clean_step_passes_with_its_figures() -> None:
-    record = step_record(step_result(), footprint(), 0, fd_limit=1000, slo_ms=500.0, hold_s=20)
-    assert record["passed"] and record["broke"] is None
-    assert record["deliveries_per_s"] == 105.0 and record["http_requests_per_s"] == 23.8
-    assert record["server_cpu_ms_per_request"] == 8.4 and record["server_fds_peak"] == 300
+def step(
+    win: dict[str, Any] | None = None,
+    records: list[dict[str, Any]] | None = None,
+    server: Footprint | None = None,
+    load: Footprint | None = None,
+) -> dict[str, Any]:
+    clean = [record([10.0, 40.0, 30.0], [101.0, 110.0, 119.0])]
+    return dict(
+        step_record(
+            win or window(),
+            clean if records is None else records,
+            server or sampled(0.2),
+            load or sampled(0.3),
+            fd_limit=1000,
+            slo_ms=500.0,
+        )
+    )
+
+
+def test_a_clean_step_passes_with_the_figures_of_its_hold() -> None:
+    outside = record([9000.0, 7000.0], [95.0, 121.0], lost=[99.0, 125.0])  # sent in the join
+    figures = step(records=[record([10.0, 40.0, 30.0], [101.0, 110.0, 119.0]), outside])
+    assert figures["passed"] and figures["broke"] is None, figures
+    assert figures["deliveries"] == 3 and figures["deliveries_per_s"] == 0.1
+    assert figures["delivery_ms"]["max"] == 40.0 and figures["lost"] == 0
+    assert figures["server_cpu_percent"] == 20.0 and figures["locust_cpu_percent"] == 30.0
+    assert figures["http_requests_per_s"] == 25.0
+    assert figures["server_cpu_ms_per_request"] == 8.0  # 20 % of 20 s over 500 requests
+    assert figures["server_fds_peak"] == 300 and figures["duration_s"] == 20.0
 
 
 @pytest.mark.parametrize(
-    ("changes", "fds", "failures", "broke"),
+    ("changes", "broke"),
     [
-        pytest.param({"locust_saturated": True, "lost": 3}, 300, 0, "generator", id="generator"),
-        pytest.param({}, 950, 5, "file descriptors", id="fds"),
-        pytest.param({}, 300, 2, "errors", id="locust-failures"),
-        pytest.param({"send_failures": 1}, 300, 0, "errors", id="send-failures"),
         pytest.param(
-            {"status": "failed", "failure": "only 200 of 250 clients reported"},
-            300,
-            0,
-            "errors",
-            id="missing-clients",
+            {"load": sampled(0.95), "records": [record([1.0], [101.0], lost=[105.0])]},
+            "generator",
+            id="generator",
         ),
-        pytest.param({"status": "failed", "lost": 1}, 300, 0, "loss", id="lost"),
-        pytest.param({"status": "failed", "duplicates": 1}, 300, 0, "loss", id="duplicated"),
         pytest.param(
-            {"delivery_ms": {"p50": 1, "p95": 501, "p99": 1, "max": 1}},
-            300,
-            0,
+            {"server": sampled(0.2, fds=950), "win": window(failures=5)},
+            "file descriptors",
+            id="fds",
+        ),
+        pytest.param({"win": window(failures=2)}, "errors", id="failed-requests"),
+        pytest.param({"records": [record([1.0], [101.0], lost=[105.0])]}, "loss", id="lost"),
+        pytest.param(
+            {"records": [record([1.0], [101.0], duplicates=[101.0])]}, "loss", id="duplicated"
+        ),
+        pytest.param(
+            {"records": [record([1.0] * 19 + [501.0] * 2, [101.0] * 21)]},
             "latency",
             id="p95-over-slo",
         ),
+        pytest.param(
+            {"records": [record([1.0, 9000.0], [101.0, 121.0])]}, None, id="slow-after-the-hold"
+        ),
+        pytest.param({"records": [record([], [])]}, "latency", id="nothing-delivered"),
     ],
 )
-def test_what_broke_a_step(changes: dict[str, Any], fds: int, failures: int, broke: str) -> None:
-    assert verdict(step_result(**changes), fds=fds, failures=failures) == broke
+def test_what_broke_a_step(changes: dict[str, Any], broke: str | None) -> None:
+    figures = step(**changes)
+    assert figures["broke"] == broke and figures["passed"] is (broke is None), figures
+
+
+def test_the_steps_end_at_the_first_that_did_not_pass() -> None:
+    windows = [
+        window(clients=250),
+        window(clients=500, hold_started=200.0, hold_ended=220.0),  # nothing sent in it
+        window(clients=1000, hold_started=300.0, hold_ended=320.0),
+    ]
+    records = [record([5.0, 6.0], [110.0, 310.0])]
+    steps = climb_steps(windows, None, records, sampled(0.2), sampled(0.3), 1000, 500.0)
+    assert [(s["clients"], s["broke"]) for s in steps] == [(250, None), (500, "latency")]
+
+
+def test_a_step_locust_could_not_start_is_generator_bound() -> None:
+    stopped = {"stopped": "generator", "at": 125.0, "users": 430, "clients": 500,
+               "join_started": 121.0}  # fmt: skip
+    steps = climb_steps([window()], stopped, [record([5.0], [110.0])], sampled(0.2),
+                        sampled(0.3), 1000, 500.0)  # fmt: skip
+    assert [(s["clients"], s["broke"]) for s in steps] == [(250, None), (500, "generator")]
+    assert steps[1]["failure"] == "Locust started 430 of its 500 clients in time"
+
+
+def test_footprint_cpu_is_over_the_window_of_every_process_or_the_busiest() -> None:
+    footprint = Footprint(roots=())
+    for at in range(0, 11):  # process 1 a full core from 4 s to 8 s, process 2 a tenth
+        busy = min(max(at - 4, 0), 4)
+        footprint.samples.append(FootprintSample(float(at), {1: busy, 2: at / 10}, 10, 1024))
+    assert footprint.cpu_percent(4.0, 8.0, busiest=True) == 100.0
+    assert footprint.cpu_percent(4.0, 8.0) == 110.0
+    assert footprint.cpu_percent(0.0, 10.0, busiest=True) == 40.0  # 4 s of 10, diluted
+    assert footprint.cpu_percent(20.0, 30.0) is None  # nothing sampled then
+
+
+def counts(users: int, deliveries: dict[int, int] | None = None, failures: int = 0) -> LocustCounts:
+    return LocustCounts(users, requests=users, failures=failures, delivery_times=deliveries or {})
+
+
+def test_the_climb_joins_settles_holds_and_goes_on_while_the_steps_pass() -> None:
+    written: list[dict[str, Any]] = []
+    scenario = replace(
+        CAPACITY_QUIET, steps=(100, 200), step_hold_s=10, slo_p95_ms=500, duration_s=600
+    )
+    climb = Climb(scenario, written.append)
+    assert climb.tick(0.0, counts(0)) == (100, scenario.join_rate)
+    assert climb.tick(1.0, counts(60)) == (100, scenario.join_rate) and climb.phase == "join"
+    climb.tick(2.0, counts(100))  # all started: settle
+    climb.tick(2.0 + JOIN_SETTLE_S, counts(100, {20: 5}))  # the hold starts
+    assert climb.tick(12.0 + JOIN_SETTLE_S, counts(100, {20: 105, 30: 10})) == (200, 50.0)
+    assert written[0]["clients"] == 100 and written[0]["locust_p95_ms"] == 30.0
+    assert written[0]["hold_ended"] - written[0]["hold_started"] == 10
+    assert climb.step == 1 and climb.phase == "join"
+
+
+@pytest.mark.parametrize(
+    ("at_end", "stopped"),
+    [
+        pytest.param(counts(100, {20: 100, 900: 10}), "latency", id="p95-over-slo"),
+        pytest.param(counts(100, {20: 100}, failures=1), "errors", id="a-failed-request"),
+        pytest.param(counts(100, {20: 100}, failures=3), "errors", id="joins-failed-not-holds"),
+        pytest.param(counts(100), "latency", id="nothing-delivered"),
+    ],
+)
+def test_the_climb_stops_after_a_step_locust_saw_break(at_end: LocustCounts, stopped: str) -> None:
+    written: list[dict[str, Any]] = []
+    scenario = replace(
+        CAPACITY_QUIET, steps=(100, 200), step_hold_s=10, slo_p95_ms=500, duration_s=600
+    )
+    climb = Climb(scenario, written.append)
+    joining = counts(100, failures=3 if at_end.failures == 3 else 0)  # failed while joining
+    for now, seen in ((0.0, counts(0)), (1.0, joining), (4.0, joining)):
+        climb.tick(now, seen)
+    climb.tick(15.0, at_end)
+    assert written[-1]["stopped"] == stopped and climb.phase == "drain"
+    assert climb.tick(15.0 + scenario.drain_s - 0.5, at_end) == (100, scenario.join_rate)
+    assert climb.tick(15.0 + scenario.drain_s, at_end) is None
+
+
+def test_the_climb_gives_up_on_clients_locust_cannot_start_and_on_its_deadline() -> None:
+    written: list[dict[str, Any]] = []
+    scenario = replace(CAPACITY_QUIET, steps=(100,), step_hold_s=10, duration_s=600)
+    climb = Climb(scenario, written.append)
+    climb.tick(0.0, counts(0))
+    climb.tick(100 / scenario.join_rate + 31, counts(70))
+    assert written == [{"stopped": "generator", "at": 33.0, "users": 70, "clients": 100,
+                        "join_started": 0.0}]  # fmt: skip
+    late = Climb(scenario, written.append)
+    late.tick(0.0, counts(0))
+    late.tick(600.0 - scenario.drain_s, counts(100))
+    assert written[-1]["stopped"] == "time budget"
+
+
+def test_locusts_histogram_p95_is_read_from_what_it_gained() -> None:
+    assert histogram_p95({10: 50, 20: 5}, {10: 50}) == 20.0
+    assert histogram_p95({10: 95, 900: 5}, {}) == 10.0
+    assert histogram_p95({10: 94, 900: 6}, {}) == 900.0
+    assert histogram_p95({10: 5}, {10: 5}) is None
 
 
 def test_steps_and_slo() -> None:
@@ -91,6 +233,24 @@ def test_steps_and_slo() -> None:
     assert step_counts(4000, (8, 4, 8)) == [4, 8]
     assert slo_p95_ms("websocket", 1000) == SLO_P95_MS
     assert slo_p95_ms("short-polling", 1000) == SLO_P95_MS + 1000  # it may wait a whole poll
+
+
+def test_a_climb_is_planned_to_fit_its_share_of_the_budget() -> None:
+    rate, drain = CAPACITY_QUIET.join_rate, CAPACITY_QUIET.drain_s
+    to_4000 = climb_seconds([250, 500, 1000, 2000, 4000], rate, 20, drain)
+    assert to_4000 == pytest.approx(4000 / rate + 5 * (20 + JOIN_SETTLE_S + 2) + drain)
+    steps = [250, 500, 1000, 2000, 4000]
+    assert fitting_steps(steps, CAPACITY_QUIET, 20, 1e6) == steps
+    assert fitting_steps(steps, CAPACITY_QUIET, 20, to_4000) == [250, 500, 1000, 2000]
+    assert fitting_steps(steps, CAPACITY_QUIET, 20, 10) == []
+
+
+def test_the_budget_keeps_time_for_the_climbs_still_to_come() -> None:
+    budget = Budget()
+    kept = MIN_CLIMB_S + RUN_SETUP_S  # for each climb still to come
+    # the first climb's server and verify have already run when it asks
+    assert budget.share_s(10) == pytest.approx(CAPACITY_BUDGET_S - RUN_SETUP_S - 9 * kept, abs=1)
+    assert budget.share_s(10) == pytest.approx(CAPACITY_BUDGET_S - RUN_SETUP_S - 8 * kept, abs=1)
 
 
 def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:
@@ -105,28 +265,17 @@ def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:
     assert few["PUSHLAB_MAX_WEBSOCKETS"] == "60"
 
 
-def test_locust_failures_leave_out_the_accounting_rows(tmp_path: Path) -> None:
-    (tmp_path / "capacity-busy_failures.csv").write_text(
-        "Method,Name,Error,Occurrences\n"
-        "GET,/chat/[room]/,ConnectionRefusedError(111),4\n"
-        "WS,/ws/chat/[room]/ connect,timeout,3\n"
-        "DELIVER,websocket accounting,lost 1,9\n"
-    )
-    assert locust_failures(tmp_path, "capacity-busy") == 7
-    assert locust_failures(tmp_path, "capacity-quiet") == 0
-
-
 @pytest.mark.slow
-def test_a_tiny_capacity_run_records_every_step(tmp_path: Path) -> None:
+def test_a_tiny_capacity_run_climbs_its_steps_in_one_locust_run(tmp_path: Path) -> None:
     finished = subprocess.run(
         [sys.executable, "-m", "lab.cli", "bench", "--scenarios", "capacity", "--strategies",
-         "websocket", "--capacity-steps", "4,8", "--capacity-hold", "4", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=240,
+         "websocket", "--capacity-steps", "4,8", "--capacity-hold", "12", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     assert summary["config"]["scenarios"] == ["capacity-quiet", "capacity-busy"]
-    assert summary["config"]["capacity_hold_s"] == 4
+    assert summary["config"]["capacity_hold_s"] == 12
     for load in ("quiet", "busy"):
         capacity = summary["capacity"]["websocket"][load]
         assert [step["clients"] for step in capacity["steps"]] == [4, 8], capacity
@@ -134,16 +283,19 @@ def test_a_tiny_capacity_run_records_every_step(tmp_path: Path) -> None:
         assert capacity["slo_p95_ms"] == SLO_P95_MS
         for step in capacity["steps"]:
             assert step["passed"] and step["lost"] == 0 and step["errors"] == 0, step
+            # a sender sends every 8-12 s, so a 12 s hold holds a message of every room
             assert step["deliveries"] > 0 and step["delivery_ms"]["p95"] <= SLO_P95_MS
             assert step["server_fds_peak"] > 0 and step["server_rss_mb_peak"] > 0
             assert step["server_cpu_percent"] is not None
+            assert step["duration_s"] == pytest.approx(12, abs=1.5)
         assert capacity["deliveries_per_s_at_slo"] == capacity["steps"][-1]["deliveries_per_s"]
         scenario = summary["scenarios"][f"capacity-{load}"]["websocket"]
         assert scenario["clients"] == 8 and scenario["clients_at_slo"] == 8
         raw = tmp_path / "latest" / "raw" / f"capacity-{load}" / "websocket"
-        for clients in (4, 8):  # one Locust run per step, each client accounted
-            lines = (raw / f"{clients}-clients" / "deliveries.jsonl").read_text().splitlines()
-            assert len(lines) == clients
+        # one Locust run for both steps, every client accounted once
+        assert len((raw / "deliveries.jsonl").read_text().splitlines()) == 8
+        climbed = [json.loads(line) for line in (raw / "steps.jsonl").read_text().splitlines()]
+        assert [line.get("stopped") for line in climbed] == [None, None, "last step"]
 
 
 def synthetic_capacity(cpu_ms_per_request: float) -> dict[str, Any]:
@@ -199,16 +351,3 @@ def test_capacity_charts_are_drawn_only_for_a_run_with_capacity(tmp_path: Path) 
     assert (tmp_path / "capacity_steps.png").read_bytes().startswith(b"\x89PNG")
     without = {path.name for path in write_charts({**summary, "capacity": {}}, tmp_path / "no")}
     assert not {"capacity_clients.png", "capacity_steps.png"} & without
-
-
-def test_server_cpu_is_that_of_the_busiest_hold_long_window() -> None:
-    sampled = ServerFootprint(server_pid=0)
-    # idle for 4 s (the join ramp), a full core for 4 s (the hold), idle for 2 s (the stop)
-    cpu = 0.0
-    for tenth in range(0, 101, 5):
-        at = tenth / 10
-        sampled.cpu_samples.append((at, cpu))
-        cpu += 0.5 if 4 <= at < 8 else 0.05
-    assert sampled.busiest_cpu_percent(4.0) == 100.0
-    assert 10.0 < (sampled.busiest_cpu_percent(10.0) or 0) < 50.0  # the whole run, diluted
-    assert sampled.busiest_cpu_percent(60.0) is None  # no window that long was sampled

@@ -57,31 +57,51 @@ class DeliveryAccount:
         return asdict(self)
 
 
-def account_deliveries(expected_ids: Iterable[int], received_ids: Sequence[int]) -> DeliveryAccount:
+@dataclass(frozen=True)
+class Anomalies:
+    """The ids behind a receiver's account: which expected ids never came, which came again,
+    which came after a higher one (the capacity steps place each by its send time)."""
+
+    lost: list[int]
+    duplicates: list[int]
+    out_of_order: list[int]
+
+
+def delivery_anomalies(expected_ids: Iterable[int], received_ids: Sequence[int]) -> Anomalies:
     """Compare the ids a receiver got (in arrival order) with the ids its room stored.
 
     Ids received that are not expected (e.g. after the accounting snapshot) are
     ignored for loss, but still count as duplicates or out of order if they are.
     """
-    expected = set(expected_ids)
     seen: set[int] = set()
-    duplicates = out_of_order = 0
+    duplicates: list[int] = []
+    out_of_order: list[int] = []
     newest = -1
     for message_id in received_ids:
         if message_id in seen:
-            duplicates += 1
+            duplicates.append(message_id)
             continue
         seen.add(message_id)
         if message_id < newest:
-            out_of_order += 1
+            out_of_order.append(message_id)
         newest = max(newest, message_id)
-    delivered = len(expected & seen)
+    lost = sorted(set(expected_ids) - seen)
+    return Anomalies(lost=lost, duplicates=duplicates, out_of_order=out_of_order)
+
+
+def account_deliveries(expected_ids: Iterable[int], received_ids: Sequence[int]) -> DeliveryAccount:
+    """What one receiver got against what it should have got, as counts."""
+    expected = set(expected_ids)
+    return account_of(len(expected), delivery_anomalies(expected, received_ids))
+
+
+def account_of(expected: int, anomalies: Anomalies) -> DeliveryAccount:
     return DeliveryAccount(
-        expected=len(expected),
-        deliveries=delivered,
-        lost=len(expected) - delivered,
-        duplicates=duplicates,
-        out_of_order=out_of_order,
+        expected=expected,
+        deliveries=expected - len(anomalies.lost),
+        lost=len(anomalies.lost),
+        duplicates=len(anomalies.duplicates),
+        out_of_order=len(anomalies.out_of_order),
     )
 
 

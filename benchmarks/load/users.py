@@ -32,7 +32,8 @@ from locust import FastHttpUser, constant, events
 from benchmarks.load import timeline
 from benchmarks.load.deliveries import (
     DeliveryAccount,
-    account_deliveries,
+    account_of,
+    delivery_anomalies,
     message_text,
     sent_at_ms,
 )
@@ -54,8 +55,9 @@ _local_started_at = time.time()
 record_sink: Callable[[dict[str, Any]], None] | None = None
 """Where a Locust worker sends its clients' records (``benchmarks.load.distributed``)."""
 _room_ids_lock = gevent.lock.BoundedSemaphore()
-_room_ids: dict[str, list[int]] = {}
-"""Each finished room's stored ids, fetched once per process by the first client that stops."""
+_room_history: dict[str, list[tuple[int, float | None]]] = {}
+"""Each finished room's stored (id, send time), fetched once per process by the first client
+that stops."""
 _room_stored_duplicates: dict[str, int] = {}
 """Per room: messages stored with a text already stored (every benchmark text is unique)."""
 events.request.add_listener(timeline.record_request)  # the sampled clients' HTTP requests
@@ -160,6 +162,9 @@ class ChatUser(FastHttpUser):
         self.received_ids: list[int] = []
         self.seen_ids: set[int] = set()
         self.latencies_ms: list[float] = []
+        self.sent_ms: list[float] = []
+        """Each first arrival's send time (epoch ms), beside its latency: a capacity step
+        counts the deliveries of messages sent in its hold."""
         self.sent = self.send_failures = 0
         self.resends = 0
         """Sends repeated with the same client_id: after a failure, or on purpose (chaos)."""
@@ -167,7 +172,6 @@ class ChatUser(FastHttpUser):
         """Times this client got through to the server again after losing it (a restart)."""
         self.backoff = Backoff()
         self.send_until = float("inf")
-        self.send_from = 0.0
         self.greenlets: list[gevent.Greenlet] = []
         self.timeline = timeline.NOT_SAMPLED
         """Records this client's traffic for the run timeline if it is one of the sample."""
@@ -202,7 +206,6 @@ class ChatUser(FastHttpUser):
         )
         self.room = f"bench-{RUN_TAG}-{SCENARIO.name}-{SCENARIO.room_of(self.client_number)}"
         self.send_until = started_at + SCENARIO.duration_s - SCENARIO.drain_s
-        self.send_from = started_at + SCENARIO.senders_wait_s
         page = self.client.get(
             f"/chat/{self.room}/?strategy={self.strategy_key}", name="/chat/[room]/"
         )
@@ -218,7 +221,6 @@ class ChatUser(FastHttpUser):
     def send_loop(self) -> None:
         """Send about every ``send_interval_s`` (jittered) until the drain before the end."""
         interval = SCENARIO.send_interval_s
-        gevent.sleep(max(0.0, self.send_from - time.time()))  # the join ramp, if any
         gevent.sleep(random.uniform(0, max(0.0, min(interval, self.send_until - time.time()))))
         while time.time() < self.send_until:
             if self.send_until_stored(message_text(), uuid.uuid4().hex):
@@ -258,6 +260,7 @@ class ChatUser(FastHttpUser):
                 continue
             latency_ms = max(0.0, now_ms - sent_ms)
             self.latencies_ms.append(round(latency_ms, 2))
+            self.sent_ms.append(round(sent_ms, 1))
             self.environment.events.request.fire(
                 request_type="DELIVER",
                 name=self.strategy_key,
@@ -288,9 +291,17 @@ class ChatUser(FastHttpUser):
         self.timeline.write()
         if self.config is None:
             return  # never joined: nothing to account for
-        account = account_deliveries(self.room_ids_after(self.join_id), self.received_ids)
+        history = self.room_history_after(self.join_id)
+        if SCENARIO.steps:
+            # The climb ends when the shape says so, not at a planned time: a message sent in
+            # the last drain_s before this client stopped may be on its way, so it is not owed.
+            owed_until_ms = (time.time() - SCENARIO.drain_s) * 1000
+            history = [(id_, sent) for id_, sent in history if (sent or 0) <= owed_until_ms]
+        anomalies = delivery_anomalies([id_ for id_, _ in history], self.received_ids)
+        account = account_of(len(history), anomalies)
         if not account.clean:
             self.report_delivery_error(account)
+        sent_of = dict(history)
         append_record(
             {
                 "strategy": self.strategy_key,
@@ -305,23 +316,31 @@ class ChatUser(FastHttpUser):
                 "reconnects": self.reconnects,
                 **account.as_dict(),
                 "latencies_ms": self.latencies_ms,
+                "sent_ms": self.sent_ms,
+                # when the messages behind the anomalies were sent (None: not a bench text)
+                "lost_sent_ms": [sent_of.get(id_) for id_ in anomalies.lost],
+                "duplicates_sent_ms": [sent_of.get(id_) for id_ in anomalies.duplicates],
+                "out_of_order_sent_ms": [sent_of.get(id_) for id_ in anomalies.out_of_order],
             }
         )
 
-    def room_ids_after(self, after: int) -> list[int]:
-        """The ids the room stored after ``after``: what this client should have received.
+    def room_history_after(self, after: int) -> list[tuple[int, float | None]]:
+        """The room's stored messages after ``after`` as (id, send time): what this client
+        should have received.
 
         Once sending is over every client of a room sees the same history, so the
-        first client of a room to stop fetches it for the others in its process.
+        first client of a room to stop fetches it for the others in its process (in a climb,
+        whatever it fetched: later messages fall in the drain no client is owed).
         """
         with _room_ids_lock:
-            ids = _room_ids.get(self.room)
-            if ids is None:
+            history = _room_history.get(self.room)
+            if history is None:
                 ids, texts = self.fetch_room_history()
                 _room_stored_duplicates[self.room] = len(texts) - len(set(texts))
-                if time.time() >= self.send_until:
-                    _room_ids[self.room] = ids
-        return [message_id for message_id in ids if message_id > after]
+                history = [(id_, sent_at_ms(text)) for id_, text in zip(ids, texts, strict=True)]
+                if time.time() >= self.send_until or SCENARIO.steps:
+                    _room_history[self.room] = history
+        return [(id_, sent) for id_, sent in history if id_ > after]
 
     def fetch_room_history(self) -> tuple[list[int], list[str]]:
         """The room's stored ids and texts (a text stored twice is a send stored twice)."""

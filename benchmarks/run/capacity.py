@@ -1,25 +1,26 @@
 """The capacity scenario: how many clients one server holds before its users notice.
 
-For each strategy and load (``quiet``, ``busy``) the clients grow in steps
-(``CAPACITY_STEPS`` up to ``--capacity-max``); each step is one Locust run on the
-same server whose shape starts the step's clients at a bounded join rate and holds
-them ``--capacity-hold`` seconds. A step passes while delivery p95 stays within the
-SLO, nothing is lost, duplicated or reordered, no request or connection fails, and
-Locust stays below 90 % of its core; a step where Locust saturated is
-"generator-bound" and says nothing about the server. Steps stop at the first one
-that does not pass, and the whole scenario stays inside ``CAPACITY_BUDGET_S``.
+For each strategy and load (``quiet``, ``busy``) one Locust run climbs through the
+steps (``CAPACITY_STEPS`` up to ``--capacity-max``): the clients already joined stay,
+each step's new ones join at a bounded rate, and the step is held ``--capacity-hold``
+seconds (``benchmarks.load.shapes.Climb``). A step passes while the delivery p95 of the
+messages sent in its hold stays within the SLO, none of them is lost, duplicated or
+reordered, no request or connection fails, and Locust stays below 90 % of its core; a
+step where Locust saturated is "generator-bound" and says nothing about the server. The
+climb stops after the first step Locust sees break, the figures stop at the first step
+that did not pass, and the whole scenario stays inside ``CAPACITY_BUDGET_S``.
 """
 
 from __future__ import annotations
 
-import csv
-import math
+import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.results.summary import (
     CapacityResult,
@@ -32,7 +33,13 @@ from benchmarks.results.summary import (
 from benchmarks.run import metrics
 from benchmarks.run.background import BackgroundThread
 from benchmarks.run.probes import process_cpu_s, process_tree
-from benchmarks.run.scenarios import CAPACITY_LOADS, CAPACITY_STEPS, Scenario
+from benchmarks.run.scenarios import (
+    CAPACITY_LOADS,
+    CAPACITY_STEPS,
+    JOIN_SETTLE_S,
+    STEPS_FILE,
+    Scenario,
+)
 
 if TYPE_CHECKING:
     from benchmarks.run.runner import BenchConfig
@@ -43,18 +50,23 @@ SLO_P95_MS = 500.0
 """Delivery p95 a step may reach, plus a strategy's ``latency_allowance_ms`` (a poll interval)."""
 DEFAULT_HOLD_S = 20.0
 DEFAULT_MAX_CLIENTS = 4000
-CAPACITY_BUDGET_S = 15 * 60.0
-"""Every strategy and load of one capacity run together, verify steps included."""
-STEP_OVERHEAD_S = 10.0
-"""Locust's start, the drain before the end, and the clients' accounting at stop."""
+CAPACITY_BUDGET_S = 20 * 60.0
+"""Every strategy and load of one capacity run together, verify runs included."""
 RUN_SETUP_S = 20.0
-"""Per strategy and load, before the steps: a fresh Redis and server, and the verify run."""
+"""Per strategy and load, before the climb: a fresh Redis and server, and the verify run."""
+CLIMB_OVERHEAD_S = 20.0
+"""Per climb, besides its steps: Locust's start and stop, the clients' accounting, the probes."""
+TICK_SLACK_S = 2.0
+"""Per step: Locust asks the shape once a second, so a step's join and settle each end up to
+a second late."""
+MIN_CLIMB_S = 60.0
+"""Kept for each climb still to come while an earlier one takes its share of the budget."""
 MEMORY_SHARE_LIMIT = 0.5
 """A server above this share of the machine's memory has broken on memory."""
 FD_SHARE_LIMIT = 0.9
 """A server above this share of its open-file limit has broken on file descriptors."""
-JOIN_SETTLE_S = 2.0
-"""After the last client joined, before the first message: its socket or poll is in place."""
+LOCUST_SATURATED_PERCENT = 90.0
+"""A Locust process above this share of its core in a hold makes the step generator-bound."""
 BREAKS = ("generator", "file descriptors", "memory", "errors", "loss", "latency")
 """What can end the steps, in the order a step is checked for it."""
 
@@ -73,6 +85,10 @@ def step_counts(max_clients: int, steps: tuple[int, ...] = ()) -> list[int]:
     return counts or [max_clients]
 
 
+def largest_step(config: BenchConfig) -> int:
+    return max(step_counts(config.capacity_max_clients, config.capacity_steps))
+
+
 def server_bounds(config: BenchConfig) -> dict[str, str]:
     """The server's per-process bounds on held clients (``PUSHLAB_MAX_WEBSOCKETS``,
     ``PUSHLAB_MAX_LONG_POLLS``, 2000 each by default), raised to twice the largest step.
@@ -81,8 +97,7 @@ def server_bounds(config: BenchConfig) -> dict[str, str]:
     scenario is there to find that size, so a bound must not refuse its steps first. Twice:
     a client reconnecting may hold its old socket or request a moment longer.
     """
-    largest = max(step_counts(config.capacity_max_clients, config.capacity_steps))
-    bound = str(2 * largest)
+    bound = str(2 * largest_step(config))
     return {"PUSHLAB_MAX_WEBSOCKETS": bound, "PUSHLAB_MAX_LONG_POLLS": bound}
 
 
@@ -97,74 +112,117 @@ def slo_p95_ms(key: str, poll_interval_ms: int) -> float:
 class Budget:
     """``CAPACITY_BUDGET_S`` shared by every strategy and load of one ``pushlab bench``.
 
-    Each run may use an equal share of what is left, so time a run did not need (short
-    polling breaking at its first steps) goes to the runs after it.
+    A climb may use what is left but ``MIN_CLIMB_S`` (and a setup) for each climb still to
+    come: the first climbs of a run are the quiet ones, where the thousands are, and time a
+    climb did not need (one that broke at its first steps) goes to the climbs after it.
     """
 
     started: float | None = None
     runs_done: int = 0
 
     def share_s(self, runs: int) -> float:
-        """Seconds of steps the next run may take (call once per run, in order)."""
+        """Seconds of climbing the next run may take (call once per run, in order)."""
         now = time.monotonic()
         if self.started is None:
             self.started = now - RUN_SETUP_S  # this run's server and verify already ran
         left_s = CAPACITY_BUDGET_S - (now - self.started)
-        runs_left = max(1, runs - self.runs_done)
+        later = max(0, runs - self.runs_done - 1)
         self.runs_done += 1
-        return left_s / runs_left - RUN_SETUP_S * (runs_left - 1) / runs_left
+        return left_s - later * (MIN_CLIMB_S + RUN_SETUP_S)
 
 
 BUDGET = Budget()
 
 
-@dataclass
-class ServerFootprint(BackgroundThread):
-    """Peak open files, resident memory and CPU of the server's process tree, sampled in a
-    thread (``/proc``, so the server is not asked and not disturbed)."""
+def climb_seconds(steps: Sequence[int], join_rate: float, hold_s: float, drain_s: float) -> float:
+    """How long a climb through ``steps`` takes if every step passes: each step's new clients
+    joining at ``join_rate`` (all of them: the largest step's), the settle, the hold; then
+    the drain."""
+    largest = max(steps, default=0)
+    return largest / join_rate + len(steps) * (JOIN_SETTLE_S + hold_s + TICK_SLACK_S) + drain_s
 
-    server_pid: int
+
+def fitting_steps(
+    counts: Sequence[int], scenario: Scenario, hold_s: float, seconds: float
+) -> list[int]:
+    """The longest run of ``counts`` whose climb (and its overhead) fits in ``seconds``."""
+    fitted: list[int] = []
+    for clients in counts:
+        planned = climb_seconds([*fitted, clients], scenario.spawn_rate, hold_s, scenario.drain_s)
+        if planned + CLIMB_OVERHEAD_S > seconds:
+            break
+        fitted.append(clients)
+    return fitted
+
+
+def planned_seconds(scenario: Scenario, config: BenchConfig) -> float:
+    """The longest a climb may take: every step passing, within its even share of the budget."""
+    counts = step_counts(config.capacity_max_clients, config.capacity_steps)
+    climb = climb_seconds(counts, scenario.spawn_rate, config.capacity_hold_s, scenario.drain_s)
+    share = CAPACITY_BUDGET_S / (len(config.strategies) * len(CAPACITY_LOADS))
+    return min(climb + CLIMB_OVERHEAD_S + RUN_SETUP_S, share)
+
+
+@dataclass
+class Footprint(BackgroundThread):
+    """CPU time of each process, and the open files and resident memory of them all, in the
+    process trees of ``roots``, sampled in a thread from ``/proc`` (so the processes are not
+    asked and not disturbed). Times are wall-clock, as the climb's steps are."""
+
+    roots: tuple[int, ...]
     every_s: float = 0.5
-    fds_peak: int = 0
-    rss_mb_peak: float = 0.0
-    cpu_samples: list[tuple[float, float]] = field(default_factory=list)
-    """(monotonic time, CPU seconds of the tree so far)."""
-    thread_name = "server-footprint"
+    samples: list[FootprintSample] = field(default_factory=list)
+    thread_name = "footprint"
 
     def __post_init__(self) -> None:
         BackgroundThread.__init__(self)
 
     def run(self) -> None:
         while True:
-            fds, rss_kb, cpu_s = 0, 0, 0.0
-            for pid in process_tree(self.server_pid):
+            cpu: dict[int, float] = {}
+            fds = rss_kb = 0
+            for pid in (pid for root in self.roots for pid in process_tree(root)):
                 try:
                     fds += len(os.listdir(f"/proc/{pid}/fd"))
                     rss_kb += resident_kb(pid)
-                    cpu_s += process_cpu_s(pid) or 0.0
+                    cpu[pid] = process_cpu_s(pid) or 0.0
                 except OSError:
                     continue
-            self.cpu_samples.append((time.monotonic(), cpu_s))
-            self.fds_peak = max(self.fds_peak, fds)
-            self.rss_mb_peak = max(self.rss_mb_peak, rss_kb / 1024)
+            self.samples.append(FootprintSample(time.time(), cpu, fds, rss_kb))
             if self.finished.wait(self.every_s):
                 return
 
-    def busiest_cpu_percent(self, window_s: float) -> float | None:
-        """Server CPU (% of one core) over its busiest ``window_s``: the hold, for a step whose
-        messages are all sent in the hold, without the join ramp and the stop around it."""
-        best: float | None = None
-        samples = self.cpu_samples
-        end = 0
-        for start_at, start_cpu in samples:
-            while end < len(samples) and samples[end][0] - start_at < window_s:
-                end += 1
-            if end == len(samples):
-                break
-            at, cpu = samples[end]
-            percent = 100 * (cpu - start_cpu) / (at - start_at)
-            best = percent if best is None else max(best, percent)
-        return None if best is None else round(best, 1)
+    def within(self, start: float, end: float) -> list[FootprintSample]:
+        return [sample for sample in self.samples if start <= sample.at <= end]
+
+    def cpu_percent(self, start: float, end: float, busiest: bool = False) -> float | None:
+        """CPU (% of one core) from ``start`` to ``end``: of every process together, or of
+        the busiest one; None if fewer than two samples fall in the window."""
+        inside = self.within(start, end)
+        if len(inside) < 2 or inside[-1].at <= inside[0].at:
+            return None
+        first, last = inside[0], inside[-1]
+        used = [last.cpu_s[pid] - first.cpu_s[pid] for pid in first.cpu_s if pid in last.cpu_s]
+        if not used:
+            return None
+        percent = 100 * (max(used) if busiest else sum(used)) / (last.at - first.at)
+        return round(percent, 1)
+
+    def peaks(self, start: float, end: float) -> tuple[int, float]:
+        """The most open files and resident MB seen from ``start`` to ``end``."""
+        inside = self.within(start, end)
+        return (
+            max((sample.fds for sample in inside), default=0),
+            round(max((sample.rss_kb for sample in inside), default=0) / 1024, 1),
+        )
+
+
+@dataclass(frozen=True)
+class FootprintSample:
+    at: float
+    cpu_s: dict[int, float]
+    fds: int
+    rss_kb: int
 
 
 def resident_kb(pid: int) -> int:
@@ -192,75 +250,132 @@ def memory_mb() -> float:
     return float("inf")
 
 
-def locust_failures(raw_dir: Path, scenario_name: str) -> int:
-    """Requests and connections Locust saw fail (not the accounting's own DELIVER rows)."""
-    path = raw_dir / f"{scenario_name}_failures.csv"
-    if not path.is_file():
-        return 0
-    with path.open(newline="") as rows:
-        return sum(
-            int(row.get("Occurrences") or 0)
-            for row in csv.DictReader(rows)
-            if row.get("Method") != "DELIVER"
-        )
+def read_climb(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The held steps the climb wrote, and the line saying why it stopped (None: it did not
+    get to say, e.g. Locust was killed)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    stopped = next((line for line in lines if "stopped" in line), None)
+    return [line for line in lines if "hold_ended" in line], stopped
+
+
+def in_window(sent_ms: Sequence[float | None], start: float, end: float) -> int:
+    """How many of these send times (epoch ms) fall from ``start`` to ``end`` (epoch s)."""
+    return sum(1 for sent in sent_ms if sent is not None and start <= sent / 1000 < end)
 
 
 def step_record(
-    result: StrategyResult,
-    footprint: ServerFootprint,
-    failures: int,
+    window: dict[str, Any],
+    records: list[dict[str, Any]],
+    server: Footprint,
+    load: Footprint,
     fd_limit: int | None,
     slo_ms: float,
-    hold_s: float,
 ) -> CapacityStep:
-    """One step's figures and verdict: ``passed``, or what broke.
-
-    Messages are sent only in the hold, so deliveries/s is per second of hold and the
-    server CPU is that of its busiest hold-long window (the whole run's if too short).
-    """
-    duration = float(result.get("duration_s") or 0.0)
-    deliveries = result.get("deliveries") or 0
-    errors = failures + int(result.get("send_failures") or 0)
-    p95 = result["delivery_ms"]["p95"]
-    lossy = bool(result.get("lost") or result.get("duplicates") or result.get("out_of_order"))
+    """One step's figures and verdict (``passed``, or what broke), from the messages sent in
+    its hold: their deliveries, latencies and loss from the clients' records, the server's
+    CPU and Locust's over the hold, the server's peaks over the whole step."""
+    start, end = window["hold_started"], window["hold_ended"]
+    hold_s = end - start
+    latencies = [
+        latency
+        for record in records
+        for latency, sent in zip(record["latencies_ms"], record["sent_ms"], strict=True)
+        if start <= sent / 1000 < end
+    ]
+    lost, duplicates, out_of_order = (
+        sum(in_window(record.get(f"{kind}_sent_ms") or [], start, end) for record in records)
+        for kind in ("lost", "duplicates", "out_of_order")
+    )
+    errors = int(window.get("failures") or 0)
+    fds, rss_mb = server.peaks(window["join_started"], end)
+    cpu_percent = server.cpu_percent(start, end)
+    locust_percent = load.cpu_percent(start, end, busiest=True)
+    summary = metrics.latency_summary(latencies)
+    delivery_ms = DeliveryMs(
+        p50=summary["p50"], p95=summary["p95"], p99=summary["p99"], max=summary["max"]
+    )
     checks = {
-        "generator": bool(result.get("locust_saturated")),
-        "file descriptors": fd_limit is not None
-        and footprint.fds_peak >= FD_SHARE_LIMIT * fd_limit,
-        "memory": footprint.rss_mb_peak >= MEMORY_SHARE_LIMIT * memory_mb(),
-        "errors": errors > 0 or (result["status"] != "ok" and not lossy),
-        "loss": lossy,
-        "latency": p95 is None or p95 > slo_ms,
+        "generator": (locust_percent or 0.0) > LOCUST_SATURATED_PERCENT,
+        "file descriptors": fd_limit is not None and fds >= FD_SHARE_LIMIT * fd_limit,
+        "memory": rss_mb >= MEMORY_SHARE_LIMIT * memory_mb(),
+        "errors": errors > 0,
+        "loss": bool(lost or duplicates or out_of_order),
+        "latency": delivery_ms["p95"] is None or delivery_ms["p95"] > slo_ms,
     }
     broke = next((name for name in BREAKS if checks[name]), None)
-    ms = result["delivery_ms"]
+    cpu_ms = None if cpu_percent is None else cpu_percent * hold_s * 10
+    requests = window.get("requests")
     return {
-        "clients": result["clients"],
+        "clients": window["clients"],
         "passed": broke is None,
         "broke": broke,
-        "failure": result.get("failure"),
-        "duration_s": duration,
-        "delivery_ms": DeliveryMs(p50=ms["p50"], p95=ms["p95"], p99=ms["p99"], max=ms["max"]),
-        "deliveries": deliveries,
-        "deliveries_per_s": rounded(metrics.ratio(deliveries, hold_s), 1),
-        "lost": result.get("lost"),
-        "duplicates": result.get("duplicates"),
-        "out_of_order": result.get("out_of_order"),
+        "failure": None,
+        "duration_s": round(hold_s, 1),
+        "delivery_ms": delivery_ms,
+        "deliveries": len(latencies),
+        "deliveries_per_s": rounded(metrics.ratio(len(latencies), hold_s), 1),
+        "lost": lost,
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
         "errors": errors,
-        "http_requests_per_s": rounded(
-            metrics.ratio(result.get("http_requests") or 0, duration), 1
-        ),
-        "server_cpu_percent": footprint.busiest_cpu_percent(hold_s)
-        or result.get("server_cpu_percent"),
-        "server_cpu_percent_whole_step": result.get("server_cpu_percent"),
-        "server_cpu_ms_per_delivery": result.get("server_cpu_ms_per_delivery"),
-        "server_cpu_ms_per_request": rounded(
-            metrics.ratio(result.get("server_cpu_ms") or 0.0, result.get("http_requests") or 0)
-        ),
-        "server_rss_mb_peak": round(footprint.rss_mb_peak, 1),
-        "server_fds_peak": footprint.fds_peak,
-        "locust_cpu_percent": result.get("locust_cpu_percent"),
+        "http_requests_per_s": rounded(metrics.ratio(requests or 0, hold_s), 1),
+        "server_cpu_percent": cpu_percent,
+        "server_cpu_percent_whole_step": server.cpu_percent(window["join_started"], end),
+        "server_cpu_ms_per_delivery": rounded(metrics.ratio(cpu_ms or 0.0, len(latencies))),
+        "server_cpu_ms_per_request": rounded(metrics.ratio(cpu_ms or 0.0, requests or 0)),
+        "server_rss_mb_peak": rss_mb,
+        "server_fds_peak": fds,
+        "locust_cpu_percent": locust_percent,
     }
+
+
+def unheld_step(stopped: dict[str, Any], server: Footprint) -> CapacityStep:
+    """The step Locust could not start all the clients of in time: generator-bound."""
+    fds, rss_mb = server.peaks(stopped["join_started"], stopped["at"])
+    failure = f"Locust started {stopped['users']} of its {stopped['clients']} clients in time"
+    return {
+        "clients": stopped["clients"],
+        "passed": False,
+        "broke": "generator",
+        "failure": failure,
+        "duration_s": round(stopped["at"] - stopped["join_started"], 1),
+        "delivery_ms": DeliveryMs(p50=None, p95=None, p99=None, max=None),
+        "deliveries": None,
+        "deliveries_per_s": None,
+        "lost": None,
+        "duplicates": None,
+        "out_of_order": None,
+        "errors": 0,
+        "http_requests_per_s": None,
+        "server_cpu_percent": None,
+        "server_cpu_percent_whole_step": server.cpu_percent(stopped["join_started"], stopped["at"]),
+        "server_cpu_ms_per_delivery": None,
+        "server_cpu_ms_per_request": None,
+        "server_rss_mb_peak": rss_mb,
+        "server_fds_peak": fds,
+        "locust_cpu_percent": None,
+    }
+
+
+def climb_steps(
+    windows: list[dict[str, Any]],
+    stopped: dict[str, Any] | None,
+    records: list[dict[str, Any]],
+    server: Footprint,
+    load: Footprint,
+    fd_limit: int | None,
+    slo_ms: float,
+) -> list[CapacityStep]:
+    """Every held step up to the first that did not pass (the climb itself only stops on
+    what Locust sees: latency and failed requests), then the step Locust could not start."""
+    steps: list[CapacityStep] = []
+    for window in windows:
+        steps.append(step_record(window, records, server, load, fd_limit, slo_ms))
+        if not steps[-1]["passed"]:
+            return steps
+    if stopped is not None and stopped["stopped"] == "generator":
+        steps.append(unheld_step(stopped, server))
+    return steps
 
 
 def measure_steps(
@@ -273,63 +388,64 @@ def measure_steps(
     verify: Verify,
     label: str,
 ) -> StrategyResult:
-    """The runner's timed run for a capacity load: step after step on one server.
+    """The runner's timed run for a capacity load: one Locust run climbing its steps.
 
-    Returns the last passing step's full result (the first step's if none passed)
-    with the capacity figures added: ``clients_at_slo``, ``steps``, ``broke``.
+    Returns the whole climb's result with the capacity figures added:
+    ``clients_at_slo``, ``steps``, ``broke``.
     """
     from benchmarks.run.runner import LocustFailed, failed_result, timed_run
 
     slo_ms = slo_p95_ms(key, config.poll_interval_ms)
-    budget_s = BUDGET.share_s(len(config.strategies) * len(CAPACITY_LOADS))
-    started = time.monotonic()
+    counts = step_counts(config.capacity_max_clients, config.capacity_steps)
+    hold_s = config.capacity_hold_s
+    share_s = BUDGET.share_s(len(config.strategies) * len(CAPACITY_LOADS))
+    fitted = fitting_steps(counts, scenario, hold_s, share_s)
+    if not fitted:
+        return failed_result(scenario, verify, "no capacity step fitted the time budget")
+    climb = replace(
+        scenario,
+        clients=fitted[-1],
+        steps=tuple(fitted),
+        step_hold_s=hold_s,
+        slo_p95_ms=slo_ms,
+        duration_s=climb_seconds(fitted, scenario.spawn_rate, hold_s, scenario.drain_s),
+    )
     fd_limit = open_file_limit(server.pid)
-    steps: list[CapacityStep] = []
-    representative: StrategyResult | None = None
-    broke: str | None = None
-    for clients in step_counts(config.capacity_max_clients, config.capacity_steps):
-        wait_s = math.ceil(clients / scenario.spawn_rate + JOIN_SETTLE_S)
-        step = replace(
-            scenario,
-            clients=clients,
-            duration_s=wait_s + config.capacity_hold_s + scenario.drain_s,
-            senders_wait_s=wait_s,
-        )
-        planned_s = step.duration_s + STEP_OVERHEAD_S
-        if time.monotonic() - started + planned_s > budget_s:
-            broke = "time budget"
-            break
-        step_dir = raw_dir / f"{clients}-clients"
-        step_dir.mkdir(parents=True, exist_ok=True)
-        footprint = ServerFootprint(server.pid).start()
-        try:
-            result = timed_run(
-                key, step, config, server, redis_server, step_dir, verify,
-                f"{label} {clients} clients",
-            )  # fmt: skip
-        except (LocustFailed, RuntimeError, OSError) as exc:
-            result = failed_result(step, verify, f"{type(exc).__name__}: {exc}")
-            result["status"] = "failed"
-        finally:
+    server_footprint = Footprint((server.pid,)).start()
+    load_footprints: list[Footprint] = []
+    try:
+        result = timed_run(
+            key, climb, config, server, redis_server, raw_dir, verify, label,
+            watch_load=lambda *pids: load_footprints.append(Footprint(pids).start()),
+        )  # fmt: skip
+    except (LocustFailed, RuntimeError, OSError) as exc:
+        return failed_result(climb, verify, f"{type(exc).__name__}: {exc}")
+    finally:
+        for footprint in (server_footprint, *load_footprints):
             footprint.stop()
-        failures = locust_failures(step_dir, step.name)
-        record = step_record(result, footprint, failures, fd_limit, slo_ms, config.capacity_hold_s)
-        if broke_by_file_limit(raw_dir / "server.log", step_dir / "locust.log"):
-            record.update({"passed": False, "broke": "file descriptors"})
-        steps.append(record)
-        print(f"{label}: {clients} clients {describe_step(record, slo_ms)}", flush=True)
-        if not record["passed"]:
-            broke = record["broke"]
-            representative = representative or result
-            break
-        representative = result
+    windows, stopped = read_climb(raw_dir / STEPS_FILE)
+    records = read_records(raw_dir)
+    load = load_footprints[0] if load_footprints else Footprint(())
+    steps = climb_steps(windows, stopped, records, server_footprint, load, fd_limit, slo_ms)
+    if broke_by_file_limit(raw_dir / "server.log", raw_dir / "locust.log") and steps:
+        steps[-1].update({"passed": False, "broke": "file descriptors"})
+    for step in steps:
+        print(f"{label}: {step['clients']} clients {describe_step(step, slo_ms)}", flush=True)
     passing = [step for step in steps if step["passed"]]
     at_slo = passing[-1] if passing else None
-    base = representative or failed_result(scenario, verify, "no capacity step fitted the budget")
+    broke = next((step["broke"] for step in steps if not step["passed"]), None)
+    out_of_time = (stopped or {}).get("stopped") == "time budget" or len(fitted) < len(counts)
+    if broke is None and out_of_time:
+        broke = "time budget"
+    failure = None if steps else "the climb held no step (see locust.log)"
+    users = int((stopped or {}).get("users") or 0)
+    if steps and len(records) < users:
+        failure = f"only {len(records)} of {users} clients reported their deliveries"
     return {
-        **base,
-        "status": "ok" if steps else "failed",
-        "failure": None if steps else base["failure"],
+        **result,
+        "status": "failed" if failure else "ok",
+        "failure": failure,
+        "clients": users or result["clients"],
         "load": load_name(scenario),
         "slo_p95_ms": slo_ms,
         "clients_at_slo": at_slo["clients"] if at_slo else 0,
@@ -341,11 +457,18 @@ def measure_steps(
     }
 
 
+def read_records(raw_dir: Path) -> list[dict[str, Any]]:
+    """The clients' delivery records of the run in ``raw_dir``."""
+    path = raw_dir / "deliveries.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 FILE_LIMIT_MESSAGE = re.compile(r"Too many open files")
 
 
 def broke_by_file_limit(*logs: Path) -> bool:
-    """The server or Locust logged EMFILE (so far: the steps stop at the first that does)."""
+    """The server or Locust logged EMFILE: the step the climb ended on broke on it."""
     return any(
         log.is_file() and FILE_LIMIT_MESSAGE.search(log.read_text(errors="replace")) for log in logs
     )

@@ -53,6 +53,7 @@ from benchmarks.run.scenarios import (
     IDLE_BURST,
     PROFILES,
     RUN_TAG_ENV,
+    STEPS_FILE,
     VERIFY,
     Scenario,
     profile_runs,
@@ -264,8 +265,13 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> Summa
             raw_dir = run_dir / "raw" / scenario_name / key
             if scenario_name == "sweep":
                 raw_dir /= f"{scenario.clients}-clients"
-            label = f"[{number}/{total}] {scenario_name} {key} ({scenario.clients} clients)"
-            left_s = sum(planned_seconds(later) for later, _ in plan[number - 1 :])
+            clients = (
+                f"up to {capacity.largest_step(config)}"
+                if capacity.is_capacity(scenario)
+                else str(scenario.clients)
+            )
+            label = f"[{number}/{total}] {scenario_name} {key} ({clients} clients)"
+            left_s = sum(planned_seconds(later, config) for later, _ in plan[number - 1 :])
             print(f"{label}: starting; about {left_s / 60:.1f} min left in all", flush=True)
             result = measure_strategy(key, scenario, config, raw_dir, label)
             result["server"] = scenario.server or config.server
@@ -334,8 +340,11 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> Summa
     return summary
 
 
-def planned_seconds(scenario: Scenario) -> float:
-    """A run's expected wall time: verify, load, and about 8 s of starting and stopping."""
+def planned_seconds(scenario: Scenario, config: BenchConfig) -> float:
+    """A run's expected wall time: verify, load, and about 8 s of starting and stopping (a
+    capacity climb: its share of the capacity budget, at most)."""
+    if capacity.is_capacity(scenario):
+        return capacity.planned_seconds(scenario, config)
     return VERIFY.duration_s + scenario.duration_s + RUN_OVERHEAD_S
 
 
@@ -416,8 +425,12 @@ def timed_run(
     raw_dir: Path,
     verify: Verify,
     label: str,
+    watch_load: Callable[..., None] | None = None,
 ) -> StrategyResult:
-    """The measured Locust run, with server and Redis counters diffed around it."""
+    """The measured Locust run, with server and Redis counters diffed around it.
+
+    ``watch_load`` is given Locust's process ids once it started (the capacity climb
+    samples them)."""
     monitor = redis.Redis(unix_socket_path=str(redis_server.socket_path))
     before_server = server.metrics()
     before_commands = redis_command_counts(monitor)
@@ -434,6 +447,8 @@ def timed_run(
     def start_sampling(locust_pid: int, *worker_pids: int) -> None:
         window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
         samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
+        if watch_load is not None:
+            watch_load(locust_pid, *worker_pids)
         restarter.start()
         broker_chaos.start()
 
@@ -583,7 +598,7 @@ def run_locust(
     from strategies import STRATEGIES
 
     user_class = STRATEGIES[key].locust_user.partition(":")[2]
-    for stale in ("deliveries.jsonl", "clients.json", timeline.TIMELINE_FILE):
+    for stale in ("deliveries.jsonl", "clients.json", timeline.TIMELINE_FILE, STEPS_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     command = [
         sys.executable,

@@ -19,6 +19,12 @@ DELIVERIES_DIR_ENV = "PUSHLAB_BENCH_DELIVERIES_DIR"
 """Where each Locust process appends deliveries.jsonl (one line per receiving client)."""
 RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
 """Part of every room name, so runs and verify steps never share a room."""
+STEPS_FILE = "steps.jsonl"
+"""Written by a climb (``benchmarks.load.shapes``) beside deliveries.jsonl: one line per
+capacity step it held (its times and Locust's view of it), then one saying why it stopped."""
+JOIN_SETTLE_S = 2.0
+"""After a capacity step's last client started, before its hold: its socket or poll is in
+place."""
 
 
 def redis_chaos_from(value: str) -> tuple[float, float, float]:
@@ -63,9 +69,14 @@ class Scenario:
     """Measure only these strategies (a layer carries WebSocket messages only); empty: all."""
     join_rate: float = 0.0
     """Clients started per second; 0: everyone within about two seconds."""
-    senders_wait_s: float = 0.0
-    """Seconds after the first client started before anyone sends (the capacity steps wait
-    out their join ramp, so every message goes to clients already connected)."""
+    steps: tuple[int, ...] = ()
+    """Climb through these client counts in one run (the capacity scenario): join each step's
+    new clients at ``join_rate``, settle, hold ``step_hold_s``, and go on only while the step
+    kept ``slo_p95_ms`` and no request failed (``benchmarks.load.shapes``). Empty: one level,
+    ``clients``, for ``duration_s``."""
+    step_hold_s: float = 0.0
+    slo_p95_ms: float = 0.0
+    """The climb stops after a step whose delivery p95, as Locust saw it, was above this."""
 
     @property
     def spawn_rate(self) -> float:
@@ -103,7 +114,9 @@ class Scenario:
             ENV_PREFIX + "RESTARTS_AT_S": ",".join(map(str, self.restarts_at_s)),
             ENV_PREFIX + "RESEND_EVERY": str(self.resend_every),
             ENV_PREFIX + "JOIN_RATE": str(self.join_rate),
-            ENV_PREFIX + "SENDERS_WAIT_S": str(self.senders_wait_s),
+            ENV_PREFIX + "STEPS": ",".join(map(str, self.steps)),
+            ENV_PREFIX + "STEP_HOLD_S": str(self.step_hold_s),
+            ENV_PREFIX + "SLO_P95_MS": str(self.slo_p95_ms),
             ENV_PREFIX + "REDIS_CHAOS": f"{self.redis_restart_at_s},{self.redis_stall_at_s},"
             f"{self.redis_stall_s}",
         }
@@ -130,7 +143,9 @@ class Scenario:
             restarts_at_s=tuple(float(at) for at in value("RESTARTS_AT_S").split(",") if at),
             resend_every=int(environ.get(ENV_PREFIX + "RESEND_EVERY", "0")),
             join_rate=float(environ.get(ENV_PREFIX + "JOIN_RATE", "0")),
-            senders_wait_s=float(environ.get(ENV_PREFIX + "SENDERS_WAIT_S", "0")),
+            steps=tuple(int(n) for n in environ.get(ENV_PREFIX + "STEPS", "").split(",") if n),
+            step_hold_s=float(environ.get(ENV_PREFIX + "STEP_HOLD_S", "0")),
+            slo_p95_ms=float(environ.get(ENV_PREFIX + "SLO_P95_MS", "0")),
             redis_restart_at_s=redis_chaos[0],
             redis_stall_at_s=redis_chaos[1],
             redis_stall_s=redis_chaos[2],
@@ -194,10 +209,11 @@ SWEEP = replace(CHAT, name="sweep", duration_s=20)
 CAPACITY_STEPS = (250, 500, 1000, 2000, 4000, 8000)
 """Clients at each step of the capacity scenario, up to ``--capacity-max``."""
 CAPACITY_JOIN_RATE = 50.0
-"""Clients joining per second at a capacity step: the join storm is measured, bounded. A join
-(the room page, then the socket or first poll) cost the server about 12 ms of CPU, so one
-core takes about 80 a second; at 250 the joins queued for 17 s and the steps broke on the join
-storm, not on holding clients (docs/decisions.md, "Locust users for thousands of clients")."""
+"""Clients joining per second in a capacity climb: the join storm is measured, bounded. A join
+(the room page, then the socket or first poll) cost Daphne about 12 ms of CPU, so one core took
+about 80 a second: at 250 the joins queued for 17 s and the steps broke on the join storm, not
+on holding clients (docs/decisions.md, "Locust users for thousands of clients"). On uvicorn a
+join costs 3 (long poll) to 8 ms (WebSocket)."""
 CAPACITY_QUIET = Scenario(
     "capacity-quiet",
     clients=CAPACITY_STEPS[0],
