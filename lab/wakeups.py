@@ -91,11 +91,38 @@ class WakeUpHub:
         self._subscribed = asyncio.Event()
         self.subscriptions = 0
         """How many times the subscription was confirmed (1 + re-subscriptions)."""
+        self.newest: dict[str, int] = {}
+        """Per room, the newest message id this hub knows of: heard since the subscription was
+        last confirmed, or read from the database since then (``learned``)."""
+        self.based: set[str] = set()
+        """Rooms whose newest id was read from the database under the live subscription: for
+        them ``newest`` is the room's newest id, since every later message is heard here."""
+        self.generation = 0
+        """Bumped whenever the subscription breaks or is confirmed: what was known is forgotten."""
 
     @property
     def waiting(self) -> int:
         """How many requests are waiting right now, in all rooms."""
         return sum(len(queues) for queues in self.waiters.values())
+
+    def forget(self) -> None:
+        """The subscription broke or came back: a message may have gone unheard."""
+        self.generation += 1
+        self.newest.clear()
+        self.based.clear()
+
+    def known_newest(self, room: str) -> int | None:
+        """The room's newest message id if this hub knows it without a query, else None."""
+        if room in self.based and self._subscribed.is_set():
+            return self.newest[room]
+        return None
+
+    def learned(self, room: str, newest: int, generation: int) -> None:
+        """The database said the room's newest id was ``newest``, read after ``generation``
+        was current and a waiter in the room was registered: from here on the hub knows it."""
+        if generation == self.generation and self._subscribed.is_set():
+            self.newest[room] = max(self.newest.get(room, 0), newest)
+            self.based.add(room)
 
     def wake_all(self) -> None:
         """Every waiter re-reads the database (``None``: "look for yourself")."""
@@ -122,6 +149,7 @@ class WakeUpHub:
             else:
                 pause_s = SUBSCRIBE_BACKOFF_S[0]
             self._subscribed.clear()
+            self.forget()
             self.wake_all()  # they re-read now, and again once the subscription is back
             await asyncio.sleep(pause_s)
             pause_s = min(2 * pause_s, SUBSCRIBE_BACKOFF_S[1])
@@ -140,12 +168,15 @@ class WakeUpHub:
                     # Confirmed, the first time or after redis-py reconnected by itself:
                     # from here on no push is missed; what came before is in the database.
                     self.subscriptions += 1
+                    self.forget()
                     self._subscribed.set()
                     self.wake_all()
                     continue
                 if item["type"] != "pmessage":
                     continue
                 message = json.loads(item["data"])
+                room = message["room"]
+                self.newest[room] = max(self.newest.get(room, 0), int(message["id"]))
                 for queue in list(self.waiters.get(message["room"], ())):
                     queue.put_nowait(message)
         finally:

@@ -67,3 +67,33 @@ async def test_a_naive_long_poll_asks_the_database_once_per_poll_interval_while_
 
 async def test_a_long_poll_waits_without_asking_the_database() -> None:
     assert await idle_wait_queries("wait") <= 3  # the first read and the last look
+
+
+async def test_a_long_poll_by_a_client_holding_the_newest_id_reads_nothing_first() -> None:
+    """The first poll reads the backlog (and the last look at its timeout); once it found
+    nothing, the process's hub knows the room's newest id, and the next poll skips the read."""
+    first = await idle_wait_queries("wait")
+    before = queries_so_far()
+    answer = await AsyncClient().get("/api/rooms/idle-db/messages/wait?after=1&timeout=1")
+    assert answer.status_code == 200 and answer.json()["messages"] == []
+    assert queries_so_far() - before == first - 1  # only the last look at the timeout
+    await chat.apost_message(room="idle-db", author="bob", text="new")  # heard by the hub
+    answer = await AsyncClient().get("/api/rooms/idle-db/messages/wait?after=1&timeout=5")
+    assert [m["message"] for m in answer.json()["messages"]] == ["new"]  # read, not skipped
+
+
+def test_the_hub_forgets_what_it_knew_when_its_subscription_breaks_or_returns() -> None:
+    from lab.wakeups import WakeUpHub
+
+    hub = WakeUpHub("redis://unused")
+    hub._subscribed.set()
+    hub.learned("room", 5, hub.generation)
+    assert hub.known_newest("room") == 5 and hub.known_newest("other") is None
+    stale = hub.generation
+    hub.forget()
+    assert hub.known_newest("room") is None
+    hub.learned("room", 5, stale)  # read before the break: not trusted
+    assert hub.known_newest("room") is None
+    hub._subscribed.clear()
+    hub.learned("room", 5, hub.generation)  # no live subscription: nothing is heard
+    assert hub.known_newest("room") is None
