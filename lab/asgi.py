@@ -1,5 +1,6 @@
 """The ASGI entry point: HTTP to Django, WebSockets to the strategies' consumers."""
 
+import gc
 import os
 from typing import Any
 
@@ -27,6 +28,20 @@ class SharedThreadASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}")
         await self.handle(scope, receive, send)
+
+    async def listen_for_disconnect(self, receive: Any) -> None:
+        """Return when the client is gone, instead of raising ``RequestAborted``.
+
+        ``handle`` runs this beside the view and only ignores the exception, but the
+        exception, kept by its task, holds a traceback through ``handle``'s frame, which
+        holds the task: a reference cycle with the request and response in it, on every
+        request (uvicorn reports the disconnect as soon as a response is complete). Those
+        cycles were most of the garbage Python's full collections walked (docs/decisions.md,
+        "Garbage collection"). Returning ends the task the same way for ``handle``.
+        """
+        message = await receive()
+        if message["type"] != "http.disconnect":
+            raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
 
 
 django_asgi_app = SharedThreadASGIHandler()
@@ -60,3 +75,12 @@ application = TrafficMeter(
         }
     )
 )
+
+# The process holds thousands of requests and sockets, so Python's full garbage collection
+# walks every object it has; with the defaults it ran every 1-3 s for ~300 ms at 2000 held
+# long polls, and those pauses, not the work, set long polling's latency (docs/decisions.md,
+# "Garbage collection"). What the app loaded at start lives as long as the process: frozen,
+# it is never walked again. The thresholds let young objects die by reference count first.
+gc.collect()
+gc.freeze()
+gc.set_threshold(*settings.PUSHLAB_GC_THRESHOLDS)

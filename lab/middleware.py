@@ -70,7 +70,19 @@ class CsrfViewMiddleware(InlineAsync, csrf.CsrfViewMiddleware):
 
 
 class AuthenticationMiddleware(InlineAsync, auth.AuthenticationMiddleware):
-    pass
+    """Also undoes the reference cycles it makes: ``request.user`` (a lazy object calling
+    ``get_user(request)``) and ``request.auser`` (a partial of the request) refer back to
+    the request, so every request, with its headers, session and cookies, lived until
+    Python's cyclic collector found it; held long polls then made those collections long
+    (docs/decisions.md, "Garbage collection"). Nothing outside this middleware reads the user
+    once the response is made."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return await super().__acall__(request)
+        finally:
+            request.__dict__.pop("user", None)
+            request.__dict__.pop("auser", None)
 
 
 class MessageMiddleware(InlineAsync, messages.MessageMiddleware):

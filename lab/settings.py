@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from lab.embedded_redis import ensure_redis_url
 from lab.secret_key import install_secret_key
 from strategies import STRATEGIES  # the one table; settings, URLs and ASGI wiring read it
@@ -209,6 +211,23 @@ CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
 # Limits (docs/guarantees.md explains each and what happens past it).
 # Posting: a token bucket per client (session), kept in Redis (lab/ratelimit.py); burst 0
 # turns the whole limit off.
+
+
+def env_gc_thresholds(name: str, default: str) -> tuple[int, int, int]:
+    """Three whole numbers for ``gc.set_threshold``, ``"700,10,100"``."""
+    raw = env(name, default)
+    try:
+        first, second, third = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be three whole numbers, e.g. {default!r}, not {raw!r}"
+        ) from None
+    return first, second, third
+
+
+PUSHLAB_GC_THRESHOLDS = env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "700,10,100")
+"""The server's ``gc.set_threshold`` (lab/asgi.py): Python's first two; a full collection
+after 100 of the middle ones instead of 10 (docs/decisions.md, "Garbage collection")."""
 PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
 PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
 # A second, higher bound per client address: a client that drops its session cookie gets a
