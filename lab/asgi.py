@@ -76,11 +76,11 @@ application = TrafficMeter(
     )
 )
 
-# The process holds thousands of requests and sockets, so Python's full garbage collection
-# walks every object it has; with the defaults it ran every 1-3 s for ~300 ms at 2000 held
-# long polls, and those pauses, not the work, set long polling's latency (docs/decisions.md,
-# "Garbage collection"). What the app loaded at start lives as long as the process: frozen,
-# it is never walked again. The thresholds let young objects die by reference count first.
+# The process holds thousands of requests and sockets, so each of Python's full garbage
+# collections walks all of them (docs/decisions.md, "Garbage collection"). What the app loaded
+# at start lives as long as the process: frozen, no collection walks it again. No request is
+# left in a reference cycle (SharedThreadASGIHandler, lab.middleware), so young collections
+# can be rarer and full ones much rarer (PUSHLAB_GC_THRESHOLDS).
 gc.collect()
 gc.freeze()
 gc.set_threshold(*settings.PUSHLAB_GC_THRESHOLDS)

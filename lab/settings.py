@@ -214,7 +214,7 @@ CSRF_FAILURE_VIEW = "lab.views.csrf_failure"
 
 
 def env_gc_thresholds(name: str, default: str) -> tuple[int, int, int]:
-    """Three whole numbers for ``gc.set_threshold``, ``"700,10,100"``."""
+    """Three whole numbers for ``gc.set_threshold``, ``"10000,10,100"``."""
     raw = env(name, default)
     try:
         first, second, third = (int(part) for part in raw.split(","))
@@ -225,9 +225,10 @@ def env_gc_thresholds(name: str, default: str) -> tuple[int, int, int]:
     return first, second, third
 
 
-PUSHLAB_GC_THRESHOLDS = env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "700,10,100")
-"""The server's ``gc.set_threshold`` (lab/asgi.py): Python's first two; a full collection
-after 100 of the middle ones instead of 10 (docs/decisions.md, "Garbage collection")."""
+PUSHLAB_GC_THRESHOLDS = env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "10000,10,100")
+"""The server's ``gc.set_threshold`` (lab/asgi.py): a young collection after 10 000 new objects
+instead of Python's 700, a full one after 100 middle ones instead of 10 (docs/decisions.md,
+"Garbage collection")."""
 PUSHLAB_RATE_LIMIT_BURST = env_int("PUSHLAB_RATE_LIMIT_BURST", 10)
 PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
 # A second, higher bound per client address: a client that drops its session cookie gets a

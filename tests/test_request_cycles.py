@@ -42,13 +42,13 @@ def test_the_gc_thresholds_setting_takes_three_whole_numbers(
     from lab.settings import env_gc_thresholds
 
     monkeypatch.setenv("PUSHLAB_GC_THRESHOLDS", " 5000, 20 ,100 ")
-    assert env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "700,10,1000") == (5000, 20, 100)
+    assert env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "10000,10,100") == (5000, 20, 100)
     monkeypatch.delenv("PUSHLAB_GC_THRESHOLDS")
-    assert env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "700,10,1000") == (700, 10, 1000)
+    assert env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "10000,10,100") == (10000, 10, 100)
     for wrong in ("700,10", "700,10,x", ""):
         monkeypatch.setenv("PUSHLAB_GC_THRESHOLDS", wrong)
         with pytest.raises(ImproperlyConfigured, match="three whole numbers"):
-            env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "700,10,1000")
+            env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "10000,10,100")
 
 
 async def test_requests_through_the_asgi_handler_leave_no_garbage_cycles() -> None:
