@@ -143,7 +143,9 @@ async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPat
     (before the wait) must still wake the poll at once; with the read moved before the
     subscription it would be lost and the poll would run to its timeout."""
     room = "lost-wake-up"
-    await AsyncClient().get(f"/api/rooms/{room}/messages/wait?after=0&timeout=0.2")  # warm up
+    # Warm up in another room: after a read that found nothing the hub knows a room's newest
+    # id and the next poll there skips the read, which would leave no gap to hold open.
+    await AsyncClient().get(f"/api/rooms/{room}-warm/messages/wait?after=0&timeout=0.2")
     original = chat.aread_after  # the view's backlog read
     posted: list[dict[str, Any]] = []
 
