@@ -8,10 +8,12 @@ so the unit tests check them without a server.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -103,6 +105,17 @@ def account_of(expected: int, anomalies: Anomalies) -> DeliveryAccount:
         duplicates=len(anomalies.duplicates),
         out_of_order=len(anomalies.out_of_order),
     )
+
+
+RECORDS_FILE = "deliveries.jsonl"
+"""Beside a run's Locust output: one line per receiving client."""
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The receivers' records a run appended to ``RECORDS_FILE`` (none if it wrote none)."""
+    path = run_dir / RECORDS_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def total_account(records: Iterable[dict[str, Any]]) -> DeliveryAccount:

@@ -31,6 +31,7 @@ from locust import FastHttpUser, constant, events
 
 from benchmarks.load import timeline
 from benchmarks.load.deliveries import (
+    RECORDS_FILE,
     DeliveryAccount,
     account_of,
     delivery_anomalies,
@@ -54,7 +55,7 @@ _local_client_numbers = itertools.count()
 _local_started_at = time.time()
 record_sink: Callable[[dict[str, Any]], None] | None = None
 """Where a Locust worker sends its clients' records (``benchmarks.load.distributed``)."""
-_room_ids_lock = gevent.lock.BoundedSemaphore()
+_room_history_lock = gevent.lock.BoundedSemaphore()
 _room_history: dict[str, list[tuple[int, float | None]]] = {}
 """Each finished room's stored (id, send time), fetched once per process by the first client
 that stops."""
@@ -128,7 +129,7 @@ def append_record(record: dict[str, Any]) -> None:
         return
     if DELIVERIES_DIR is None:
         return
-    with open(DELIVERIES_DIR / "deliveries.jsonl", "a", encoding="utf-8") as out:
+    with open(DELIVERIES_DIR / RECORDS_FILE, "a", encoding="utf-8") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
         out.write(json.dumps(record) + "\n")
 
@@ -332,7 +333,7 @@ class ChatUser(FastHttpUser):
         first client of a room to stop fetches it for the others in its process (in a climb,
         whatever it fetched: later messages fall in the drain no client is owed).
         """
-        with _room_ids_lock:
+        with _room_history_lock:
             history = _room_history.get(self.room)
             if history is None:
                 ids, texts = self.fetch_room_history()

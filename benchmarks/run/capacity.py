@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.load import deliveries
 from benchmarks.results.summary import (
     CapacityResult,
     CapacityStep,
@@ -424,7 +425,7 @@ def measure_steps(
         for footprint in (server_footprint, *load_footprints):
             footprint.stop()
     windows, stopped = read_climb(raw_dir / STEPS_FILE)
-    records = read_records(raw_dir)
+    records = deliveries.read_records(raw_dir)
     load = load_footprints[0] if load_footprints else Footprint(())
     steps = climb_steps(windows, stopped, records, server_footprint, load, fd_limit, slo_ms)
     if broke_by_file_limit(raw_dir / "server.log", raw_dir / "locust.log") and steps:
@@ -455,13 +456,6 @@ def measure_steps(
         "broke_at_clients": steps[-1]["clients"] if steps and not steps[-1]["passed"] else None,
         "steps": steps,
     }
-
-
-def read_records(raw_dir: Path) -> list[dict[str, Any]]:
-    """The clients' delivery records of the run in ``raw_dir``."""
-    path = raw_dir / "deliveries.jsonl"
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 FILE_LIMIT_MESSAGE = re.compile(r"Too many open files")

@@ -598,7 +598,7 @@ def run_locust(
     from strategies import STRATEGIES
 
     user_class = STRATEGIES[key].locust_user.partition(":")[2]
-    for stale in ("deliveries.jsonl", "clients.json", timeline.TIMELINE_FILE, STEPS_FILE):
+    for stale in (deliveries.RECORDS_FILE, "clients.json", timeline.TIMELINE_FILE, STEPS_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     command = [
         sys.executable,
@@ -661,11 +661,11 @@ def run_locust(
             workers.stop(timeout=15.0 if clean_exit else 0.0)
     if process.returncode != 0:
         raise LocustFailed(f"Locust exited with code {process.returncode} (see {log.name})")
-    accounts = out_dir / "deliveries.jsonl"
+    accounts = out_dir / deliveries.RECORDS_FILE
     if not accounts.exists():
         raise LocustFailed(f"Locust wrote no deliveries (see {log.name})")
     (out_dir / "clients.json").unlink(missing_ok=True)  # the users' shared numbering, done
-    return [json.loads(line) for line in accounts.read_text().splitlines() if line.strip()]
+    return deliveries.read_records(out_dir)
 
 
 def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: float) -> None:
