@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ import pytest
 from benchmarks.load.climb import Climb, LocustCounts, histogram_p95
 from benchmarks.run.capacity import (
     CAPACITY_BUDGET_S,
-    MIN_CLIMB_S,
+    CLIMB_OVERHEAD_S,
+    DEFAULT_HOLD_S,
+    DEFAULT_MAX_CLIENTS,
+    RESERVED_CLIENTS,
     RUN_SETUP_S,
     SLO_P95_MS,
     Budget,
@@ -28,12 +32,13 @@ from benchmarks.run.capacity import (
     climb_seconds,
     climb_steps,
     fitting_steps,
+    reserve_seconds,
     server_bounds,
     slo_p95_ms,
     step_counts,
     step_record,
 )
-from benchmarks.run.scenarios import CAPACITY_QUIET, CAPACITY_STEPS, JOIN_SETTLE_S
+from benchmarks.run.scenarios import CAPACITY_BUSY, CAPACITY_QUIET, CAPACITY_STEPS, JOIN_SETTLE_S
 
 HOLD = (100.0, 120.0)
 """The hold of the step in these tests (wall-clock seconds)."""
@@ -247,10 +252,51 @@ def test_a_climb_is_planned_to_fit_its_share_of_the_budget() -> None:
 
 def test_the_budget_keeps_time_for_the_climbs_still_to_come() -> None:
     budget = Budget()
-    kept = MIN_CLIMB_S + RUN_SETUP_S  # for each climb still to come
+    kept = 100 + RUN_SETUP_S  # for each climb still to come
     # the first climb's server and verify have already run when it asks
-    assert budget.share_s(10) == pytest.approx(CAPACITY_BUDGET_S - RUN_SETUP_S - 9 * kept, abs=1)
-    assert budget.share_s(10) == pytest.approx(CAPACITY_BUDGET_S - RUN_SETUP_S - 8 * kept, abs=1)
+    assert budget.share_s(10, 100) == pytest.approx(
+        CAPACITY_BUDGET_S - RUN_SETUP_S - 9 * kept, abs=1
+    )
+    assert budget.share_s(10, 100) == pytest.approx(
+        CAPACITY_BUDGET_S - RUN_SETUP_S - 8 * kept, abs=1
+    )
+
+
+def test_a_climb_still_to_come_keeps_the_time_to_reach_the_reserved_step() -> None:
+    rate, drain = CAPACITY_QUIET.join_rate, CAPACITY_QUIET.drain_s
+    to_1000 = climb_seconds([250, 500, 1000], rate, 15, drain) + CLIMB_OVERHEAD_S
+    assert RESERVED_CLIENTS == 1000
+    assert reserve_seconds([250, 500, 1000, 2000, 4000], CAPACITY_QUIET, 15) == to_1000
+    first_only = climb_seconds([4000], rate, 15, drain) + CLIMB_OVERHEAD_S
+    assert reserve_seconds([4000, 8000], CAPACITY_QUIET, 15) == first_only
+
+
+def test_every_climb_reaches_where_it_broke_in_the_reference_within_the_budget() -> None:
+    """The ten climbs of ``--profile full``, quiet ones first, each needing the steps it went
+    through in the reference run (session 5; SSE's busy climb assumed to break at 2000),
+    all get them: the early climbs to 4000 leave the busy ones the steps where they break."""
+    went_to = {
+        CAPACITY_QUIET: [
+            2000,
+            4000,
+            4000,
+            4000,
+            500,
+        ],  # short polling, long polling, WS, SSE, naive
+        CAPACITY_BUSY: [1000, 500, 1000, 2000, 250],
+    }
+    counts = step_counts(DEFAULT_MAX_CLIENTS)
+    budget = Budget()
+    spent = RUN_SETUP_S  # the first climb's server and verify run before it asks
+    for scenario, lasts in went_to.items():
+        for last in lasts:
+            budget.started = time.monotonic() - spent
+            share = budget.share_s(10, reserve_seconds(counts, scenario, DEFAULT_HOLD_S))
+            needed = [clients for clients in counts if clients <= last]
+            assert fitting_steps(counts, scenario, DEFAULT_HOLD_S, share)[: len(needed)] == needed
+            climb = climb_seconds(needed, scenario.spawn_rate, DEFAULT_HOLD_S, scenario.drain_s)
+            spent += climb + CLIMB_OVERHEAD_S + RUN_SETUP_S
+    assert spent < CAPACITY_BUDGET_S
 
 
 def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:

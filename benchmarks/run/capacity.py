@@ -49,19 +49,25 @@ if TYPE_CHECKING:
 
 SLO_P95_MS = 500.0
 """Delivery p95 a step may reach, plus a strategy's ``latency_allowance_ms`` (a poll interval)."""
-DEFAULT_HOLD_S = 20.0
+DEFAULT_HOLD_S = 15.0
+"""Seconds each step is held: 375 deliveries at the quietest step (250 clients), thousands
+at a busy one, enough for a p95."""
 DEFAULT_MAX_CLIENTS = 4000
-CAPACITY_BUDGET_S = 20 * 60.0
-"""Every strategy and load of one capacity run together, verify runs included."""
-RUN_SETUP_S = 20.0
+CAPACITY_BUDGET_S = 25 * 60.0
+"""Every strategy and load of one capacity run together, verify runs included: on two cores
+the ten climbs of the five strategies to where they break (or to 4000) take about 21 minutes."""
+RUN_SETUP_S = 15.0
 """Per strategy and load, before the climb: a fresh Redis and server, and the verify run."""
-CLIMB_OVERHEAD_S = 20.0
-"""Per climb, besides its steps: Locust's start and stop, the clients' accounting, the probes."""
+CLIMB_OVERHEAD_S = 10.0
+"""Per climb, besides its steps: Locust's start and stop, the clients' accounting, the probes.
+With the setup, 25 s between one climb's last hold and the next one's first join (17-26 s in
+the reference run of session 5)."""
 TICK_SLACK_S = 2.0
 """Per step: Locust asks the shape once a second, so a step's join and settle each end up to
 a second late."""
-MIN_CLIMB_S = 60.0
-"""Kept for each climb still to come while an earlier one takes its share of the budget."""
+RESERVED_CLIENTS = 1000
+"""Each climb still to come keeps the time to reach this step (if its steps go that far): in
+the reference run every strategy's busy climb broke by 2000, most by 1000."""
 MEMORY_SHARE_LIMIT = 0.5
 """A server above this share of the machine's memory has broken on memory."""
 FD_SHARE_LIMIT = 0.9
@@ -113,15 +119,17 @@ def slo_p95_ms(key: str, poll_interval_ms: int) -> float:
 class Budget:
     """``CAPACITY_BUDGET_S`` shared by every strategy and load of one ``pushlab bench``.
 
-    A climb may use what is left but ``MIN_CLIMB_S`` (and a setup) for each climb still to
-    come: the first climbs of a run are the quiet ones, where the thousands are, and time a
-    climb did not need (one that broke at its first steps) goes to the climbs after it.
+    A climb may use what is left but, for each climb still to come, a setup and the time to
+    reach ``RESERVED_CLIENTS`` (``reserve_s``): the first climbs of a run are the quiet
+    ones, where the thousands are, and the busy ones after them break within a few steps but
+    must still get there, or they end on "time budget" with no reason why. Time a climb did
+    not need (one that broke at its first steps) goes to the climbs after it.
     """
 
     started: float | None = None
     runs_done: int = 0
 
-    def share_s(self, runs: int) -> float:
+    def share_s(self, runs: int, reserve_s: float) -> float:
         """Seconds of climbing the next run may take (call once per run, in order)."""
         now = time.monotonic()
         if self.started is None:
@@ -129,7 +137,7 @@ class Budget:
         left_s = CAPACITY_BUDGET_S - (now - self.started)
         later = max(0, runs - self.runs_done - 1)
         self.runs_done += 1
-        return left_s - later * (MIN_CLIMB_S + RUN_SETUP_S)
+        return left_s - later * (reserve_s + RUN_SETUP_S)
 
 
 BUDGET = Budget()
@@ -154,6 +162,13 @@ def fitting_steps(
             break
         fitted.append(clients)
     return fitted
+
+
+def reserve_seconds(counts: Sequence[int], scenario: Scenario, hold_s: float) -> float:
+    """What a climb still to come keeps of the budget: its steps up to ``RESERVED_CLIENTS``
+    (at least its first), and its overhead."""
+    reserved = [clients for clients in counts if clients <= RESERVED_CLIENTS] or list(counts[:1])
+    return climb_seconds(reserved, scenario.spawn_rate, hold_s, scenario.drain_s) + CLIMB_OVERHEAD_S
 
 
 def planned_seconds(scenario: Scenario, config: BenchConfig) -> float:
@@ -399,7 +414,9 @@ def measure_steps(
     slo_ms = slo_p95_ms(key, config.poll_interval_ms)
     counts = step_counts(config.capacity_max_clients, config.capacity_steps)
     hold_s = config.capacity_hold_s
-    share_s = BUDGET.share_s(len(config.strategies) * len(CAPACITY_LOADS))
+    share_s = BUDGET.share_s(
+        len(config.strategies) * len(CAPACITY_LOADS), reserve_seconds(counts, scenario, hold_s)
+    )
     fitted = fitting_steps(counts, scenario, hold_s, share_s)
     if not fitted:
         return failed_result(scenario, verify, "no capacity step fitted the time budget")
