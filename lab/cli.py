@@ -122,7 +122,10 @@ def run_uvicorn(
         lifespan="off",
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        # The sans-I/O protocol writes a frame from the send call and pings from a timer,
+        # where the legacy "websockets" one runs three tasks per socket (docs/decisions.md,
+        # "A WebSocket delivery without a task per message").
+        ws="websockets-sansio",
         # Daphne does not compress frames; neither does uvicorn here, so the two are
         # compared on the same work (permessage-deflate costs CPU on every frame).
         ws_per_message_deflate=False,

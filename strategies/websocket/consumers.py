@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,7 +26,6 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from lab import access, chat
@@ -122,22 +122,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Channels' ``AsyncConsumer.__call__`` (channels 4.3), with two changes: the
+        """Channels' ``AsyncConsumer.__call__`` (channels 4.3), with three changes: the
         channel-layer side waits out a Redis failure instead of ending the consumer (which
-        closed the socket), and the socket is forgotten however the consumer ends."""
+        closed the socket), the socket is forgotten however the consumer ends, and the two
+        sources are read by two long-lived tasks (``pump``) instead of channels'
+        ``await_many_dispatch``."""
         self.scope = scope
         self.sending = asyncio.Lock()
+        self.dispatching = asyncio.Lock()
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         assert self.channel_layer is not None, "CHANNEL_LAYERS must be configured"
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = self.receive_from_layer
         self.base_send = send
         try:
-            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
-        except StopConsumer:
+            async with asyncio.TaskGroup() as pumps:
+                pumps.create_task(self.pump(receive))
+                pumps.create_task(self.pump(self.channel_receive))
+        except* StopConsumer:
             pass
         finally:
             self.forget()
+
+    async def pump(self, source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """Dispatch ``source``'s messages, one handler at a time across both sources, as
+        channels does. Channels' ``await_many_dispatch`` started a new task and an
+        ``asyncio.wait`` for every message: a fifth to a quarter of a delivery's CPU
+        (docs/decisions.md, "A WebSocket delivery without a task per message")."""
+        while True:
+            message = await source()
+            async with self.dispatching:
+                await self.dispatch(message)
 
     async def receive_from_layer(self) -> dict[str, Any]:
         """The next channel-layer message. While Redis fails, wait (at least
