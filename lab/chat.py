@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -288,11 +287,10 @@ def messages_following(room: str, after: int, incoming: ChatMessage | None) -> l
 
 
 # Async twins for consumers and async views. database_sync_to_async also closes
-# stale database connections around each call, as a request cycle would.
+# stale database connections around each call, as a request cycle would: an async view's
+# request_finished runs in the event loop (lab.asgi), not in the thread that holds them.
 amessages_after = database_sync_to_async(messages_after)
-# The HTTP views' read: Django's request cycle already closes stale connections (at
-# request_finished), so this twin skips database_sync_to_async's extra checks around each call.
-aread_after = sync_to_async(read_after)
+aread_after = database_sync_to_async(read_after)
 alast_message_id = database_sync_to_async(last_message_id)
 apost_message = database_sync_to_async(post_message)
 apost = database_sync_to_async(post)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import weakref
 
 import pytest
@@ -51,37 +52,43 @@ def test_the_gc_thresholds_setting_takes_three_whole_numbers(
             env_gc_thresholds("PUSHLAB_GC_THRESHOLDS", "10000,10,100")
 
 
-async def test_requests_through_the_asgi_handler_leave_no_garbage_cycles() -> None:
-    """The whole HTTP path as uvicorn drives it: the body, then ``http.disconnect`` once the
-    response is complete. Django's own handler left ~60 objects in cycles per request."""
+async def asgi_request(path: str, query: bytes = b"") -> int:
+    """One GET through the site's Django handler as uvicorn drives it: the body, then
+    ``http.disconnect`` once the response is complete. Returns the status."""
     from lab.asgi import django_asgi_app
 
+    sent: list[dict[str, object]] = []
+    body_read = False
+    complete = asyncio.Event()
+
+    async def receive() -> dict[str, object]:
+        nonlocal body_read
+        if not body_read:
+            body_read = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await complete.wait()  # as uvicorn: the disconnect comes once the response is sent
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            complete.set()
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": b"", "query_string": query,
+        "root_path": "", "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    await django_asgi_app(scope, receive, send)
+    return int(sent[0]["status"])  # type: ignore[call-overload]
+
+
+async def test_requests_through_the_asgi_handler_leave_no_garbage_cycles() -> None:
+    """Django's own handler left ~60 objects in cycles per request."""
+
     async def one_request() -> int:
-        sent: list[dict[str, object]] = []
-        body_read = False
-        complete = asyncio.Event()
-
-        async def receive() -> dict[str, object]:
-            nonlocal body_read
-            if not body_read:
-                body_read = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await complete.wait()  # as uvicorn: the disconnect comes once the response is sent
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, object]) -> None:
-            sent.append(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                complete.set()
-
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-            "scheme": "http", "path": "/api/rooms/cycles/messages", "raw_path": b"",
-            "query_string": b"after=0", "root_path": "", "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80),
-        }  # fmt: skip
-        await django_asgi_app(scope, receive, send)
-        return int(sent[0]["status"])  # type: ignore[call-overload]
+        return await asgi_request("/api/rooms/cycles/messages", b"after=0")
 
     assert await one_request() == 200  # warm: imports, the first connection
     gc.collect()
@@ -93,3 +100,26 @@ async def test_requests_through_the_asgi_handler_leave_no_garbage_cycles() -> No
         gc.enable()
     assert statuses == [200] * 20
     assert unreachable < 20, f"{unreachable} objects in reference cycles after 20 requests"
+
+
+async def test_an_async_view_is_closed_in_the_event_loop_and_a_page_in_the_sync_thread() -> None:
+    """``request_finished`` (Django's close of a response) runs for every request: for an API
+    view in the event loop, with no hop to the sync thread; for a sync view (a page) in the
+    thread that ran it and holds its database connection, as Django does."""
+    from django.core import signals
+
+    threads: list[threading.Thread] = []
+
+    def finished(**kwargs: object) -> None:
+        threads.append(threading.current_thread())
+
+    signals.request_finished.connect(finished)
+    try:
+        assert await asgi_request("/api/rooms/closing/messages", b"after=0") == 200
+        assert await asgi_request("/chat/closing/") == 200
+    finally:
+        signals.request_finished.disconnect(finished)
+    loop_thread = threading.current_thread()
+    assert len(threads) == 2, threads
+    assert threads[0] is loop_thread, "the API request's close hopped to another thread"
+    assert threads[1] is not loop_thread, "the page's close left the thread that ran it"
