@@ -69,6 +69,34 @@ def publish_wakeup(message: dict[str, Any]) -> None:
     _publisher.publish(room_channel(message["room"]), json.dumps(message))
 
 
+class Mailbox:
+    """One waiter's wake-ups, in the order they came: ``asyncio.Queue``'s ``put_nowait`` and
+    ``get`` for a single reader, without the rest. A held long poll or event stream keeps
+    one; a ``Queue`` (three deques and an ``Event``) kept about 3 KB more per held request
+    (docs/decisions.md, "A long poll's mailbox")."""
+
+    __slots__ = ("items", "waiter")
+
+    def __init__(self) -> None:
+        self.items: list[WakeUp] = []
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: WakeUp) -> None:
+        self.items.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def get(self) -> WakeUp:
+        """The oldest wake-up not yet taken, waiting for one if there is none."""
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.items.pop(0)
+
+
 SUBSCRIBE_BACKOFF_S = (0.1, 2.0)
 """First and longest wait before the hub subscribes again after its subscription broke."""
 
@@ -86,7 +114,7 @@ class WakeUpHub:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.waiters: defaultdict[str, set[asyncio.Queue[WakeUp]]] = defaultdict(set)
+        self.waiters: defaultdict[str, set[Mailbox]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self.subscriptions = 0
@@ -185,13 +213,13 @@ class WakeUpHub:
                 await client.aclose()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, room: str) -> AsyncIterator[asyncio.Queue[WakeUp]]:
+    async def subscribe(self, room: str) -> AsyncIterator[Mailbox]:
         """Register a waiter; the subscription is live before this yields, so read the backlog
         inside the block and no wake-up can be missed. If Redis does not confirm the
         subscription within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this yields anyway: the
         waiter is woken (``None``) when it is confirmed. Leaving the block (answer, timeout
         or client gone) releases everything."""
-        queue: asyncio.Queue[WakeUp] = asyncio.Queue()
+        queue = Mailbox()
         self._ensure_listening()
         if not self._subscribed.is_set():
             with contextlib.suppress(TimeoutError):
