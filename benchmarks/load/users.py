@@ -21,6 +21,7 @@ import random
 import re
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 import gevent
 import gevent.lock
 from locust import FastHttpUser, constant, events
+from locust.contrib.fasthttp import FastHttpSession
 
 from benchmarks.load import timeline
 from benchmarks.load.deliveries import (
@@ -55,7 +57,10 @@ _local_client_numbers = itertools.count()
 _local_started_at = time.time()
 record_sink: Callable[[dict[str, Any]], None] | None = None
 """Where a Locust worker sends its clients' records (``benchmarks.load.distributed``)."""
-_room_history_lock = gevent.lock.BoundedSemaphore()
+_room_history_locks: defaultdict[str, gevent.lock.BoundedSemaphore] = defaultdict(
+    gevent.lock.BoundedSemaphore
+)
+"""One per room: a room's slow fetch holds up only its own clients' accounting."""
 _room_history: dict[str, list[tuple[int, float | None]]] = {}
 """Each finished room's stored (id, send time), fetched once per process by the first client
 that stops."""
@@ -333,7 +338,7 @@ class ChatUser(FastHttpUser):
         first client of a room to stop fetches it for the others in its process (in a climb,
         whatever it fetched: later messages fall in the drain no client is owed).
         """
-        with _room_history_lock:
+        with _room_history_locks[self.room]:
             history = _room_history.get(self.room)
             if history is None:
                 ids, texts = self.fetch_room_history()
@@ -344,12 +349,25 @@ class ChatUser(FastHttpUser):
         return [(id_, sent) for id_, sent in history if id_ > after]
 
     def fetch_room_history(self) -> tuple[list[int], list[str]]:
-        """The room's stored ids and texts (a text stored twice is a send stored twice)."""
+        """The room's stored ids and texts (a text stored twice is a send stored twice).
+
+        Read with a client of its own: the user's client may have lost both its connections
+        to the greenlets ``on_stop`` just killed in the middle of a request (a busy client
+        polls and sends at once), and would then wait for one forever. In the busy climb of
+        short polling at 2000 clients that held the accounting past Locust's deadline.
+        """
+        client = FastHttpSession(
+            self.host,
+            request_event=self.environment.events.request,
+            user=self,
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+        )
         ids: list[int] = []
         texts: list[str] = []
         while True:
             after = ids[-1] if ids else 0
-            answer = self.client.get(
+            answer = client.get(
                 f"/api/rooms/{self.room}/messages?after={after}&limit={ACCOUNTING_PAGE}",
                 name="/api/rooms/[room]/messages (accounting)",
             )
