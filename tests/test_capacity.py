@@ -264,26 +264,26 @@ def test_the_budget_keeps_time_for_the_climbs_still_to_come() -> None:
 
 def test_a_climb_still_to_come_keeps_the_time_to_reach_the_reserved_step() -> None:
     rate, drain = CAPACITY_QUIET.join_rate, CAPACITY_QUIET.drain_s
-    to_1000 = climb_seconds([250, 500, 1000], rate, 15, drain) + CLIMB_OVERHEAD_S
-    assert RESERVED_CLIENTS == 1000
-    assert reserve_seconds([250, 500, 1000, 2000, 4000], CAPACITY_QUIET, 15) == to_1000
-    first_only = climb_seconds([4000], rate, 15, drain) + CLIMB_OVERHEAD_S
-    assert reserve_seconds([4000, 8000], CAPACITY_QUIET, 15) == first_only
+    to_2000 = climb_seconds([250, 500, 1000, 2000], rate, 12, drain) + CLIMB_OVERHEAD_S
+    assert RESERVED_CLIENTS == 2000
+    assert reserve_seconds([250, 500, 1000, 2000, 4000], CAPACITY_QUIET, 12) == to_2000
+    first_only = climb_seconds([4000], rate, 12, drain) + CLIMB_OVERHEAD_S
+    assert reserve_seconds([4000, 8000], CAPACITY_QUIET, 12) == first_only
 
 
-def test_every_climb_reaches_where_it_broke_in_the_reference_within_the_budget() -> None:
+def test_every_climb_reaches_where_it_broke_in_the_last_full_run_within_the_budget() -> None:
     """The ten climbs of ``--profile full``, quiet ones first, each needing the steps it went
-    through in the reference run (session 5; SSE's busy climb assumed to break at 2000),
-    all get them: the early climbs to 4000 leave the busy ones the steps where they break."""
+    through in session 6's full run (busy WebSocket and SSE, which passed 1000 there, assumed
+    to break at 4000), all get them: the early climbs to 4000 leave the busy ones theirs."""
     went_to = {
         CAPACITY_QUIET: [
             2000,
             4000,
             4000,
             4000,
-            500,
+            1000,
         ],  # short polling, long polling, WS, SSE, naive
-        CAPACITY_BUSY: [1000, 500, 1000, 2000, 250],
+        CAPACITY_BUSY: [2000, 1000, 4000, 4000, 500],
     }
     counts = step_counts(DEFAULT_MAX_CLIENTS)
     budget = Budget()
@@ -296,7 +296,7 @@ def test_every_climb_reaches_where_it_broke_in_the_reference_within_the_budget()
             assert fitting_steps(counts, scenario, DEFAULT_HOLD_S, share)[: len(needed)] == needed
             climb = climb_seconds(needed, scenario.spawn_rate, DEFAULT_HOLD_S, scenario.drain_s)
             spent += climb + CLIMB_OVERHEAD_S + RUN_SETUP_S
-    assert spent < CAPACITY_BUDGET_S
+    assert spent < CAPACITY_BUDGET_S - 120  # and two minutes to spare
 
 
 def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:

@@ -65,7 +65,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", choices=list(PROFILES), default="quick",
         help=f"quick: the chat scenario, {quick.chat_clients} clients, "
         f"{quick.chat_duration_s:g} s per strategy (~3 min); full: {', '.join(full.scenarios)} "
-        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; capacity: at most 25 min; "
+        f"(sweep: {', '.join(map(str, SWEEP_CLIENTS))} clients; capacity: at most 28 min; "
         "about an hour in all on 2 cores) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
