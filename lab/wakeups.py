@@ -5,7 +5,7 @@ wait on it and register ``publish_wakeup`` as their publish hook.
 
 ``post_message`` PUBLISHes each stored message on ``pushlab:room:<room>``. Each
 process keeps ONE pattern subscription to ``pushlab:room:*`` and hands every
-message to the queues of the requests waiting in that room, so a thousand
+message to the mailboxes of the requests waiting in that room, so a thousand
 waiting requests cost one Redis connection, not a thousand.
 """
 
@@ -131,7 +131,7 @@ class WakeUpHub:
     @property
     def waiting(self) -> int:
         """How many requests are waiting right now, in all rooms."""
-        return sum(len(queues) for queues in self.waiters.values())
+        return sum(len(mailboxes) for mailboxes in self.waiters.values())
 
     def forget(self) -> None:
         """The subscription broke or came back: a message may have gone unheard."""
@@ -154,9 +154,9 @@ class WakeUpHub:
 
     def wake_all(self) -> None:
         """Every waiter re-reads the database (``None``: "look for yourself")."""
-        for queues in self.waiters.values():
-            for queue in queues:
-                queue.put_nowait(None)
+        for mailboxes in self.waiters.values():
+            for mailbox in mailboxes:
+                mailbox.put_nowait(None)
 
     def _ensure_listening(self) -> None:
         if self._listener is None or self._listener.done():
@@ -205,8 +205,8 @@ class WakeUpHub:
                 message = json.loads(item["data"])
                 room = message["room"]
                 self.newest[room] = max(self.newest.get(room, 0), int(message["id"]))
-                for queue in list(self.waiters.get(message["room"], ())):
-                    queue.put_nowait(message)
+                for mailbox in list(self.waiters.get(message["room"], ())):
+                    mailbox.put_nowait(message)
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -219,7 +219,7 @@ class WakeUpHub:
         subscription within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this yields anyway: the
         waiter is woken (``None``) when it is confirmed. Leaving the block (answer, timeout
         or client gone) releases everything."""
-        queue = Mailbox()
+        mailbox = Mailbox()
         self._ensure_listening()
         if not self._subscribed.is_set():
             with contextlib.suppress(TimeoutError):
@@ -228,11 +228,11 @@ class WakeUpHub:
         # Registered once subscribed (or given up waiting): a registered waiter is one whose
         # wake-ups cannot be missed from here on, and the confirmation that woke everyone
         # registered before it is not a spurious wake-up for this one.
-        self.waiters[room].add(queue)
+        self.waiters[room].add(mailbox)
         try:
-            yield queue
+            yield mailbox
         finally:
-            self.waiters[room].discard(queue)
+            self.waiters[room].discard(mailbox)
             if not self.waiters[room]:
                 del self.waiters[room]
 
