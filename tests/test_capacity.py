@@ -275,14 +275,9 @@ def test_every_climb_reaches_where_it_broke_in_the_last_full_run_within_the_budg
     """The ten climbs of ``--profile full``, quiet ones first, each needing the steps it went
     through in session 6's full run (busy WebSocket and SSE, which passed 1000 there, assumed
     to break at 4000), all get them: the early climbs to 4000 leave the busy ones theirs."""
+    # per load, in the run's order: short polling, long polling, WebSocket, SSE, naive
     went_to = {
-        CAPACITY_QUIET: [
-            2000,
-            4000,
-            4000,
-            4000,
-            1000,
-        ],  # short polling, long polling, WS, SSE, naive
+        CAPACITY_QUIET: [2000, 4000, 4000, 4000, 1000],
         CAPACITY_BUSY: [2000, 1000, 4000, 4000, 500],
     }
     counts = step_counts(DEFAULT_MAX_CLIENTS)
