@@ -77,10 +77,13 @@ class Strategy:
     """How the browser client sends: a POST to the API, or a frame on its WebSocket."""
     healthy_state: str
     """What the page's ``#connection-state`` shows once the client follows the room."""
-    capacity_driver: Literal["polls", "requests per delivery", "deliveries"] = "deliveries"
+    capacity_driver: Literal["polls", "requests per delivery", "checks", "deliveries"] = (
+        "deliveries"
+    )
     """What a server core spends itself on as clients grow, which the capacity report checks:
     a request per client per poll interval, one held request answered and re-asked per
-    delivery, or only the deliveries pushed down open connections."""
+    delivery, a store query per held request per check interval, or only the deliveries
+    pushed down open connections."""
     hot_path_job: str | None = None
     """The ``benchmarks.run.hotpaths`` job that does this strategy's own work (``poll``,
     ``long-poll``, ``naive-long-poll``, ``broadcast``, ``stream``): ``pushlab bench`` runs it

@@ -383,6 +383,21 @@ def test_the_report_checks_short_pollings_limit_against_its_cpu_per_poll(
     assert "| 2,000 | broke: latency | 4,000 |" in text  # every step, the breaking one included
 
 
+def test_the_report_explains_naive_long_polling_by_its_queries_not_its_deliveries() -> None:
+    """The naive loop's cost follows the clients waiting (a query each per check interval),
+    so its reading must not say what holds for pushed deliveries."""
+    from benchmarks.report.capacity_report import capacity_section
+
+    summary = synthetic_capacity(0.8)
+    summary["config"]["naive_poll_ms"] = 100
+    summary["capacity"] = {"naive-long-polling": summary["capacity"]["short-polling"]}
+    text = "\n".join(capacity_section(summary))
+    # 1000 clients each asking every 100 ms; 100 % of a core over those 10,000 queries/s
+    assert "at 1,000 clients up to 10,000 queries/s" in text
+    assert "0.1 ms of server CPU each at most" in text
+    assert "costs nothing while the room is silent" not in text
+
+
 def test_capacity_charts_are_drawn_only_for_a_run_with_capacity(tmp_path: Path) -> None:
     from benchmarks.report.markdown import write_charts
 

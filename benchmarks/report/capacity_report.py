@@ -134,6 +134,9 @@ def why_it_broke(
     elif driver == "requests per delivery":
         sentences += requests_per_delivery_explained(reference, load)
         sentences.append(core_full_sentence(reference, held, server_limit))
+    elif driver == "checks":
+        sentences += checks_explained(reference, config)
+        sentences.append(core_full_sentence(reference, held, server_limit))
     else:
         sentences += deliveries_explained()
         sentences.append(core_full_sentence(reference, held, server_limit))
@@ -189,6 +192,23 @@ def requests_per_delivery_explained(step: Mapping[str, Any], load: str) -> list[
         f"{clients:,.0f} clients, {requests:,.0f}/s measured ({check} within {AGREEMENT:.0%}; "
         "fewer when one answer carries several messages). In busy rooms that is a whole "
         "HTTP request, routing and all, per message per client.",
+    ]
+
+
+def checks_explained(step: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """The naive loop: a store query per held request per check interval, messages or not."""
+    check_ms = number(config, "naive_poll_ms")
+    clients = number(step, "clients")
+    cpu = number(step, "server_cpu_percent")
+    if not (check_ms and clients and cpu):
+        return ["Every held request asks the database again and again until a message exists."]
+    checks = clients * 1000 / check_ms
+    return [
+        f"Every held request asks the database every {check_ms:g} ms until a message exists, "
+        "so the work grows with the clients waiting, not with the messages: at "
+        f"{clients:,.0f} clients up to {checks:,.0f} queries/s whether or not anyone wrote "
+        f"(fewer when answers come sooner), {cpu * 10 / checks:.3g} ms of server CPU each "
+        "at most."
     ]
 
 

@@ -28,6 +28,7 @@ class NaiveLongPolling(Strategy):
     test_receiver = "tests.test_naive_long_polling:NaiveLongPollingReceiver"
     healthy_state = "waiting"
     hot_path_job = "naive-long-poll"
+    capacity_driver = "checks"
     in_quick_profile = False  # five strategies took ~4.3 min on 2 cores; measured in full
     settings = {"PUSHLAB_NAIVE_POLL_MS": 100}
     """How often a waiting request asks the database for messages after its cursor."""
