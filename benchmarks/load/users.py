@@ -365,17 +365,20 @@ class ChatUser(FastHttpUser):
         )
         ids: list[int] = []
         texts: list[str] = []
-        while True:
-            after = ids[-1] if ids else 0
-            answer = client.get(
-                f"/api/rooms/{self.room}/messages?after={after}&limit={ACCOUNTING_PAGE}",
-                name="/api/rooms/[room]/messages (accounting)",
-            )
-            batch = json.loads(answer.content or b"null")["messages"]
-            ids += [int(message["id"]) for message in batch]
-            texts += [str(message["message"]) for message in batch]
-            if len(batch) < ACCOUNTING_PAGE:
-                return ids, texts
+        try:
+            while True:
+                after = ids[-1] if ids else 0
+                answer = client.get(
+                    f"/api/rooms/{self.room}/messages?after={after}&limit={ACCOUNTING_PAGE}",
+                    name="/api/rooms/[room]/messages (accounting)",
+                )
+                batch = json.loads(answer.content or b"null")["messages"]
+                ids += [int(message["id"]) for message in batch]
+                texts += [str(message["message"]) for message in batch]
+                if len(batch) < ACCOUNTING_PAGE:
+                    return ids, texts
+        finally:
+            client.client.close()  # its connection, not left to the process's end
 
     def report_delivery_error(self, account: DeliveryAccount) -> None:
         self.environment.events.request.fire(
