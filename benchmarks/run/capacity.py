@@ -33,7 +33,7 @@ from benchmarks.results.summary import (
 )
 from benchmarks.run import metrics
 from benchmarks.run.background import BackgroundThread
-from benchmarks.run.probes import process_cpu_s, process_tree
+from benchmarks.run.probes import CpuSample, process_cpu_s, process_tree
 from benchmarks.run.scenarios import (
     CAPACITY_LOADS,
     CAPACITY_STEPS,
@@ -216,14 +216,12 @@ class Footprint(BackgroundThread):
         """CPU (% of one core) from ``start`` to ``end``: of every process together, or of
         the busiest one; None if fewer than two samples fall in the window."""
         inside = self.within(start, end)
-        if len(inside) < 2 or inside[-1].at <= inside[0].at:
+        if len(inside) < 2:
             return None
-        first, last = inside[0], inside[-1]
-        used = [last.cpu_s[pid] - first.cpu_s[pid] for pid in first.cpu_s if pid in last.cpu_s]
+        used = inside[-1].percent_since(inside[0])
         if not used:
             return None
-        percent = 100 * (max(used) if busiest else sum(used)) / (last.at - first.at)
-        return round(percent, 1)
+        return round(max(used) if busiest else sum(used), 1)
 
     def peaks(self, start: float, end: float) -> tuple[int, float]:
         """The most open files and resident MB seen from ``start`` to ``end``."""
@@ -234,10 +232,10 @@ class Footprint(BackgroundThread):
         )
 
 
-@dataclass(frozen=True)
-class FootprintSample:
-    at: float
-    cpu_s: dict[int, float]
+@dataclass
+class FootprintSample(CpuSample):
+    """A ``CpuSample`` of the tree, with the open files and resident memory of it all."""
+
     fds: int
     rss_kb: int
 

@@ -71,8 +71,22 @@ def process_tree(root_pid: int) -> list[int]:
 
 @dataclass
 class CpuSample:
+    """The CPU seconds of each watched process (by pid) at one moment."""
+
     at: float
     cpu_s: dict[int, float]
+
+    def percent_since(self, first: CpuSample) -> list[float]:
+        """Each process's CPU from ``first`` to this sample, in % of one core (the processes
+        seen in both)."""
+        wall = self.at - first.at
+        if wall <= 0:
+            return []
+        return [
+            100 * (self.cpu_s[pid] - first.cpu_s[pid]) / wall
+            for pid in first.cpu_s
+            if pid in self.cpu_s
+        ]
 
 
 @dataclass
@@ -137,13 +151,7 @@ class LoadSampler(BackgroundThread):
         alive = [sample for sample in self.samples if self.locust_pid in sample.cpu_s]
         if len(alive) < 2:
             return None, None
-        first, last = alive[0], alive[-1]
-        wall = last.at - first.at
-        per_process = [
-            100 * (last.cpu_s[pid] - first.cpu_s[pid]) / wall
-            for pid in first.cpu_s
-            if pid in last.cpu_s
-        ]
+        per_process = alive[-1].percent_since(alive[0])
         if not per_process:
             return None, None
         return sum(per_process), max(per_process)
