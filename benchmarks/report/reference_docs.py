@@ -310,7 +310,7 @@ def costs_page(summary: Summary | None, key: str, titles: dict[str, str], lang: 
             sent=result.get("messages_sent"),
             deliveries=result.get("deliveries"),
         ),
-        f"| {lang.phrases['measure']} | {lang.phrases['this_strategy']} | {lang.phrases['best']} |",
+        f"| {lang.phrases['measure']} | {lang.title(key, titles)} | {lang.phrases['best']} |",
         "|---|---|---|",
     ]
     for name in COSTS:
