@@ -131,14 +131,13 @@ def why_it_broke(
     server_limit = broke_step if broke != "generator" else None
     if driver == "polls":
         sentences += polls_explained(reference, held, server_limit, config)
-    elif driver == "requests per delivery":
-        sentences += requests_per_delivery_explained(reference, load)
-        sentences.append(core_full_sentence(reference, held, server_limit))
-    elif driver == "checks":
-        sentences += checks_explained(reference, config)
-        sentences.append(core_full_sentence(reference, held, server_limit))
     else:
-        sentences += deliveries_explained()
+        if driver == "requests per delivery":
+            sentences += requests_per_delivery_explained(reference, load)
+        elif driver == "checks":
+            sentences += checks_explained(reference, config)
+        else:
+            sentences += deliveries_explained()
         sentences.append(core_full_sentence(reference, held, server_limit))
     sentences += memory_explained(steps)
     return sentences
