@@ -6,9 +6,12 @@ publish path) and reads with ``messages_after`` / ``messages_following``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -98,11 +101,20 @@ def post_message(*, room: str, author: str, text: str, client_id: str | None = N
 
 
 def post(*, room: str, author: str, text: str, client_id: object = None) -> Posted:
-    """``post_message``, also saying whether this call stored the message (the one path).
+    """``post_message``, also saying whether this call stored the message: ``store``, then
+    ``publish`` once the message is committed (at once, or when the caller's transaction
+    commits). The server's own posts take the async twin, ``apost``."""
+    posted = store(room=room, author=author, text=text, client_id=client_id)
+    if posted.created:
+        transaction.on_commit(lambda: publish(posted.message))
+    return posted
+
+
+def store(*, room: str, author: str, text: str, client_id: object = None) -> Posted:
+    """Validate and store one message, publishing nothing (``post`` and ``apost`` do).
 
     The room's counter is bumped first, which locks the room's row until commit,
     so ids within a room are handed out in the order they become visible.
-    Publishing happens after commit: a reader woken up always finds the message.
     A repeat of a ``client_id`` is refused by the unique constraint: the block rolls back
     (the bumped counter too, so ids keep no gaps) and the stored message is the answer.
     The common case, a new message, costs two queries: the bump and the insert.
@@ -116,12 +128,54 @@ def post(*, room: str, author: str, text: str, client_id: object = None) -> Post
             message = Message.objects.create(
                 room_id=room_id, number=number, author=author, text=text, client_id=client_id
             ).as_json(room)
-            transaction.on_commit(lambda: publish(message))
     except IntegrityError:
         if client_id is None or not (stored := stored_with_client_id(room, client_id)):
             raise
         return Posted(stored, created=False)  # a repeat, or lost the race to a concurrent one
     return Posted(message, created=True)
+
+
+def store_in_thread(check: Callable[[], None] | None, **message: Any) -> Posted:
+    """The database thread's part of ``apost``: ``check`` (a rate limit: raise to refuse),
+    ``store``, then the hooks that push from a thread (``Publisher.asend`` is ``None``)."""
+    if check is not None:
+        check()
+    posted = store(**message)
+    if posted.created:
+        publish(posted.message, thread_hooks())
+    return posted
+
+
+astore_in_thread = database_sync_to_async(store_in_thread)
+
+
+async def apost(
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: object = None,
+    check: Callable[[], None] | None = None,
+) -> Posted:
+    """``post`` for the server's event loop, HTTP and WebSocket: one hop to the database
+    thread (``store_in_thread``: it has committed when it returns, since the async path has
+    no outer transaction), then ``apublish`` here for the hooks that push from the loop, so
+    the thread never waits for the loop (docs/decisions.md, "Publishing from the event loop").
+
+    The publish is shielded: a client that leaves mid-post cancels its request, not the push
+    of a message already stored.
+    """
+    posted = await astore_in_thread(check, room=room, author=author, text=text, client_id=client_id)
+    if posted.created and (hooks := loop_hooks()):
+        await asyncio.shield(apublish(posted.message, hooks))
+    return posted
+
+
+async def apost_message(
+    *, room: str, author: str, text: str, client_id: str | None = None
+) -> ChatMessage:
+    """``post_message`` for async callers (tests, consumers): ``apost``'s message."""
+    return (await apost(room=room, author=author, text=text, client_id=client_id)).message
 
 
 BUMP_SQL = (
@@ -156,8 +210,23 @@ def stored_with_client_id(room: str, client_id: str) -> ChatMessage | None:
     return None if found is None else found.as_json(room)
 
 
-Publisher = Callable[[ChatMessage], None]
-"""A strategy's publish hook: push one just-committed message to that strategy's clients."""
+@dataclass(frozen=True)
+class Publisher:
+    """A strategy's publish hook: push one just-committed message to that strategy's clients.
+
+    ``send`` pushes from a thread; every hook has one (``post`` called by sync code: the
+    shell, ``seed``, tests; and the re-push of ``broker.push_later``). For the server's own
+    posts each hook runs where it costs least: a hook with an ``asend`` (the channel layer,
+    which is async: from a thread it costs a hop to the event loop and back) is awaited on the
+    loop after the store; one without (a plain Redis PUBLISH) is sent from the database
+    thread, which is there anyway, right after the commit."""
+
+    send: Callable[[ChatMessage], None]
+    asend: Callable[[ChatMessage], Awaitable[None]] | None = None
+
+
+Hooks = dict[Publisher, str]
+"""Hooks to run, each once, with the first strategy key that named it (for the logs)."""
 
 _publishers: dict[str, Publisher] = {}
 
@@ -175,34 +244,90 @@ def registered_publishers() -> dict[str, Publisher]:
     return {key: hook for key, hook in _publishers.items() if not only or key in only}
 
 
-def publish(message: ChatMessage) -> None:
-    """Hand a stored message to every registered strategy's push mechanism.
+def hooks_to_run() -> Hooks:
+    """Each registered hook once: several strategies may share one (the wake-up hub)."""
+    hooks: Hooks = {}
+    for key, hook in registered_publishers().items():
+        hooks.setdefault(hook, key)
+    return hooks
+
+
+def thread_hooks() -> Hooks:
+    """The hooks that push from a thread even on the server's post path (no ``asend``)."""
+    return {hook: key for hook, key in hooks_to_run().items() if hook.asend is None}
+
+
+def loop_hooks() -> Hooks:
+    """The hooks that push on the event loop on the server's post path."""
+    return {hook: key for hook, key in hooks_to_run().items() if hook.asend is not None}
+
+
+def publish(message: ChatMessage, hooks: Hooks | None = None) -> None:
+    """Hand a stored message to each registered strategy's push mechanism (or to ``hooks``),
+    from a thread.
 
     A hook that several strategies share (the wake-up hub) runs once. A failure here loses
     nothing: the message is stored, polling clients read it, and the push is owed: it is
-    made again once Redis answers (``broker.push_later``), and a push client that gets it
-    fills the gap from the database.
+    made again, by every hook, once Redis answers (``broker.push_later``), and a push client
+    that gets it fills the gap from the database.
     """
+    hooks = hooks_to_run() if hooks is None else hooks
+    if not hooks:
+        return
     if broker.redis_paused():  # the hooks push through Redis, which just failed
         log.warning("message %s stored, pushed later: Redis failed moments ago", message["id"])
         broker.push_later(message, push)
         return
-    if not push(message):
+    if not push(message, hooks):
         broker.push_later(message, push)
 
 
-def push(message: ChatMessage) -> bool:
-    """Run each hook once for ``message``; False if one failed (the rest are then skipped)."""
-    hooks: dict[Publisher, str] = {}
-    for key, hook in registered_publishers().items():
-        hooks.setdefault(hook, key)
-    for hook, key in hooks.items():
+def push(message: ChatMessage, hooks: Hooks | None = None) -> bool:
+    """Send ``message`` by each hook (default: all); False if one failed (the rest are then
+    skipped)."""
+    for hook, key in (hooks_to_run() if hooks is None else hooks).items():
         try:
-            hook(message)
+            hook.send(message)
         except Exception as exc:
             broker.redis_failed(f"publishing message {message['id']} to {key}", exc)
             return False
     return True
+
+
+_publish_order: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def apublish(message: ChatMessage, hooks: Hooks | None = None) -> None:
+    """``publish`` on the event loop, for the hooks with an ``asend`` (or ``hooks``); a
+    failure is owed the same way.
+
+    One publish at a time per event loop, in the order the posts were stored: the posts
+    commit one after another in the database thread and resume here in that order, and the
+    lock (first come, first served) keeps a push from overtaking an earlier one in Redis, as
+    the thread's one-at-a-time ``publish`` did.
+    """
+    hooks = loop_hooks() if hooks is None else hooks
+    if not hooks:
+        return
+    loop = asyncio.get_running_loop()
+    order = _publish_order.get(loop)
+    if order is None:
+        order = _publish_order[loop] = asyncio.Lock()
+    async with order:
+        if broker.redis_paused():
+            log.warning("message %s stored, pushed later: Redis failed moments ago", message["id"])
+            broker.push_later(message, push)
+            return
+        for hook, key in hooks.items():
+            assert hook.asend is not None
+            try:
+                await hook.asend(message)
+            except Exception as exc:
+                broker.redis_failed(f"publishing message {message['id']} to {key}", exc)
+                broker.push_later(message, push)
+                return
 
 
 def last_message_id(room: str) -> int:
@@ -292,8 +417,6 @@ def messages_following(room: str, after: int, incoming: ChatMessage | None) -> l
 amessages_after = database_sync_to_async(messages_after)
 aread_after = database_sync_to_async(read_after)
 alast_message_id = database_sync_to_async(last_message_id)
-apost_message = database_sync_to_async(post_message)
-apost = database_sync_to_async(post)
 
 
 async def amessages_following(

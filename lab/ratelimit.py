@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from lab import broker, chat
@@ -156,18 +155,19 @@ def spend_allowance(author: str, address: str | None) -> None:
         broker.redis_failed("the rate limit check", exc)
 
 
-def post_client_message(
+async def apost_client_message(
     *, room: str, author: str, text: str, client_id: object = None, address: str | None = None
 ) -> chat.Posted:
-    """``chat.post`` for a client's message: HTTP and WebSocket both send through here.
+    """``chat.apost`` for a client's message: HTTP and WebSocket both send through here.
 
     The session bucket is keyed by the author, which the server derives from the session;
     ``address`` is the client's IP. A repeat of a ``client_id`` spends a token too: it is a
-    send like any other.
+    send like any other. The check runs in the database thread, just before the store.
     """
-    spend_allowance(author, address)
-    return chat.post(room=room, author=author, text=text, client_id=client_id)
-
-
-# database_sync_to_async, like lab.chat's twins: it closes stale connections around the call.
-apost_client_message = database_sync_to_async(post_client_message)
+    return await chat.apost(
+        room=room,
+        author=author,
+        text=text,
+        client_id=client_id,
+        check=lambda: spend_allowance(author, address),
+    )

@@ -25,6 +25,8 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from lab.chat import Publisher
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "pushlab:room:"
@@ -55,7 +57,7 @@ def post_path_timeouts() -> dict[str, Any]:
 
 
 def publish_wakeup(message: dict[str, Any]) -> None:
-    """PUBLISH a stored message to every process's hub (sync: called from ``post_message``)."""
+    """PUBLISH a stored message to every process's hub, from a thread (``chat.publish``)."""
     global _publisher
     if _publisher is None:
         pool = redis.BlockingConnectionPool.from_url(
@@ -67,6 +69,13 @@ def publish_wakeup(message: dict[str, Any]) -> None:
         )
         _publisher = redis.Redis(connection_pool=pool)
     _publisher.publish(room_channel(message["room"]), json.dumps(message))
+
+
+WAKEUP_PUBLISHER = Publisher(send=publish_wakeup)
+"""The hook of every strategy that holds requests (long polling, SSE): it runs once a message.
+A sync PUBLISH, sent from the database thread right after the store (no ``asend``): measured,
+redis-py's asyncio client spent more CPU on it than the thread does (docs/decisions.md,
+"Publishing from the event loop")."""
 
 
 class Mailbox:

@@ -107,9 +107,9 @@ class Strategy:
     def publisher(self) -> Publisher | None:
         """The hook that pushes a just-committed message to this strategy's clients, or
         ``None`` for a pull-only strategy. Registered with ``lab.chat`` when the app registry
-        is ready (``strategies/apps.py``); called once per message, in the thread that stored
-        it, after commit. Strategies that share a mechanism return the same function, which
-        then runs once per message."""
+        is ready (``strategies/apps.py``); called once per message after commit: its ``asend``
+        on the event loop for the server's posts, its ``send`` from a thread for sync callers.
+        Strategies that share a mechanism return equal hooks, which then run once a message."""
         return None
 
     def page_config(self) -> dict[str, Any]:

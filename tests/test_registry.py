@@ -5,17 +5,22 @@ chooses which hooks run."""
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from lab import chat
-from lab.wakeups import publish_wakeup
+from lab.wakeups import WAKEUP_PUBLISHER
 from strategies import STRATEGIES
+from tests.waiting import until
 
 LAB = Path(__file__).resolve().parent.parent / "lab"
 WIRING = {"settings.py", "urls.py", "asgi.py", "views.py"}
@@ -60,29 +65,37 @@ def test_publish_only_narrows_the_hooks_to_the_named_strategies() -> None:
         assert chat.registered_publishers() == {}  # pull-only: nothing to push
 
 
+def recording_hook(calls: list[tuple[str, int]], name: str) -> chat.Publisher:
+    """A hook that notes each message it is given, by either form."""
+
+    def send(message: dict[str, Any]) -> None:
+        calls.append((name, message["id"]))
+
+    async def asend(message: dict[str, Any]) -> None:
+        send(message)
+
+    return chat.Publisher(send=send, asend=asend)
+
+
 def test_a_hook_shared_by_several_strategies_runs_once_per_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[str, int]] = []
-
-    def shared(message: dict[str, Any]) -> None:
-        calls.append(("shared", message["id"]))
-
-    def own(message: dict[str, Any]) -> None:
-        calls.append(("own", message["id"]))
-
+    shared, own = recording_hook(calls, "shared"), recording_hook(calls, "own")
     monkeypatch.setattr(chat, "_publishers", {"a": shared, "b": shared, "c": own})
     with override_settings(PUSHLAB_PUBLISH_ONLY=()):
         chat.publish({"id": 7, "room": "r"})
-    assert sorted(calls) == [("own", 7), ("shared", 7)]
+        async_to_sync(chat.apublish)({"id": 8, "room": "r"})
+    assert sorted(calls) == [("own", 7), ("own", 8), ("shared", 7), ("shared", 8)]
     calls.clear()
     with override_settings(PUSHLAB_PUBLISH_ONLY=("b",)):
-        chat.publish({"id": 8, "room": "r"})
-    assert calls == [("shared", 8)]
+        chat.publish({"id": 9, "room": "r"})
+    assert calls == [("shared", 9)]
 
 
-def test_long_polling_uses_the_cores_wakeup_hub() -> None:
-    assert STRATEGIES["long-polling"].publisher() is publish_wakeup
+def test_long_polling_and_sse_share_the_cores_wakeup_hub() -> None:
+    assert STRATEGIES["long-polling"].publisher() is WAKEUP_PUBLISHER
+    assert STRATEGIES["sse"].publisher() is WAKEUP_PUBLISHER
 
 
 def test_an_unknown_key_in_publish_only_stops_the_start() -> None:
@@ -110,27 +123,118 @@ def test_the_quick_profile_leaves_out_only_the_strategies_whose_row_says_so() ->
     assert "naive-long-polling" not in quick and "sse" in quick
 
 
+def flaky_hook(refusals: int, pushed: list[tuple[str, int]]) -> chat.Publisher:
+    """A hook whose first ``refusals`` pushes, by either form, fail as if Redis were away."""
+    left = [refusals]
+
+    def send(message: dict[str, Any]) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise ConnectionError("Redis is away")
+        pushed.append((message["room"], message["id"]))
+
+    async def asend(message: dict[str, Any]) -> None:
+        send(message)
+
+    return chat.Publisher(send=send, asend=asend)
+
+
+@pytest.mark.parametrize("form", ["thread", "event loop"])
 def test_a_failed_push_is_made_again_with_the_rooms_newest_message(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, form: str
 ) -> None:
     """Redis refuses twice: nothing is lost, the hook is called again with each room's newest
     unpushed message once Redis takes it (receivers fill the rest from the database)."""
     from lab import broker
     from tests.waiting import wait_until
 
-    refusals = [2]
     pushed: list[tuple[str, int]] = []
-
-    def flaky(message: dict[str, Any]) -> None:
-        if refusals[0] > 0:
-            refusals[0] -= 1
-            raise ConnectionError("Redis is away")
-        pushed.append((message["room"], message["id"]))
-
-    monkeypatch.setattr(chat, "_publishers", {"a": flaky})
+    monkeypatch.setattr(chat, "_publishers", {"a": flaky_hook(2, pushed)})
     monkeypatch.setattr(broker, "REPUSH_EVERY_S", 0.2)  # both publishes come before it
+    publish = chat.publish if form == "thread" else async_to_sync(chat.apublish)
     with override_settings(PUSHLAB_PUBLISH_ONLY=()):
-        chat.publish({"id": 1, "room": "r"})  # refused, owed
-        chat.publish({"id": 2, "room": "r"})  # refused, owed instead of 1
+        publish({"id": 1, "room": "r"})  # refused, owed
+        publish({"id": 2, "room": "r"})  # refused, owed instead of 1
         wait_until(lambda: not broker.unpushed_rooms(), "the owed push was made", 10)
     assert pushed == [("r", 2)]
+
+
+class GatedHook:
+    """A hook whose pushes on the event loop wait for ``gate`` (a slow Redis)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.entered: list[int] = []
+        self.pushed: list[int] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.pushed.append(message["id"])
+
+    async def asend(self, message: dict[str, Any]) -> None:
+        self.entered.append(message["id"])
+        await self.gate.wait()
+        self.send(message)
+
+    def publisher(self) -> chat.Publisher:
+        return chat.Publisher(send=self.send, asend=self.asend)
+
+
+async def test_pushes_from_the_event_loop_keep_the_order_of_their_posts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second message cannot overtake a first whose push is still on its way."""
+    hook = GatedHook()
+    monkeypatch.setattr(chat, "_publishers", {"a": hook.publisher()})
+    with override_settings(PUSHLAB_PUBLISH_ONLY=()):
+        first = asyncio.create_task(chat.apublish({"id": 1, "room": "r"}))
+        await until(lambda: hook.entered == [1], "the first push waits for Redis")
+        second = asyncio.create_task(chat.apublish({"id": 2, "room": "r"}))
+        for _ in range(3):  # the second's first steps: it would push now if it could
+            await asyncio.sleep(0)
+        assert hook.entered == [1]
+        hook.gate.set()
+        await asyncio.gather(first, second)
+    assert hook.pushed == [1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_post_whose_client_leaves_still_pushes_the_stored_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancelling the request (the client went away) after the store does not cancel the push."""
+    hook = GatedHook()
+    monkeypatch.setattr(chat, "_publishers", {"a": hook.publisher()})
+    with override_settings(PUSHLAB_PUBLISH_ONLY=()):
+        post = asyncio.create_task(chat.apost(room="left", author="ann", text="still pushed"))
+        await until(lambda: hook.entered == [1], "the post is stored and its push under way")
+        post.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await post
+        hook.gate.set()
+        await until(lambda: hook.pushed == [1], "the stored message is pushed")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_servers_post_runs_each_hook_where_it_pushes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hook with an ``asend`` is awaited on the event loop; one without is sent from the
+    database thread, which stored the message and is not the loop's."""
+    where: dict[str, str] = {}
+    loop_thread = threading.current_thread().name
+
+    def thread_send(message: dict[str, Any]) -> None:
+        where["thread hook"] = threading.current_thread().name
+
+    async def loop_send(message: dict[str, Any]) -> None:
+        where["loop hook"] = threading.current_thread().name
+
+    hooks = {
+        "a": chat.Publisher(send=thread_send),
+        "b": chat.Publisher(send=lambda message: None, asend=loop_send),
+    }
+    monkeypatch.setattr(chat, "_publishers", hooks)
+    with override_settings(PUSHLAB_PUBLISH_ONLY=()):
+        await chat.apost_message(room="where", author="ann", text="pushed twice")
+    assert where["loop hook"] == loop_thread
+    assert where["thread hook"] != loop_thread

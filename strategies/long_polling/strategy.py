@@ -37,6 +37,6 @@ class LongPolling(Strategy):
         return [path("rooms/<str:room>/messages/wait", wait_for_messages, name="messages-wait")]
 
     def publisher(self) -> Publisher:
-        from lab.wakeups import publish_wakeup
+        from lab.wakeups import WAKEUP_PUBLISHER
 
-        return publish_wakeup
+        return WAKEUP_PUBLISHER

@@ -35,9 +35,9 @@ class ServerSentEvents(Strategy):
 
     def publisher(self) -> Publisher:
         """The wake-up hub's PUBLISH, shared with long polling (it then runs once a message)."""
-        from lab.wakeups import publish_wakeup
+        from lab.wakeups import WAKEUP_PUBLISHER
 
-        return publish_wakeup
+        return WAKEUP_PUBLISHER
 
     def page_config(self) -> dict[str, Any]:
         return {"sseKeepaliveS": settings.PUSHLAB_SSE_KEEPALIVE_S}

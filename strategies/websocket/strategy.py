@@ -51,24 +51,28 @@ class WebSocket(Strategy):
         return [path("ws/chat/<str:room>/", ChatConsumer.as_asgi())]
 
     def publisher(self) -> Publisher:
-        return send_to_sockets
+        from lab.chat import Publisher
+
+        return Publisher(send=send_to_sockets, asend=asend_to_sockets)
 
 
-def send_to_sockets(message: dict[str, Any]) -> None:
-    """Hand a stored message to the room's group on the channel layer (every process)."""
+async def asend_to_sockets(message: dict[str, Any]) -> None:
+    """Hand a stored message to the room's group on the channel layer (every process).
+
+    Bounded: a stalled Redis must not hold the post. Past ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S``
+    it goes on without the push (the message is stored and owed: ``lab.broker.push_later``)."""
     from strategies.websocket.consumers import group_name
 
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS must be configured"
     # Serialised once here, not once per socket (ChatConsumer.chat_message sends "text").
     event = {"type": "chat.message", "message": message, "text": json.dumps(message)}
+    await asyncio.wait_for(
+        layer.group_send(group_name(message["room"]), event),
+        settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S,
+    )
 
-    async def bounded_group_send() -> None:
-        # A stalled Redis must not hold the post: past the timeout it goes on without the
-        # push (the message is stored; sockets fill the gap with the next one or a reconnect).
-        await asyncio.wait_for(
-            layer.group_send(group_name(message["room"]), event),
-            settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S,
-        )
 
-    async_to_sync(bounded_group_send)()
+def send_to_sockets(message: dict[str, Any]) -> None:
+    """``asend_to_sockets`` from a thread (``lab.chat.publish``)."""
+    async_to_sync(asend_to_sockets)(message)
