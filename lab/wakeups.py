@@ -25,6 +25,7 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from lab import chat
 from lab.chat import Publisher
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ def publish_wakeup(message: dict[str, Any]) -> None:
         )
         _publisher = redis.Redis(connection_pool=pool)
     _publisher.publish(room_channel(message["room"]), json.dumps(message))
+
+
+def wakeups_published() -> bool:
+    """Whether posts PUBLISH wake-ups (some strategy that holds requests is published to)."""
+    return WAKEUP_PUBLISHER in chat.registered_publishers().values()
 
 
 WAKEUP_PUBLISHER = Publisher(send=publish_wakeup)
@@ -149,8 +155,11 @@ class WakeUpHub:
         self.based.clear()
 
     def known_newest(self, room: str) -> int | None:
-        """The room's newest message id if this hub knows it without a query, else None."""
-        if room in self.based and self._subscribed.is_set():
+        """The room's newest message id if this hub knows it without a query, else None.
+
+        Only while posts publish wake-ups: a benchmark of another strategy turns them off
+        (``PUSHLAB_PUBLISH_ONLY``), and a hub that hears nothing knows nothing."""
+        if room in self.based and self._subscribed.is_set() and wakeups_published():
             return self.newest[room]
         return None
 

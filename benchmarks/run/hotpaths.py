@@ -535,7 +535,7 @@ async def idle_burst_job(target: Target, seconds: float) -> dict[str, Any]:
         "burst_ms": {
             "p50": percentile(0.5),
             "p95": percentile(0.95),
-            "max": latencies_ms[-1] if latencies_ms else None,
+            "max": round(latencies_ms[-1], 1) if latencies_ms else None,
         },
         "errors": errors,
     }
