@@ -126,11 +126,11 @@ if not settings.DEBUG:
     signals.request_started.disconnect(close_old_connections)
     signals.request_started.disconnect(reset_queries)
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from lab.middleware import socket_middleware_stack  # noqa: E402
 from lab.traffic import TrafficMeter  # noqa: E402
 from strategies import STRATEGIES  # noqa: E402
 
@@ -143,7 +143,7 @@ application = TrafficMeter(
         {
             "http": ASGIStaticFilesHandler(django_asgi_app),
             "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                socket_middleware_stack(URLRouter(websocket_urlpatterns))
             ),
         }
     )
