@@ -8,6 +8,7 @@ import ast
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +66,18 @@ def test_publish_only_narrows_the_hooks_to_the_named_strategies() -> None:
         assert chat.registered_publishers() == {}  # pull-only: nothing to push
 
 
-def recording_hook(calls: list[tuple[str, int]], name: str) -> chat.Publisher:
-    """A hook that notes each message it is given, by either form."""
-
-    def send(message: dict[str, Any]) -> None:
-        calls.append((name, message["id"]))
+def in_both_forms(send: Callable[[dict[str, Any]], None]) -> chat.Publisher:
+    """A hook that does ``send`` from a thread and, the same, on the event loop."""
 
     async def asend(message: dict[str, Any]) -> None:
         send(message)
 
     return chat.Publisher(send=send, asend=asend)
+
+
+def recording_hook(calls: list[tuple[str, int]], name: str) -> chat.Publisher:
+    """A hook that notes each message it is given, by either form."""
+    return in_both_forms(lambda message: calls.append((name, message["id"])))
 
 
 def test_a_hook_shared_by_several_strategies_runs_once_per_message(
@@ -133,10 +136,7 @@ def flaky_hook(refusals: int, pushed: list[tuple[str, int]]) -> chat.Publisher:
             raise ConnectionError("Redis is away")
         pushed.append((message["room"], message["id"]))
 
-    async def asend(message: dict[str, Any]) -> None:
-        send(message)
-
-    return chat.Publisher(send=send, asend=asend)
+    return in_both_forms(send)
 
 
 @pytest.mark.parametrize("form", ["thread", "event loop"])
