@@ -94,9 +94,10 @@ def chrome_options() -> Any:
 
 
 @contextlib.contextmanager
-def headless_chromium() -> Iterator[WebDriver]:
-    """A headless Chromium, quit afterwards. Skips without one, unless
-    PUSHLAB_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure."""
+def headless_chromium(*extra_arguments: str) -> Iterator[WebDriver]:
+    """A headless Chromium (the STACK-NOTES options plus ``extra_arguments``), quit
+    afterwards. Skips without one, unless PUSHLAB_REQUIRE_BROWSER=1 (CI), where a missing
+    browser is a failure."""
     reason = missing_browser()
     if reason:
         if os.environ.get("PUSHLAB_REQUIRE_BROWSER") == "1":
@@ -106,7 +107,10 @@ def headless_chromium() -> Iterator[WebDriver]:
     from selenium.webdriver.chrome.service import Service
 
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=chrome_options())
+    options = chrome_options()
+    for argument in extra_arguments:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver
     finally:
@@ -125,3 +129,20 @@ def fresh_browser() -> Iterator[WebDriver]:
     """A headless Chromium of this test's own: no cookies, windows or page state of others."""
     with headless_chromium() as driver:
         yield driver
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs site as ``mkdocs build --strict`` makes it (strict fails on a broken link,
+    anchor, nav entry or snippet path); built once for every test that reads or serves it."""
+    site = tmp_path_factory.mktemp("docs") / "site"
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    return site

@@ -8,8 +8,6 @@ import ast
 import json
 import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -48,26 +46,44 @@ def notebooks_text() -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site as ``mkdocs build --strict`` makes it (strict fails on a broken link, anchor,
-    nav entry or snippet path); built once for every test that reads the HTML."""
-    site = tmp_path_factory.mktemp("docs") / "site"
-    built = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    return site
-
-
 def test_strict_build_has_no_broken_links(built_site: Path) -> None:
     assert (built_site / "strategies" / "websocket" / "index.html").is_file()
     assert (built_site / "ru" / "exercises" / "index.html").is_file()
+
+
+EXTERNAL_ASSET = re.compile(
+    r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*', re.IGNORECASE
+)
+
+
+def test_the_built_pages_load_nothing_from_the_internet(built_site: Path) -> None:
+    """No script, stylesheet, font or image from another host: the site must work offline
+    (tests/test_docs_offline.py checks in a browser what the theme's scripts fetch)."""
+    external = {
+        str(html.relative_to(built_site)): EXTERNAL_ASSET.findall(html.read_text(encoding="utf-8"))
+        for html in built_site.rglob("*.html")
+    }
+    assert {page: found for page, found in external.items() if found} == {}
+
+
+MERMAID = DOCS / "assets" / "vendor" / "mermaid" / "mermaid.min.js"
+
+
+def test_the_vendored_mermaid_is_the_version_the_theme_and_decisions_name() -> None:
+    """The theme falls back to a CDN's ``mermaid@MAJOR``; the vendored file must be of that
+    major, and mkdocs.yml and the decisions (en, ru) must name its exact version."""
+    import material
+
+    version = re.search(
+        r'version:"(\d+)\.(\d+\.\d+)"\}[^}]{0,40}"getVersion"', MERMAID.read_text(encoding="utf-8")
+    )
+    assert version, "docs/assets/vendor/mermaid/mermaid.min.js states its version"
+    bundles = (Path(material.__file__).parent / "templates/assets/javascripts").glob("bundle.*.js")
+    theme = "".join(bundle.read_text(encoding="utf-8") for bundle in bundles)
+    assert f"mermaid@{version.group(1)}/" in theme, "the theme expects another Mermaid major"
+    exact = f"{version.group(1)}.{version.group(2)}"
+    for text in (MKDOCS_YML, DOCS / "decisions.md", DOCS / "ru" / "decisions.md"):
+        assert f"Mermaid {exact}" in text.read_text(encoding="utf-8"), text.relative_to(REPO)
 
 
 class _TextOfHtml(HTMLParser):
