@@ -162,12 +162,20 @@ def run_daphne(host: str, port: int, fd: int | None, app: str, ping: tuple[int, 
     )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pushlab",
-        description="One Django chat served three ways (short polling, long polling, "
-        "WebSockets), and the benchmarks that measure what each costs.",
+def description() -> str:
+    """What ``pushlab --help`` says the project is, naming the registry's techniques, so a
+    technique added to the registry is named here too."""
+    from strategies import STRATEGIES
+
+    titles = [strategy.title for strategy in STRATEGIES.values()]
+    return (
+        f"One Django chat served by each push technique of its registry ({', '.join(titles)}), "
+        "and the benchmarks that measure what each costs."
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pushlab", description=description())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve_cmd = commands.add_parser("serve", help="serve the site for a live demo")

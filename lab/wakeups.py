@@ -208,6 +208,7 @@ class WakeUpHub:
         client = aioredis.Redis(connection_pool=pool)
         pubsub = client.pubsub()
         try:
+            # --8<-- [start:one-subscription]
             await pubsub.psubscribe(CHANNEL_PREFIX + "*")
             async for item in pubsub.listen():
                 if item["type"] == "psubscribe":
@@ -225,6 +226,7 @@ class WakeUpHub:
                 self.newest[room] = max(self.newest.get(room, 0), int(message["id"]))
                 for mailbox in list(self.waiters.get(message["room"], ())):
                     mailbox.put_nowait(message)
+            # --8<-- [end:one-subscription]
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()

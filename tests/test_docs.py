@@ -144,6 +144,23 @@ def test_the_strategy_pages_include_their_server_code() -> None:
             )
 
 
+SECTION_MARKER = re.compile(r"--8<-- \[(start|end):([a-z][-_0-9a-z]*)\]")
+"""A pymdownx.snippets section marker in a source file: ``# --8<-- [start:name]``."""
+
+
+def included_lines(source: str) -> list[str]:
+    """The lines an include shows: the whole file, or between ``[start:name]`` and
+    ``[end:name]`` for ``path:name``; marker lines are left out either way, as snippets does."""
+    path, _, section = source.partition(":")
+    lines = (REPO / path).read_text(encoding="utf-8").splitlines()
+    if section:
+        starts = [i for i, line in enumerate(lines) if f"[start:{section}]" in line]
+        ends = [i for i, line in enumerate(lines) if f"[end:{section}]" in line]
+        assert len(starts) == len(ends) == 1, f"{path} marks section {section!r} once"
+        lines = lines[starts[0] + 1 : ends[0]]
+    return [line for line in lines if not SECTION_MARKER.search(line)]
+
+
 @pytest.mark.parametrize(
     ("page", "source"),
     [pytest.param(p, s, id=f"{p.relative_to(DOCS)}:{s}") for p, s in source_includes()],
@@ -151,10 +168,11 @@ def test_the_strategy_pages_include_their_server_code() -> None:
 def test_every_included_source_file_is_on_its_page(
     built_site: Path, page: Path, source: str
 ) -> None:
-    """Each line of the included file is in the built page's text, in the file's order."""
+    """Each line of the included file (or of its marked section, ``file:name``) is in the
+    built page's text, in the file's order; the section markers themselves are not shown."""
     text = page_text(built_page(built_site, page))
     position = 0
-    for line in (REPO / source).read_text(encoding="utf-8").splitlines():
+    for line in included_lines(source):
         if not line.strip():
             continue
         found = text.find(line.strip(), position)
@@ -331,6 +349,35 @@ def test_committed_numbers_match_the_committed_reference_run() -> None:
         f"docs/_generated/ is stale ({', '.join(stale)}): "
         "run `.venv/bin/python -m benchmarks.report.reference_docs` and commit the result"
     )
+
+
+def test_figures_in_hand_written_pages_match_the_committed_reference_run() -> None:
+    """A number a page quotes mid-sentence between ``<!-- figure: PATH -->`` markers is the
+    reference run's, as the generator writes it."""
+    summary = load_if_present(reference_docs.REFERENCE_DIR)
+    assert reference_docs.figure_pages(summary), "the pages quote the reference run"
+    assert reference_docs.stale_figure_pages(summary) == [], (
+        "run `.venv/bin/python -m benchmarks.report.reference_docs` and commit the result"
+    )
+
+
+def test_a_figure_is_written_in_its_pages_language_and_must_exist() -> None:
+    summary = build_summary(sweep=True)
+    value = summary["sweep"]["short-polling"][-1]["clients"]
+    marker = "<!-- figure: sweep.short-polling.-1.clients -->?<!-- /figure -->"
+    filled = reference_docs.fill_figures(marker, summary, reference_docs.RUSSIAN)
+    assert filled == marker.replace("?", reference_docs.RUSSIAN.number(value))
+    summary["strategies"]["websocket"]["delivery_ms"]["p50"] = 4.2
+    marker = "<!-- figure: strategies.websocket.delivery_ms.p50 -->?<!-- /figure -->"
+    shown = reference_docs.fill_figures(marker, summary, reference_docs.RUSSIAN)
+    assert shown == marker.replace("?", "4,2"), "a decimal comma on a Russian page"
+    assert reference_docs.fill_figures(marker, None, reference_docs.ENGLISH) == marker
+    with pytest.raises(ValueError, match=r"no number at .strategies\.websocket\.nothing."):
+        reference_docs.fill_figures(
+            "<!-- figure: strategies.websocket.nothing -->1<!-- /figure -->",
+            summary,
+            reference_docs.ENGLISH,
+        )
 
 
 def test_every_generated_snippet_is_included_somewhere() -> None:
@@ -510,14 +557,14 @@ def queries_of_one_poll(client: Client, room: str, after: int) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_short_polling_pages_count_the_queries_a_poll_really_runs(client: Client) -> None:
-    """The pages say how many queries an empty poll and a poll with news cost; real polls
-    through the view run that many."""
+    """The pages say how many queries an empty poll and a poll with news cost (the short-polling
+    pages must, any other page may); real polls through the view run that many."""
     chat.post_message(room="lobby", author="docs", text="hello")
     measured = [queries_of_one_poll(client, "lobby", 1), queries_of_one_poll(client, "lobby", 0)]
-    for language_dir in LANGUAGE_DIRS.values():
-        page = language_dir / "strategies" / "short-polling.md"
+    stating = {page for page in doc_pages() if POLL_QUERIES.search(page.read_text("utf-8"))}
+    assert {d / "strategies" / "short-polling.md" for d in LANGUAGE_DIRS.values()} <= stating
+    for page in sorted(stating):
         stated = POLL_QUERIES.findall(page.read_text(encoding="utf-8"))
-        assert stated, f"{page.relative_to(REPO)} states the queries per poll"
         words = re.findall(r"\w+", " ".join(stated))
         counts = [QUERY_COUNT_WORDS[word] for word in words if word in QUERY_COUNT_WORDS]
         one_for_all = len(counts) == 1 and set(measured) == set(counts)

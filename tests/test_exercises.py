@@ -71,8 +71,11 @@ def test_the_guides_locust_numbers_follow_from_the_users_settings(page: Path) ->
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("page", existing(GUIDES), ids=lambda page: page.parent.name)
 def test_the_meters_bytes_per_websocket_message_are_the_whole_frame(page: Path) -> None:
-    """The room page's meter adds each received frame's UTF-8 length (``countFrame``)."""
-    stored = chat.post_message(room="demo", author="guest-0a1b2c", text="hello")
+    """The room page's meter adds each received frame's UTF-8 length (``countFrame``). The page
+    sends each message with a ``client_id`` of 16 random bytes in hex (``newClientId`` in
+    lab/static/lab/chat.js), and the stored message it gets back carries it."""
+    page_sends = {"room": "demo", "author": "guest-0a1b2c", "client_id": "0a" * 16}
+    stored = chat.post_message(text="hello", **page_sends)
     frame = json.dumps(stored)  # what ChatConsumer.send_message writes
     assert predictions(page)["frame-bytes"] == pytest.approx(len(frame.encode()), abs=5)
 

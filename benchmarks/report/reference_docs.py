@@ -2,13 +2,16 @@
 
 ``python -m benchmarks.report.reference_docs`` rewrites ``docs/_generated/*.md`` (the numbers
 tables and the answers the home page gives) from ``results/reference/summary.json``;
-``--check`` only reports drift, and tests/test_docs.py runs it. What MkDocs does with the
+``--check`` only reports drift, and tests/test_docs.py runs it. Numbers a hand-written page
+quotes mid-sentence sit between ``<!-- figure: PATH -->`` markers, and the same command
+rewrites them (``FIGURE``). What MkDocs does with the
 reference run's charts while it builds is ``benchmarks.report.docs_hook``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import string
 import sys
 import tomllib
@@ -384,6 +387,70 @@ def render_pages(summary: Summary | None) -> dict[str, str]:
     return pages
 
 
+FIGURE = re.compile(r"<!-- figure: ([\w.-]+) -->(.*?)<!-- /figure -->")
+"""A number in a hand-written page that comes from the reference run:
+``<!-- figure: strategies.websocket.delivery_ms.p50 -->3.31<!-- /figure --> ms``. The path
+walks ``summary.json`` (list items by index, ``-1`` the last); the generator rewrites the
+number between the markers, in the page's language."""
+
+
+def hand_written_pages() -> list[Path]:
+    """README.md and every docs page but the generated ones: where ``FIGURE`` markers live."""
+    docs = sorted(p for p in (REPO / "docs").rglob("*.md") if "_generated" not in p.parts)
+    return [REPO / "README.md", *docs]
+
+
+def page_language(page: Path) -> Language:
+    return RUSSIAN if (REPO / "docs" / "ru") in page.parents else ENGLISH
+
+
+def reference_value(summary: Summary, path: str) -> float:
+    """The number at ``path`` (``sweep.naive-long-polling.-1.server_cpu_percent``) in a run's
+    summary; a clear error when the run has no such number."""
+    value: Any = summary
+    for part in path.split("."):
+        if isinstance(value, list) and part.lstrip("-").isdigit():
+            value = value[int(part)] if -len(value) <= int(part) < len(value) else None
+        else:
+            value = value.get(part) if isinstance(value, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"the run has no number at {path!r}")
+    return float(value)
+
+
+def fill_figures(markdown: str, summary: Summary | None, lang: Language) -> str:
+    """``markdown`` with every ``FIGURE`` marker's number as the run gives it (unchanged
+    without a run: the last reference's numbers stay until a new one is committed)."""
+    if summary is None:
+        return markdown
+    return FIGURE.sub(
+        lambda marker: (
+            f"<!-- figure: {marker[1]} -->"
+            f"{lang.number(reference_value(summary, marker[1]))}<!-- /figure -->"
+        ),
+        markdown,
+    )
+
+
+def figure_pages(summary: Summary | None) -> dict[Path, str]:
+    """Hand-written page → its text with the run's figures, for the pages that have any."""
+    pages: dict[Path, str] = {}
+    for page in hand_written_pages():
+        text = page.read_text(encoding="utf-8")
+        if FIGURE.search(text):
+            pages[page] = fill_figures(text, summary, page_language(page))
+    return pages
+
+
+def stale_figure_pages(summary: Summary | None) -> list[str]:
+    """Hand-written pages whose committed figures differ from the run's."""
+    return sorted(
+        str(page.relative_to(REPO))
+        for page, text in figure_pages(summary).items()
+        if page.read_text(encoding="utf-8") != text
+    )
+
+
 def stale_files(pages: dict[str, str], out_dir: Path) -> list[str]:
     """Names whose committed text differs from ``pages`` or that no longer belong."""
     present = {path.name for path in out_dir.glob("*.md")} if out_dir.is_dir() else set()
@@ -415,14 +482,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--check", action="store_true", help="write nothing; exit 1 if the pages are stale"
     )
     args = parser.parse_args(argv)
-    pages = render_pages(load_if_present(args.results))
+    summary = load_if_present(args.results)
+    pages = render_pages(summary)
     stale = stale_files(pages, args.out)
+    # The hand-written pages' figures follow the docs' own run only, never another run's.
+    figures = figure_pages(summary) if args.out.resolve() == GENERATED_DIR.resolve() else {}
+    stale_figures = [p for p, text in figures.items() if p.read_text(encoding="utf-8") != text]
     if args.check:
         for name in stale:
             print(f"stale: {args.out / name}", file=sys.stderr)
-        return 1 if stale else 0
+        for page in stale_figures:
+            print(f"stale figures: {page.relative_to(REPO)}", file=sys.stderr)
+        return 1 if stale or stale_figures else 0
     write_pages(pages, args.out)
-    print(f"wrote {len(pages)} pages to {args.out} ({len(stale)} changed)")
+    for page in stale_figures:
+        page.write_text(figures[page], encoding="utf-8")
+    print(
+        f"wrote {len(pages)} pages to {args.out} ({len(stale)} changed); "
+        f"figures in {len(stale_figures)} hand-written pages changed"
+    )
     return 0
 
 
