@@ -198,6 +198,15 @@ LOGGING = {
 PUSHLAB_POLL_INTERVAL_MS = env_int("PUSHLAB_POLL_INTERVAL_MS", 1000)
 PUSHLAB_LONG_POLL_TIMEOUT_S = env_int("PUSHLAB_LONG_POLL_TIMEOUT_S", 25)
 PUSHLAB_LONG_POLL_MAX_TIMEOUT_S = 60
+# How often each process's wake-up hub asks the database for the newest id of every room that
+# has a held long poll or an open event stream (one query for all of them): a message stored
+# without a wake-up reaching this process (another process on another Redis, manage.py shell,
+# a lost PUBLISH) reaches them within this long (lab/wakeups.py, WakeUpHub.check_newest).
+PUSHLAB_MISSED_WAKEUP_CHECK_S = env_float(
+    "PUSHLAB_MISSED_WAKEUP_CHECK_S", float(PUSHLAB_LONG_POLL_TIMEOUT_S)
+)
+if not PUSHLAB_MISSED_WAKEUP_CHECK_S > 0:  # also refuses nan
+    raise ImproperlyConfigured("PUSHLAB_MISSED_WAKEUP_CHECK_S must be more than 0 seconds")
 PUSHLAB_MAX_MESSAGE_LENGTH = 2000
 # Publish only to these strategies (comma-separated keys; empty = all). The benchmark sets it
 # so each measured strategy pays only for its own push mechanism; the live site uses all.

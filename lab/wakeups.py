@@ -6,7 +6,10 @@ wait on it and register ``publish_wakeup`` as their publish hook.
 ``post_message`` PUBLISHes each stored message on ``pushlab:room:<room>``. Each
 process keeps ONE pattern subscription to ``pushlab:room:*`` and hands every
 message to the mailboxes of the requests waiting in that room, so a thousand
-waiting requests cost one Redis connection, not a thousand.
+waiting requests cost one Redis connection, not a thousand. A message whose wake-up never
+reaches this process (stored by another process on another Redis, by ``manage.py shell``, or
+its PUBLISH lost) is found by the hub's periodic check instead: one query a
+``PUSHLAB_MISSED_WAKEUP_CHECK_S`` for every room with waiters (``WakeUpHub.check_newest``).
 """
 
 from __future__ import annotations
@@ -90,11 +93,20 @@ class Mailbox:
     one; a ``Queue`` (three deques and an ``Event``) kept about 3 KB more per held request
     (docs/decisions.md, "A long poll's mailbox")."""
 
-    __slots__ = ("items", "waiter")
+    __slots__ = ("cursor", "items", "waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, cursor: int = 0) -> None:
         self.items: list[WakeUp] = []
         self.waiter: asyncio.Future[None] | None = None
+        self.cursor = cursor
+        """The newest id its client holds; its request keeps it up to date."""
+
+    def behind(self, newest: int) -> bool:
+        """Whether its client lacks a message up to ``newest`` that no wake-up already in the
+        mailbox will bring (a ``None`` re-reads; a pushed message fills any gap before it)."""
+        if self.cursor >= newest:
+            return False
+        return not self.items or (self.items[-1] is not None and self.items[-1]["id"] < newest)
 
     def put_nowait(self, item: WakeUp) -> None:
         self.items.append(item)
@@ -124,7 +136,8 @@ class WakeUpHub:
     subscription is confirmed (the first time and after every break) every waiter gets
     ``None`` and re-reads the database after its own cursor: a message stored while the
     subscription was away, whose push no one heard, is found there. Pushes that failed
-    meanwhile are made again by ``lab.broker.push_later``.
+    meanwhile are made again by ``lab.broker.push_later``. While requests wait, a periodic
+    check (``check_newest``) finds the messages whose wake-up never came here at all.
     """
 
     def __init__(self, url: str) -> None:
@@ -142,6 +155,9 @@ class WakeUpHub:
         them ``newest`` is the room's newest id, since every later message is heard here."""
         self.generation = 0
         """Bumped whenever the subscription breaks or is confirmed: what was known is forgotten."""
+        self._checker: asyncio.Task[None] | None = None
+        self.checks = 0
+        """How many times ``check_newest`` asked the database."""
 
     @property
     def waiting(self) -> int:
@@ -175,6 +191,44 @@ class WakeUpHub:
         for mailboxes in self.waiters.values():
             for mailbox in mailboxes:
                 mailbox.put_nowait(None)
+
+    async def check_newest(self) -> None:
+        """One query for the newest id of every room with waiters: a waiter behind it gets
+        ``None`` (it re-reads after its own cursor), since that message came without a wake-up
+        heard here. The hub learns these ids; what it knew of rooms without a waiter now is
+        forgotten (nobody checked it), so their next waiter reads the database itself."""
+        rooms = set(self.waiters)
+        self.based &= rooms
+        generation = self.generation
+        newest = await chat.anewest_ids(rooms)
+        self.checks += 1
+        for room, last_id in newest.items():
+            self.learned(room, last_id, generation)
+            for mailbox in list(self.waiters.get(room, ())):
+                if mailbox.behind(last_id):
+                    mailbox.put_nowait(None)
+
+    async def _check_periodically(self) -> None:
+        """``check_newest`` every ``PUSHLAB_MISSED_WAKEUP_CHECK_S`` while requests wait. It ends
+        at the first tick that finds none (or when the loop closes, which cancels it), and the
+        hub then forgets what it knew, unchecked from here on: the next waiter reads the
+        database and starts the checks again."""
+        while True:
+            await asyncio.sleep(settings.PUSHLAB_MISSED_WAKEUP_CHECK_S)
+            if not self.waiters:
+                self.based.clear()
+                return
+            try:
+                await self.check_newest()
+            except Exception as exc:  # the database failed: nothing known is checked now
+                log.warning("missed wake-up check failed (%s: %s)", type(exc).__name__, exc)
+                self.based.clear()
+
+    def _ensure_checking(self) -> None:
+        if self._checker is None or self._checker.done():
+            self._checker = asyncio.create_task(
+                self._check_periodically(), name="pushlab-wakeup-check"
+            )
 
     def _ensure_listening(self) -> None:
         if self._listener is None or self._listener.done():
@@ -233,13 +287,14 @@ class WakeUpHub:
                 await client.aclose()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, room: str) -> AsyncIterator[Mailbox]:
-        """Register a waiter; the subscription is live before this yields, so read the backlog
-        inside the block and no wake-up can be missed. If Redis does not confirm the
-        subscription within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this yields anyway: the
-        waiter is woken (``None``) when it is confirmed. Leaving the block (answer, timeout
-        or client gone) releases everything."""
-        mailbox = Mailbox()
+    async def subscribe(self, room: str, cursor: int) -> AsyncIterator[Mailbox]:
+        """Register a waiter whose client holds the room's messages up to ``cursor`` (keep the
+        mailbox's ``cursor`` up to date as it gets more); the subscription is live before this
+        yields, so read the backlog inside the block and no wake-up can be missed. If Redis
+        does not confirm the subscription within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this
+        yields anyway: the waiter is woken (``None``) when it is confirmed. Leaving the block
+        (answer, timeout or client gone) releases everything."""
+        mailbox = Mailbox(cursor)
         self._ensure_listening()
         if not self._subscribed.is_set():
             with contextlib.suppress(TimeoutError):
@@ -249,6 +304,7 @@ class WakeUpHub:
         # wake-ups cannot be missed from here on, and the confirmation that woke everyone
         # registered before it is not a spurious wake-up for this one.
         self.waiters[room].add(mailbox)
+        self._ensure_checking()
         try:
             yield mailbox
         finally:

@@ -48,19 +48,20 @@ async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
     """Answer as soon as the room has a message after ``after``, else empty at the timeout.
 
     The order matters: subscribe, then read the backlog, then wait. A message
-    stored between the read and the wait still wakes us, so none is missed.
+    stored between the read and the wait still wakes us, so none is missed; one stored without
+    a wake-up reaching this process wakes us at the hub's next check (``check_newest``).
     """
     if request.method != "GET":
         return JsonResponse({"error": "only GET is allowed here"}, status=405)
     room = chat.validate_room_name(room)
     timeout = timeout_param(request)
+    after = cursor_param(request)
     hub = current_hub()
-    async with hub.subscribe(room) as wakeups:
+    async with hub.subscribe(room, after) as wakeups:
         if hub.waiting > settings.PUSHLAB_MAX_LONG_POLLS:  # counted after joining: exact
             raise ServerBusy(
                 f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} long polls already"
             )
-        after = cursor_param(request)
         messages = await read_backlog(hub, room, after)
         try:
             async with asyncio.timeout(timeout):
@@ -69,6 +70,7 @@ async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
                     messages = await chat.amessages_following(room, after, incoming)
         except TimeoutError:
             # A last look, for a message whose wake-up was lost: none is needed while the
-            # hub knows the client holds the newest id (the common case: a quiet room).
+            # hub knows the client holds the newest id (the common case: a quiet room; the
+            # hub's periodic check keeps that knowledge true for unannounced messages).
             messages = await read_backlog(hub, room, after)
     return JsonResponse(messages_body(messages, after))

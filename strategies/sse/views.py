@@ -2,9 +2,10 @@
 
 Each stored message is one event: ``id:`` is its id, ``data:`` its JSON. The stream
 subscribes to the wake-up hub before it reads the backlog (no lost wake-up), fills gaps with
-``messages_following``, and writes a ``: keepalive`` comment after ``PUSHLAB_SSE_KEEPALIVE_S``
-without a message. When the client leaves, Django cancels the response and the ``async with``
-releases the subscription.
+``messages_following`` (the hub's periodic check wakes it for a message stored without a
+wake-up reaching this process), and writes a ``: keepalive`` comment after
+``PUSHLAB_SSE_KEEPALIVE_S`` without a message. When the client leaves, Django cancels the
+response and the ``async with`` releases the subscription.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ async def events(room: str, after: int) -> AsyncIterator[bytes]:
     """The stream's body: what the client missed, then each new message as it is stored."""
     cursor = after
     yield f"retry: {RECONNECT_MS}\n\n".encode()  # also sends the headers through at once
-    async with current_hub().subscribe(room) as wakeups:
+    async with current_hub().subscribe(room, cursor) as wakeups:
         messages = await chat.amessages_after(room, cursor)
         while True:
             for message in messages:
                 yield event(message)
-                cursor = message["id"]
+                cursor = wakeups.cursor = message["id"]
             if len(messages) >= settings.PUSHLAB_PAGE_LIMIT:  # a long backlog: its next page
                 messages = await chat.amessages_after(room, cursor)
                 continue
