@@ -66,6 +66,64 @@ def test_the_built_pages_load_nothing_from_the_internet(built_site: Path) -> Non
     assert {page: found for page, found in external.items() if found} == {}
 
 
+def theme_phrases(language: str) -> dict[str, str]:
+    """The theme's chrome strings (search box, table of contents, footer...) in a language."""
+    import material
+
+    table = Path(material.__file__).parent / f"templates/partials/languages/{language}.html"
+    return dict(re.findall(r'^\s*"([\w.]+)": "(.*)",?$', table.read_text(encoding="utf-8"), re.M))
+
+
+class _ChromeOfHtml(HTMLParser):
+    """What the theme adds around a page's article: text and labels outside ``<article>``."""
+
+    LABELS = ("aria-label", "title", "placeholder")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.in_article = 0
+        self.strings: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_article += tag == "article"
+        if not self.in_article:
+            self.strings.update(v.strip() for k, v in attrs if k in self.LABELS and v)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_article -= tag == "article"
+
+    def handle_data(self, data: str) -> None:
+        if not self.in_article and data.strip():
+            self.strings.add(data.strip())
+
+
+def chrome_strings(html: str) -> set[str]:
+    parser = _ChromeOfHtml()
+    parser.feed(html)
+    config = re.search(r'<script id="__config" type="application/json">(.*?)</script>', html)
+    assert config, "the theme's config (its scripts' strings) is on the page"
+    return parser.strings | set(json.loads(config.group(1))["translations"].values())
+
+
+ENGLISH_ONLY_CHROME = {"Built with Material for MkDocs", "Made with"}
+
+
+def test_russian_pages_have_the_theme_chrome_in_russian(built_site: Path) -> None:
+    """A Russian reader sees no English search box, table of contents or footer: every
+    string the theme has in English and Russian is the Russian one on /ru/ pages."""
+    russian = set(theme_phrases("ru").values())
+    english = (set(theme_phrases("en").values()) - russian) | ENGLISH_ONLY_CHROME
+    english_home = chrome_strings((built_site / "index.html").read_text(encoding="utf-8"))
+    assert english_home & english, "the English pages keep the theme's English chrome"
+    pages = sorted((built_site / "ru").rglob("*.html"))
+    assert len(pages) == len([p for p in doc_pages() if p.is_relative_to(DOCS / "ru")])
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert '<html lang="ru"' in html, page.relative_to(built_site)
+        assert chrome_strings(html) & english == set(), page.relative_to(built_site)
+        assert "Поиск" in chrome_strings(html)
+
+
 MERMAID = DOCS / "assets" / "vendor" / "mermaid" / "mermaid.min.js"
 
 
