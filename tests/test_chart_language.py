@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from matplotlib.text import Text
 
-from benchmarks.report.chart_language import translate_figure
+from benchmarks.report.chart_language import question_in, translate_figure
 from benchmarks.report.charts import CHARTS
 from benchmarks.report.reference_docs import RUSSIAN
 from lab.cli import main as pushlab
@@ -50,3 +50,17 @@ def test_pushlab_charts_lang_ru_writes_russian_charts_beside_the_english(tmp_pat
     assert pushlab(["charts", str(run_dir)]) == 0
     english = {path.name for path in (run_dir / "charts").glob("*.png")}
     assert english == russian, "the report's run draws both languages"
+
+
+@pytest.mark.parametrize("chart", [pytest.param(chart, id=chart.file_name) for chart in CHARTS])
+def test_every_chart_question_has_its_russian_caption(chart: object) -> None:
+    """The docs' Russian pages caption each chart with its question in Russian; a question
+    reworded in English has none until it is translated (the docs build then fails)."""
+    question = question_in("ru", chart.question)  # type: ignore[attr-defined]
+    assert CYRILLIC.search(question) and question.endswith("?")
+    assert question_in("en", chart.question) == chart.question  # type: ignore[attr-defined]
+
+
+def test_a_question_without_its_russian_is_an_error_not_an_english_caption() -> None:
+    with pytest.raises(KeyError, match="RUSSIAN_QUESTIONS"):
+        question_in("ru", "How many questions does a new chart ask?")

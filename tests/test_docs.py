@@ -281,6 +281,19 @@ def test_russian_pages_show_the_charts_the_english_pages_show() -> None:
             assert russian == english, twin.relative_to(REPO)
 
 
+def test_russian_pages_caption_the_charts_in_russian(built_site: Path) -> None:
+    """Each chart's question under it is Russian on the Russian charts page, as are the table
+    of what each profile runs and the notes the docs hook writes."""
+    from benchmarks.report.markdown import CHARTS
+
+    text = page_text(built_site / "ru" / "charts" / "index.html")
+    for chart in CHARTS:
+        assert chart.question not in text, f"{chart.file_name}'s caption is English"
+        assert docs_hook.chart_questions("ru")[chart.file_name] in text  # type: ignore[index]
+    metrics = page_text(built_site / "ru" / "metrics" / "index.html")
+    assert "каждый пишущий, примерно раз в" in metrics and "who sends" not in metrics
+
+
 def test_russian_pages_use_russian_charts_when_the_run_has_them(built_site: Path) -> None:
     charts = reference_docs.REFERENCE_DIR / "charts"
     html = (built_site / "ru" / "charts" / "index.html").read_text(encoding="utf-8")
@@ -683,6 +696,17 @@ def test_generator_answers_from_the_run_numbers() -> None:
 def test_russian_plural_agrees_with_the_number_shown(shown: str, form: str) -> None:
     forms = ("сообщение", "сообщения", "сообщений")
     assert reference_docs.plural_form(shown, forms, "ru") == form
+
+
+def test_russian_names_mid_sentence_lower_case_only_russian_common_nouns() -> None:
+    """Короткий опрос → «короткий опрос» mid-sentence; a name in Latin letters is a proper
+    name: «Server-Sent Events», never «server-Sent Events»."""
+    titles = reference_docs.strategy_titles()
+    assert reference_docs.RUSSIAN.title_in_text("short-polling", titles) == "короткий опрос"
+    assert reference_docs.RUSSIAN.title_in_text("sse", titles) == "Server-Sent Events"
+    summary = build_summary(sweep=True, idle=True)
+    for name, text in reference_docs.render_pages(summary).items():
+        assert "server-Sent" not in text, name
 
 
 def test_generated_russian_has_decimal_commas_plurals_and_russian_names() -> None:

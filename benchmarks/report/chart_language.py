@@ -159,6 +159,86 @@ RUSSIAN_PHRASES: dict[str, str] = {
 """English phrase → Russian; longer phrases are replaced first, so parts never clash."""
 
 
+RUSSIAN_QUESTIONS: dict[str, str] = {
+    # the question each chart answers (benchmarks.report.charts.CHARTS), keyed by the English
+    # one, so a reworded question has no Russian until it is translated here
+    "What does each technique do over time: poll on a timer, hold a request until a message "
+    "comes, or push frames down a connection it keeps open?": (
+        "Что каждый способ делает во времени: опрашивает по таймеру, держит запрос, пока не "
+        "придёт сообщение, или проталкивает кадры по соединению, которое держит открытым?"
+    ),
+    "How many HTTP requests does each strategy make for every message it delivers?": (
+        "Сколько HTTP-запросов делает каждый способ на каждое доставленное сообщение?"
+    ),
+    "How many HTTP requests does one client make each minute, whether or not anyone writes?": (
+        "Сколько HTTP-запросов делает один клиент в минуту, пишет кто-нибудь или нет?"
+    ),
+    "How long does a message take from sender to receiver, typically (p50) and in the slow "
+    "tail (p95, p99)?": (
+        "Сколько сообщение идёт от отправителя к получателю: обычно (p50) и в медленном хвосте "
+        "(p95, p99)?"
+    ),
+    "What fraction of deliveries arrived within a given number of milliseconds?": (
+        "Какая доля доставок пришла не дольше заданного числа миллисекунд?"
+    ),
+    "How many bytes does the server send, headers and frame headers included, for each "
+    "message delivered?": (
+        "Сколько байт сервер отправляет на каждое доставленное сообщение, вместе с заголовками "
+        "ответов и кадров?"
+    ),
+    "How much server CPU time does each delivered message cost?": (
+        "Сколько процессорного времени сервера стоит каждое доставленное сообщение?"
+    ),
+    "How much Redis work does each delivered message cost?": (
+        "Сколько работы Redis стоит каждое доставленное сообщение?"
+    ),
+    "How many database queries does one client cost each minute: empty HTTP requests (short "
+    "polling), empty storage requests (naive long polling), or nothing while idle?": (
+        "Сколько запросов к базе данных стоит один клиент в минуту: пустые HTTP-запросы "
+        "(короткий опрос), пустые запросы к хранилищу (наивный длинный опрос) или ничего, "
+        "пока все молчат?"
+    ),
+    "How do requests per client per minute and server CPU per delivery change as the number "
+    "of clients grows?": (
+        "Как меняются запросы на клиента в минуту и CPU сервера на доставку с ростом числа "
+        "клиентов?"
+    ),
+    "How does the slow-tail (p95) delivery latency change as the number of clients grows?": (
+        "Как меняется задержка доставки в медленном хвосте (p95) с ростом числа клиентов?"
+    ),
+    "How much more server CPU does each strategy's hot path cost than the least a bare ASGI "
+    "app spends on the same job?": (
+        "Насколько больше CPU сервера стоит горячий путь каждого способа, чем минимум, "
+        "который голое ASGI-приложение тратит на ту же работу?"
+    ),
+    "What does the choice of ASGI server and channel layer cost per delivered message?": (
+        "Чего стоит на доставленное сообщение выбор ASGI-сервера и канального слоя?"
+    ),
+    "How many clients does each technique hold before delivery p95 passes 500 ms, a message "
+    "is lost or a request fails, in quiet rooms and in busy ones?": (
+        "Сколько клиентов держит каждый способ, пока p95 доставки не превысит 500 мс, не "
+        "потеряется сообщение или не упадёт запрос, в тихих комнатах и в оживлённых?"
+    ),
+    "How do p95 latency and server CPU grow with the clients, and at which step did each "
+    "technique break?": (
+        "Как растут задержка p95 и CPU сервера с числом клиентов и на какой ступени сломался "
+        "каждый способ?"
+    ),
+}
+"""English question → Russian: the caption a Russian docs page shows under a chart."""
+
+
+def question_in(language: str, question: str) -> str:
+    """A chart's question in ``language``; a question without its Russian is an error (the
+    docs build fails) rather than an English caption on a Russian page."""
+    if language == "en":
+        return question
+    try:
+        return RUSSIAN_QUESTIONS[question]
+    except KeyError:
+        raise KeyError(f"RUSSIAN_QUESTIONS has no Russian for {question!r}") from None
+
+
 def russian_phrases() -> dict[str, str]:
     """The table plus each registered strategy's Russian name (legends and notes)."""
     from benchmarks.report.reference_docs import RUSSIAN

@@ -1,7 +1,8 @@
 """The MkDocs hook (mkdocs.yml: ``hooks``): what the docs take from the code while they build.
 
 It serves the reference run's charts at ``reference/charts/`` and replaces three markers in
-a page: ``<!-- chart: NAME.png -->`` with that chart (or a note while it is absent),
+a page, in the page's language (``docs/ru/`` is Russian): ``<!-- chart: NAME.png -->`` with
+that chart and the question it answers (or a note while it is absent),
 ``<!-- scenarios -->`` with what each profile runs (``benchmarks.run.scenarios``) and
 ``<!-- results-schema -->`` with the tables of ``summary.json``'s records
 (``benchmarks.results.summary``), so no page restates what the code defines.
@@ -14,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report.reference_docs import REFERENCE_DIR
+from benchmarks.report.chart_language import question_in
+from benchmarks.report.reference_docs import LANGUAGES, REFERENCE_DIR, Language
 from benchmarks.results.summary import schema_markdown
 
 CHART_MARKER = re.compile(r"<!-- chart: ([a-z0-9_]+\.png) -->")
@@ -23,8 +25,9 @@ SCHEMA_MARKER = "<!-- results-schema -->"
 """Replaced by ``benchmarks.results.summary.schema_markdown()`` in the page's language."""
 
 
-def chart_questions() -> dict[str, str] | None:
-    """Chart file name → the question it answers, from ``benchmarks.report.markdown.CHARTS``.
+def chart_questions(language: str = "en") -> dict[str, str] | None:
+    """Chart file name → the question it answers in ``language``, from
+    ``benchmarks.report.markdown.CHARTS`` (Russian: ``chart_language.RUSSIAN_QUESTIONS``).
 
     None while the report module is absent (this branch of history may predate it).
     """
@@ -32,7 +35,12 @@ def chart_questions() -> dict[str, str] | None:
         from benchmarks.report.markdown import CHARTS
     except ImportError:
         return None
-    return {chart.file_name: chart.question for chart in CHARTS}
+    return {chart.file_name: question_in(language, chart.question) for chart in CHARTS}
+
+
+def phrases_of(language: str) -> Language:
+    """The generated docs' phrases (``benchmarks/report/phrases/``) of a page's language."""
+    return next(lang for lang in LANGUAGES if lang.code == language)
 
 
 def chart_markdown(
@@ -46,7 +54,8 @@ def chart_markdown(
     text = f"`{name}`"
     if questions is not None:
         text += f" — *{questions[name]}*"
-    if page_src_uri.startswith("ru/") and (charts_dir / "ru" / name).is_file():
+    language = page_language(page_src_uri)
+    if language == "ru" and (charts_dir / "ru" / name).is_file():
         name_in_run = f"ru/{name}"  # drawn with Russian labels (pushlab charts DIR --lang ru)
     else:
         name_in_run = name
@@ -55,18 +64,14 @@ def chart_markdown(
             f"reference/charts/{name_in_run}", posixpath.dirname(page_src_uri)
         )
         return f"{text}\n\n![{name}]({target})\n"
-    return (
-        f"{text}\n\n"
-        f'!!! note "Not in the committed reference run"\n'
-        f"    Run `make bench` and open `results/latest/charts/{name}`.\n"
-    )
+    return f"{text}\n\n" + phrases_of(language).text("chart_absent", name=name).lstrip("\n")
 
 
 SCENARIOS_MARKER = "<!-- scenarios -->"
 """Replaced by the table of what each profile runs, read from ``benchmarks.run.scenarios``."""
 
 
-def scenarios_markdown() -> str:
+def scenarios_markdown(language: str = "en") -> str:
     """What each profile runs, from the runner's own tables, so the docs cannot restate it."""
     try:
         from benchmarks.run.scenarios import PROFILES, profile_runs
@@ -75,11 +80,10 @@ def scenarios_markdown() -> str:
             '!!! note "The scenario table appears once benchmarks/run/scenarios.py exists"\n'
             "    `pushlab bench --help` lists the profiles.\n"
         )
-    lines = [
-        "| profile | scenario | clients | room size | who sends | each sender, about every "
-        "| seconds of load |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lang = phrases_of(language)
+    phrases = lang.phrases
+    senders = {True: phrases["scenarios_every_client"], False: phrases["scenarios_one_sender"]}
+    lines = [phrases["scenarios_header"], "|---|---|---|---|---|---|---|"]
     for profile in PROFILES.values():
         runs: dict[str, list[Any]] = {}
         for name, scenario in profile_runs(profile, None, None):
@@ -89,9 +93,9 @@ def scenarios_markdown() -> str:
             lines.append(
                 f"| `{profile.name}` | {name} "
                 f"| {', '.join(str(scenario.clients) for scenario in sized)} "
-                f"| {first.room_size or 'one room of all'} "
-                f"| {'every client' if first.every_client_sends else 'one client per room'} "
-                f"| {first.send_interval_s:g} s | {first.duration_s:g} |"
+                f"| {first.room_size or phrases['scenarios_one_room']} "
+                f"| {senders[bool(first.every_client_sends)]} "
+                f"| {lang.number(first.send_interval_s, 's')} | {first.duration_s:g} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -122,16 +126,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace each ``<!-- chart: NAME.png -->`` with the reference run's chart, the
     ``<!-- scenarios -->`` marker with the profiles' scenario table and the
     ``<!-- results-schema -->`` marker with the records of summary.json."""
+    language = page_language(page.file.src_uri)
     if SCENARIOS_MARKER in markdown:
-        markdown = markdown.replace(SCENARIOS_MARKER, scenarios_markdown())
+        markdown = markdown.replace(SCENARIOS_MARKER, scenarios_markdown(language))
     if SCHEMA_MARKER in markdown:
-        markdown = markdown.replace(
-            SCHEMA_MARKER, schema_markdown(page_language(page.file.src_uri))
-        )
+        markdown = markdown.replace(SCHEMA_MARKER, schema_markdown(language))
     if not CHART_MARKER.search(markdown):
         return markdown
     charts_dir = REFERENCE_DIR / "charts"
-    questions = chart_questions()
+    questions = chart_questions(language)
     return CHART_MARKER.sub(
         lambda match: chart_markdown(match.group(1), page.file.src_uri, charts_dir, questions),
         markdown,

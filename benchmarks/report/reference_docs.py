@@ -120,9 +120,12 @@ class Language:
         return self.titles.get(key) or titles.get(key, key)
 
     def title_in_text(self, key: str, titles: dict[str, str]) -> str:
-        """The name mid-sentence: Russian common nouns in lower case (короткий опрос)."""
+        """The name mid-sentence: Russian common nouns in lower case (короткий опрос); a
+        name kept in Latin letters is a proper name and keeps its capital
+        (Server-Sent Events)."""
         name = self.title(key, titles)
-        if self.code == "ru" and not name[1:2].isupper() and key in self.titles:
+        russian_noun = "\u0430" <= name[:1].lower() <= "\u044f" and not name[1:2].isupper()
+        if self.code == "ru" and russian_noun and key in self.titles:
             return name[0].lower() + name[1:]
         return name
 
