@@ -146,6 +146,9 @@ def arithmetic(node: ast.expr, names: dict[str, Any]) -> Any:
         return tuple(arithmetic(item, names) for item in node.elts)
     if isinstance(node, ast.Name):
         return names[node.id]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1:
+        converters = {"float": float, "int": int, "str": str}
+        return converters[node.func.id](arithmetic(node.args[0], names))
     if isinstance(node, ast.BinOp):
         left, right = arithmetic(node.left, names), arithmetic(node.right, names)
         operations = {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}
@@ -160,7 +163,7 @@ def setting_defaults() -> dict[str, Any]:
 
     tree = ast.parse((REPO / "lab" / "settings.py").read_text(encoding="utf-8"))
     defaults: dict[str, Any] = {}
-    for call in ast.walk(tree):
+    for call in ast.walk(tree):  # in order: a default may name a setting read before it
         if (
             isinstance(call, ast.Call)
             and isinstance(call.func, ast.Name)
@@ -168,7 +171,7 @@ def setting_defaults() -> dict[str, Any]:
             and len(call.args) == 2
             and isinstance(call.args[0], ast.Constant)
         ):
-            defaults[call.args[0].value] = arithmetic(call.args[1], {})
+            defaults[call.args[0].value] = arithmetic(call.args[1], defaults)
     for strategy in STRATEGIES.values():
         defaults.update(strategy.settings)
     return defaults
@@ -216,8 +219,6 @@ def has_test_function(reference: str) -> bool:
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
         for node in tree.body
     )
-
-
 
 
 def matches(figure: str, value: Any, name: str) -> bool:
