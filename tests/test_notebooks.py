@@ -1,6 +1,9 @@
 """The notebooks are stored clean, only read results, and run: against the committed reference
 run, and against schema-shaped summaries written to a temporary directory."""
 
+# The Russian twins print Russian.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import os
@@ -18,7 +21,12 @@ from tests.synthetic_summary import build_summary, save
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-NOTEBOOK_NAMES = ["compare.ipynb", "scaling.ipynb"]
+ENGLISH_NOTEBOOKS = ["compare.ipynb", "scaling.ipynb"]
+NOTEBOOK_NAMES = [
+    *ENGLISH_NOTEBOOKS,
+    *(name.replace(".ipynb", ".ru.ipynb") for name in ENGLISH_NOTEBOOKS),
+]
+"""Each English notebook and its Russian twin (``NAME.ru.ipynb``)."""
 REFERENCE = REPO / "results" / "reference"
 
 
@@ -82,7 +90,7 @@ def test_notebook_runs_against_the_reference_run(
     if not (REFERENCE / "summary.json").is_file():
         pytest.skip("results/reference/ holds no run yet (the lead commits the reference run)")
     printed = run_notebook(name, REFERENCE, monkeypatch)
-    assert f"Reading {REFERENCE}" in printed
+    assert f"{'Читаю' if name.endswith('.ru.ipynb') else 'Reading'} {REFERENCE}" in printed
 
 
 def test_compare_reads_a_run_and_names_the_cheapest(
@@ -190,3 +198,67 @@ def test_scaling_leaves_saturated_points_out_of_its_fits(
     totals = [point["http_requests_per_client_per_min"] * point["clients"] for point in kept]
     slope = np.polyfit(clients, totals, 1)[0]
     assert f"{_title('short-polling'):15} each extra client costs {slope:8.1f}" in printed
+
+
+# --- the Russian twins ------------------------------------------------------------------------
+
+
+def _russian_title(key: str) -> str:
+    from benchmarks.report.reference_docs import RUSSIAN
+
+    return RUSSIAN.titles.get(key) or _title(key)
+
+
+@pytest.mark.parametrize("name", ENGLISH_NOTEBOOKS)
+def test_the_russian_twin_has_the_same_cells_and_names(name: str) -> None:
+    """The twin is the same notebook in Russian: the same cells in the same order, and every
+    name a code cell of the English one defines (the knobs of the "Your turn" cells too)."""
+    english = nbformat.read(NOTEBOOKS / name, as_version=4)
+    russian = nbformat.read(NOTEBOOKS / name.replace(".ipynb", ".ru.ipynb"), as_version=4)
+    assert [c.cell_type for c in russian.cells] == [c.cell_type for c in english.cells]
+    for ours, theirs in zip(russian.cells, english.cells, strict=True):
+        if theirs.cell_type == "code":
+            defined = set(re.findall(r"^(?:def )?([A-Za-z_]\w*)\s*[=(]", theirs.source, re.M))
+            missing = {n for n in defined if not re.search(rf"\b{n}\b", ours.source)}
+            assert missing == set(), f"the Russian cell lacks {missing}:\n{ours.source[:200]}"
+        else:
+            assert re.search(r"[а-яё]", ours.source), "a Russian markdown cell"
+
+
+def test_compare_in_russian_names_the_cheapest_in_russian(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = build_summary(sweep=True, idle=True)
+    printed = run_notebook("compare.ru.ipynb", save(tmp_path, summary), monkeypatch)
+    chat = summary["strategies"]
+    fewest = min(chat, key=lambda key: chat[key]["requests_per_delivery"])
+    fastest = min(chat, key=lambda key: chat[key]["delivery_ms"]["p50"])
+    assert f"Читаю {tmp_path}: прогон {summary['run_id']}" in printed
+    assert f"меньше всех: {_russian_title(fewest)}" in printed
+    assert f"самая низкая медиана: {_russian_title(fastest)}" in printed
+    assert f"{_russian_title('short-polling'):22} оживлённо" in printed
+    assert "Reading" not in printed and not re.search(r"\d\.\d", printed.split("\n", 1)[1])
+
+
+def test_compare_in_russian_leaves_a_failed_strategy_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = build_summary(failed="short-polling", idle=True)
+    del summary["scenarios"]["idle"]
+    printed = run_notebook("compare.ru.ipynb", save(tmp_path, summary), monkeypatch)
+    assert f"ПРОВАЛ: {summary['strategies']['short-polling']['failure']}" in printed
+    assert "В этом прогоне нет сценария idle" in printed
+    assert f"меньше всех: {_russian_title('short-polling')}" not in printed
+
+
+def test_scaling_in_russian_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = build_summary(sweep=True, idle=True)
+    printed = run_notebook("scaling.ru.ipynb", save(tmp_path, summary), monkeypatch)
+    short = summary["sweep"]["short-polling"]
+    clients = [point["clients"] for point in short]
+    totals = [point["http_requests_per_client_per_min"] * point["clients"] for point in short]
+    slope = f"{np.polyfit(clients, totals, 1)[0]:.1f}".replace(".", ",")
+    assert f"{_russian_title('short-polling'):22} каждый лишний клиент стоит {slope:>8}" in printed
+    summary = build_summary(idle=True)
+    printed = run_notebook("scaling.ru.ipynb", save(tmp_path / "no-sweep", summary), monkeypatch)
+    assert "В этом прогоне нет серии sweep" in printed
