@@ -20,6 +20,8 @@ import pytest
 
 from benchmarks.run import hotpaths
 from benchmarks.run.locust_workers import DEFAULT_MASTER_PORT
+from benchmarks.run.scenarios import ENV_PREFIX, LIVE_DEMO
+from lab.serverproc import ServerProcess
 from strategies import STRATEGIES
 
 pytestmark = pytest.mark.slow
@@ -32,7 +34,7 @@ DESIGN_KEYS = {
 }  # fmt: skip
 SCHEMA_KEYS = DESIGN_KEYS | {
     "status", "failure", "verify", "scenario", "duration_s", "bytes_sent", "server_cpu_ms",
-    "redis_commands", "server_rss_mb_peak", "locust_cpu_percent", "locust_saturated",
+    "redis_commands", "server_rss_mb_peak", "locust_cpu_percent", "locust_saturated", "in_flight",
 }  # fmt: skip
 CLIENTS = 4
 TCP_CLIENTS = 6
@@ -122,6 +124,8 @@ def test_every_message_delivered_once_in_order(bench_run: tuple[Path, dict, str]
     _, summary, _ = bench_run
     for key, result in summary["strategies"].items():
         assert (result["lost"], result["duplicates"], result["out_of_order"]) == (0, 0, 0), key
+        # the senders stop a drain window before the end: nothing is still on its way
+        assert result["in_flight"] == 0 and result["verify"]["in_flight"] == 0, key
         assert result["messages_sent"] > 0
         assert result["deliveries"] == result["deliveries_expected"] > 0, key
         # every client of a room receives every message of its room, its own included
@@ -297,3 +301,26 @@ def test_server_layer_and_profile_flags_are_recorded(tcp_workers_run: tuple[Path
     profile = json.loads((raw / result["server_profile"]).read_text())
     assert profile["profiles"] and profile["shared"]["frames"]  # speedscope, with samples
     assert "redis channel layer" in (raw / "server.log").read_text()
+
+
+def test_a_locust_stopped_by_hand_waits_the_drain_window_before_counting(
+    live_server_process: ServerProcess,
+) -> None:
+    """What the Stop button of ``make locust``'s web UI does (``runner.stop()``), reached
+    here through ``--run-time``: the live demo's senders are still sending when it comes, so
+    the stop stops them, lets the clients receive for the drain window, and only then counts;
+    a message posted just before the stop arrives in the window instead of counting lost."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    finished = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", "benchmarks/load/locustfile.py", "--headless",
+         "--only-summary", "-u", "10", "-r", "10", "--run-time", "8s",
+         "--host", live_server_process.url, "ShortPollingUser"],
+        capture_output=True, text=True, timeout=120, env=environment,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output[-3000:]
+    assert f"receiving {LIVE_DEMO.drain_s:.1f} s more before counting" in output, output[-3000:]
+    account = next(line for line in output.splitlines() if "deliveries at stop" in line)
+    assert ": lost 0, in flight 0, duplicates 0, out of order 0 of " in account, account
+    assert "DeliveryError" not in output, output[-3000:]

@@ -136,6 +136,22 @@ def test_what_broke_a_step(changes: dict[str, Any], broke: str | None) -> None:
     assert figures["broke"] == broke and figures["passed"] is (broke is None), figures
 
 
+def test_messages_in_flight_at_stop_are_counted_apart_and_are_not_loss() -> None:
+    late = {**record([10.0, 20.0], [101.0, 110.0], in_flight=[119.0]), "stopped_ms": 119_300.0}
+    figures = step(records=[late])
+    assert figures["passed"] and figures["broke"] is None, figures
+    assert (figures["in_flight"], figures["lost"], figures["deliveries"]) == (1, 0, 2)
+    assert figures["delivery_ms"]["max"] == 300.0  # its age at stop: a lower bound
+
+
+def test_a_step_whose_messages_had_not_arrived_breaks_on_latency_not_loss() -> None:
+    # Half the hold's messages still on their way 20 s after they were sent.
+    stuck = {**record([5.0] * 10, [101.0] * 10, in_flight=[102.0] * 10), "stopped_ms": 122_000.0}
+    figures = step(records=[stuck])
+    assert figures["broke"] == "latency" and figures["in_flight"] == 10, figures
+    assert figures["lost"] == 0 and figures["delivery_ms"]["p95"] == 20_000.0
+
+
 def test_the_steps_end_at_the_first_that_did_not_pass() -> None:
     windows = [
         window(clients=250),
@@ -206,9 +222,9 @@ def test_the_climb_stops_after_a_step_locust_saw_break(at_end: LocustCounts, sto
     for now, seen in ((0.0, counts(0)), (1.0, joining), (4.0, joining)):
         climb.tick(now, seen)
     climb.tick(15.0, at_end)
-    assert written[-1]["stopped"] == stopped and climb.phase == "drain"
-    assert climb.tick(15.0 + scenario.drain_s - 0.5, at_end) == (100, scenario.join_rate)
-    assert climb.tick(15.0 + scenario.drain_s, at_end) is None
+    assert written[-1]["stopped"] == stopped and climb.phase == "stopped"
+    # The run ends at the next tick: Locust's stop waits the drain window (load/drain.py).
+    assert climb.tick(16.0, at_end) is None
 
 
 def test_the_climb_gives_up_on_clients_locust_cannot_start_and_on_its_deadline() -> None:
@@ -324,6 +340,7 @@ def test_a_tiny_capacity_run_climbs_its_steps_in_one_locust_run(tmp_path: Path) 
         assert capacity["slo_p95_ms"] == SLO_P95_MS
         for step in capacity["steps"]:
             assert step["passed"] and step["lost"] == 0 and step["errors"] == 0, step
+            assert isinstance(step["in_flight"], int), step  # recorded apart from lost
             # a sender sends every 8-12 s, so a 12 s hold holds a message of every room
             assert step["deliveries"] > 0 and step["delivery_ms"]["p95"] <= SLO_P95_MS
             assert step["server_fds_peak"] > 0 and step["server_rss_mb_peak"] > 0
@@ -333,8 +350,11 @@ def test_a_tiny_capacity_run_climbs_its_steps_in_one_locust_run(tmp_path: Path) 
         scenario = summary["scenarios"][f"capacity-{load}"]["websocket"]
         assert scenario["clients"] == 8 and scenario["clients_at_slo"] == 8
         raw = tmp_path / "latest" / "raw" / f"capacity-{load}" / "websocket"
-        # one Locust run for both steps, every client accounted once
-        assert len((raw / "deliveries.jsonl").read_text().splitlines()) == 8
+        # one Locust run for both steps, every client accounted once, after the drain window
+        records = [json.loads(line) for line in (raw / "deliveries.jsonl").read_text().splitlines()]
+        assert len(records) == 8 and all("in_flight_sent_ms" in r for r in records)
+        drained = f"receiving {CAPACITY_BUSY.drain_s:.1f} s more before counting"
+        assert drained in (raw / "locust.log").read_text()
         climbed = [json.loads(line) for line in (raw / "steps.jsonl").read_text().splitlines()]
         assert [line.get("stopped") for line in climbed] == [None, None, "last step"]
 

@@ -52,14 +52,38 @@ def test_accounting_of_a_perfect_receiver() -> None:
 
 
 def test_accounting_counts_lost_duplicate_and_out_of_order_separately() -> None:
-    # 5 arrives twice (one duplicate), 3 arrives after 4 (out of order), 6 never arrives.
-    account = account_deliveries([2, 3, 4, 5, 6], [2, 4, 3, 5, 5])
-    assert account.expected == 5
-    assert account.deliveries == 4
-    assert account.lost == 1
+    # 5 arrives twice (one duplicate), 3 arrives after 4 (out of order), 6 never arrives
+    # though 7 did (lost: passed by).
+    account = account_deliveries([2, 3, 4, 5, 6, 7], [2, 4, 3, 5, 5, 7])
+    assert account.expected == 6
+    assert account.deliveries == 5
+    assert (account.lost, account.in_flight) == (1, 0)
     assert account.duplicates == 1
     assert account.out_of_order == 1
     assert not account.clean
+
+
+def test_a_missing_message_newer_than_all_that_arrived_is_in_flight_not_lost() -> None:
+    # 4 was skipped: 5 came after it. 6 and 7 are behind the receiver's newest: on their way.
+    anomalies = deliveries.delivery_anomalies([3, 4, 5, 6, 7], [3, 5])
+    assert (anomalies.lost, anomalies.in_flight) == ([4], [6, 7])
+    account = account_deliveries([3, 4, 5, 6, 7], [3, 5])
+    assert (account.deliveries, account.in_flight, account.lost) == (2, 2, 1)
+    assert account.deliveries + account.in_flight + account.lost == account.expected
+
+
+def test_messages_only_in_flight_leave_the_account_clean() -> None:
+    account = account_deliveries([1, 2, 3], [1])
+    assert (account.in_flight, account.lost) == (2, 0) and account.clean
+    nothing_yet = account_deliveries([1, 2], [])
+    assert (nothing_yet.in_flight, nothing_yet.lost) == (2, 0)
+    assert "lost 0, in flight 2" in nothing_yet.describe()
+
+
+def test_a_newer_message_received_unexpected_still_makes_an_older_missing_one_lost() -> None:
+    # 9 arrived though the accounting's history stopped at 3 (stored later): 3 was passed by.
+    account = account_deliveries([1, 2, 3], [1, 2, 9])
+    assert (account.lost, account.in_flight) == (1, 0)
 
 
 def test_accounting_ignores_unexpected_ids_for_loss_but_not_for_order() -> None:
@@ -75,9 +99,12 @@ def test_total_account_adds_receivers_lines() -> None:
     lines = [
         {**account_deliveries([1, 2], [1, 2]).as_dict(), "latencies_ms": [1.0]},
         {**account_deliveries([1, 2, 3], [1, 1, 3]).as_dict(), "sent": 4},
+        {**account_deliveries([1, 2, 3], [1]).as_dict()},
     ]
     total = deliveries.total_account(lines)
-    assert total == DeliveryAccount(expected=5, deliveries=4, lost=1, duplicates=1)
+    assert total == DeliveryAccount(expected=8, deliveries=5, in_flight=2, lost=1, duplicates=1)
+    old_line = {"expected": 2, "deliveries": 1, "lost": 1, "duplicates": 0, "out_of_order": 0}
+    assert deliveries.total_account([old_line]).in_flight == 0  # written before in_flight
 
 
 def test_cdf_keeps_small_samples_whole_and_ends_at_one() -> None:

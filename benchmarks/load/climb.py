@@ -53,7 +53,8 @@ def histogram_p95(now: Mapping[int, int], before: Mapping[int, int]) -> float | 
 class Climb:
     """For each step: start its new clients at the join rate, let them settle, hold; after
     each hold, go on only if Locust saw the step keep the SLO (delivery p95) with no failed
-    request. Then a drain, so the last messages arrive, and the end (``tick`` → None).
+    request. Then the end (``tick`` → None), and Locust's stop waits the drain window with
+    the senders stopped before the clients count (``benchmarks.load.drain``).
 
     Each held step, and then why the climb stopped, is handed to ``write`` with wall-clock
     times; the runner measures each step over those times (``benchmarks.run.capacity``).
@@ -80,7 +81,9 @@ class Climb:
             self.window = {"clients": scenario.steps[0], "join_started": now}
             self.joined = counts
         target = scenario.steps[self.step]
-        if self.phase != "drain" and now >= self.deadline - scenario.drain_s:
+        if self.phase == "stopped":
+            return None
+        if now >= self.deadline - scenario.drain_s:
             self.stop(now, counts, "time budget")
         elif self.phase == "join":
             before = scenario.steps[self.step - 1] if self.step else 0
@@ -101,8 +104,6 @@ class Climb:
                 self.enter("join", now)
                 self.window = {"clients": scenario.steps[self.step], "join_started": now}
                 self.joined = counts
-        elif self.phase == "drain" and now - self.phase_at >= scenario.drain_s:
-            return None
         return scenario.steps[self.step], scenario.spawn_rate
 
     def enter(self, phase: str, now: float) -> None:
@@ -132,7 +133,7 @@ class Climb:
         return None
 
     def stop(self, now: float, counts: LocustCounts, reason: str) -> None:
-        """End the climb after a drain: ``reason`` is what stopped it, ``clients`` the step
-        it was on."""
+        """End the climb at the next tick: ``reason`` is what stopped it, ``clients`` the
+        step it was on."""
         self.write({"stopped": reason, "at": now, "users": counts.users, **self.window})
-        self.enter("drain", now)
+        self.enter("stopped", now)

@@ -1,6 +1,14 @@
 """What a benchmark client sends and what it got: messages that carry their send time, and
 the accounting of each receiver's arrivals against what its room stored.
 
+A stored message a receiver never got is *in flight* if it is newer than every message
+the receiver did get, and *lost* if the receiver got a newer one. Every strategy delivers
+a room's messages in id order (a poll asks after its newest id, a socket or stream
+resumes after it), so a message behind the receiver's newest was passed by and will never
+come, while one ahead of it was still queued for it: in the server, the channel layer, a
+socket buffer, or the next poll. The run waits ``Scenario.drain_s`` with the senders
+stopped before it takes this account (``benchmarks.load.drain``).
+
 The Locust users do this for their own clients (``benchmarks.load.users``); the runner adds
 up what they wrote to deliveries.jsonl (``total_account``). Pure functions of plain values,
 so the unit tests check them without a server.
@@ -40,7 +48,10 @@ class DeliveryAccount:
     expected: int = 0
     deliveries: int = 0
     """Expected messages that arrived at least once."""
+    in_flight: int = 0
+    """Expected messages not arrived at stop, newer than every message that did: on their way."""
     lost: int = 0
+    """Expected messages not arrived at stop, older than one that did: never sent to it."""
     duplicates: int = 0
     """Arrivals of a message already received."""
     out_of_order: int = 0
@@ -53,7 +64,14 @@ class DeliveryAccount:
 
     @property
     def clean(self) -> bool:
+        """Nothing lost, duplicated or reordered (messages still in flight are not a fault)."""
         return self.lost == 0 and self.duplicates == 0 and self.out_of_order == 0
+
+    def describe(self) -> str:
+        return (
+            f"lost {self.lost}, in flight {self.in_flight}, duplicates {self.duplicates}, "
+            f"out of order {self.out_of_order} of {self.expected}"
+        )
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -61,9 +79,11 @@ class DeliveryAccount:
 
 @dataclass(frozen=True)
 class Anomalies:
-    """The ids behind a receiver's account: which expected ids never came, which came again,
-    which came after a higher one (the capacity steps place each by its send time)."""
+    """The ids behind a receiver's account: which expected ids were still on their way at
+    stop, which never came, which came again, which came after a higher one (the capacity
+    steps place each by its send time)."""
 
+    in_flight: list[int]
     lost: list[int]
     duplicates: list[int]
     out_of_order: list[int]
@@ -72,8 +92,10 @@ class Anomalies:
 def delivery_anomalies(expected_ids: Iterable[int], received_ids: Sequence[int]) -> Anomalies:
     """Compare the ids a receiver got (in arrival order) with the ids its room stored.
 
-    Ids received that are not expected (e.g. after the accounting snapshot) are
-    ignored for loss, but still count as duplicates or out of order if they are.
+    An expected id not received is in flight if it is above every id received, else lost
+    (the module's docstring says why). Ids received that are not expected (e.g. after the
+    accounting snapshot) are ignored for loss, but still count as duplicates or out of
+    order if they are, and move the receiver's newest id on.
     """
     seen: set[int] = set()
     duplicates: list[int] = []
@@ -87,8 +109,13 @@ def delivery_anomalies(expected_ids: Iterable[int], received_ids: Sequence[int])
         if message_id < newest:
             out_of_order.append(message_id)
         newest = max(newest, message_id)
-    lost = sorted(set(expected_ids) - seen)
-    return Anomalies(lost=lost, duplicates=duplicates, out_of_order=out_of_order)
+    missing = sorted(set(expected_ids) - seen)
+    return Anomalies(
+        in_flight=[message_id for message_id in missing if message_id > newest],
+        lost=[message_id for message_id in missing if message_id < newest],
+        duplicates=duplicates,
+        out_of_order=out_of_order,
+    )
 
 
 def account_deliveries(expected_ids: Iterable[int], received_ids: Sequence[int]) -> DeliveryAccount:
@@ -100,7 +127,8 @@ def account_deliveries(expected_ids: Iterable[int], received_ids: Sequence[int])
 def account_of(expected: int, anomalies: Anomalies) -> DeliveryAccount:
     return DeliveryAccount(
         expected=expected,
-        deliveries=expected - len(anomalies.lost),
+        deliveries=expected - len(anomalies.lost) - len(anomalies.in_flight),
+        in_flight=len(anomalies.in_flight),
         lost=len(anomalies.lost),
         duplicates=len(anomalies.duplicates),
         out_of_order=len(anomalies.out_of_order),
@@ -122,5 +150,5 @@ def total_account(records: Iterable[dict[str, Any]]) -> DeliveryAccount:
     """Sum the accounts that receivers wrote to deliveries.jsonl."""
     total = DeliveryAccount()
     for record in records:
-        total += DeliveryAccount(**{name: int(record[name]) for name in asdict(total)})
+        total += DeliveryAccount(**{name: int(record.get(name) or 0) for name in asdict(total)})
     return total

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-import benchmarks.load.distributed  # noqa: F401  (registers the master/worker messages)
+import benchmarks.load.distributed  # registers the master/worker messages
+import benchmarks.load.drain  # noqa: F401  (waits the drain window at every stop)
 from strategies import STRATEGIES
 
 

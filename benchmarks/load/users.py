@@ -5,8 +5,10 @@ Every client joins a room the way the page does (GET the room page: cookies,
 CSRF token, the room's newest id), receives through its strategy, and, if the
 scenario makes it a sender, sends ``bench <uuid> <send_epoch_ms>`` texts. Each
 arrival is reported as a ``DELIVER`` request whose time is the end-to-end
-latency from the send time in the text. At stop, a client compares what it got
-with what its room stored and appends its account to deliveries.jsonl.
+latency from the send time in the text. Before the clients stop, the senders stop and the
+receivers go on for a drain window (``benchmarks.load.drain``); then each client compares
+what it got with what its room stored (``benchmarks.load.deliveries``: delivered, in
+flight, lost) and appends its account to deliveries.jsonl.
 Imported only inside Locust processes (it needs gevent's patching).
 """
 
@@ -16,6 +18,7 @@ import contextlib
 import fcntl
 import itertools
 import json
+import logging
 import os
 import random
 import re
@@ -34,6 +37,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from benchmarks.load import timeline
 from benchmarks.load.deliveries import (
     RECORDS_FILE,
+    Anomalies,
     DeliveryAccount,
     account_of,
     delivery_anomalies,
@@ -66,7 +70,29 @@ _room_history: dict[str, list[tuple[int, float | None]]] = {}
 that stops."""
 _room_stored_duplicates: dict[str, int] = {}
 """Per room: messages stored with a text already stored (every benchmark text is unique)."""
+sending_ends_at = float("inf")
+"""When this process's senders stop: the scenario's planned end (``plan_sending``), or the
+moment the run was stopped, if earlier (``benchmarks.load.drain``)."""
+process_account = DeliveryAccount()
+"""This process's clients' accounts added up, logged when the run has stopped."""
 events.request.add_listener(timeline.record_request)  # the sampled clients' HTTP requests
+
+
+def plan_sending(until: float) -> float:
+    """Senders of this process stop at ``until`` if not before; the earliest end wins."""
+    global sending_ends_at
+    sending_ends_at = min(sending_ends_at, until)
+    return sending_ends_at
+
+
+def log_process_account() -> None:
+    """One line for whoever watches Locust's console (``make locust``): what its stop found."""
+    if process_account.expected:
+        logging.getLogger(__name__).info(
+            "deliveries at stop, after the %g s drain window: %s",
+            SCENARIO.drain_s,
+            process_account.describe(),
+        )
 
 
 class Backoff:
@@ -88,7 +114,8 @@ class Backoff:
 
 
 class DeliveryError(Exception):
-    """A client lost, duplicated or reordered messages (shown among Locust's failures)."""
+    """A client lost, duplicated or reordered messages (shown among Locust's failures);
+    messages still in flight at stop are named in it but are not a fault of their own."""
 
 
 def claim_client_slot() -> tuple[int, float]:
@@ -177,7 +204,7 @@ class ChatUser(FastHttpUser):
         self.reconnects = 0
         """Times this client got through to the server again after losing it (a restart)."""
         self.backoff = Backoff()
-        self.send_until = float("inf")
+        self.planned_send_until = float("inf")
         self.greenlets: list[gevent.Greenlet] = []
         self.timeline = timeline.NOT_SAMPLED
         """Records this client's traffic for the run timeline if it is one of the sample."""
@@ -211,7 +238,7 @@ class ChatUser(FastHttpUser):
             self.strategy_key, self.client_number, started_at, SCENARIO.sends(self.client_number)
         )
         self.room = f"bench-{RUN_TAG}-{SCENARIO.name}-{SCENARIO.room_of(self.client_number)}"
-        self.send_until = started_at + SCENARIO.duration_s - SCENARIO.drain_s
+        self.planned_send_until = plan_sending(started_at + SCENARIO.duration_s - SCENARIO.drain_s)
         page = self.client.get(
             f"/chat/{self.room}/?strategy={self.strategy_key}", name="/chat/[room]/"
         )
@@ -223,6 +250,11 @@ class ChatUser(FastHttpUser):
         self.connect()
         if SCENARIO.sends(self.client_number):
             self.greenlets.append(gevent.spawn(self.send_loop))
+
+    @property
+    def send_until(self) -> float:
+        """When this client stops sending: the scenario's plan, or the drain's start."""
+        return min(self.planned_send_until, sending_ends_at)
 
     def send_loop(self) -> None:
         """Send about every ``send_interval_s`` (jittered) until the drain before the end."""
@@ -290,6 +322,10 @@ class ChatUser(FastHttpUser):
         return self.timeline.context
 
     def on_stop(self) -> None:
+        """Called once the run's drain window is over (``benchmarks.load.drain``): stop
+        receiving, then account for what arrived against what the room stored."""
+        global process_account
+        stopped_ms = time.time() * 1000
         for greenlet in self.greenlets:
             greenlet.kill(block=True)
         with contextlib.suppress(Exception):
@@ -298,45 +334,50 @@ class ChatUser(FastHttpUser):
         if self.config is None:
             return  # never joined: nothing to account for
         history = self.room_history_after(self.join_id)
-        if SCENARIO.steps:
-            # The climb ends when the shape says so, not at a planned time: a message sent in
-            # the last drain_s before this client stopped may be on its way, so it is not owed.
-            owed_until_ms = (time.time() - SCENARIO.drain_s) * 1000
-            history = [(id_, sent) for id_, sent in history if (sent or 0) <= owed_until_ms]
         anomalies = delivery_anomalies([id_ for id_, _ in history], self.received_ids)
         account = account_of(len(history), anomalies)
+        process_account += account
         if not account.clean:
             self.report_delivery_error(account)
-        sent_of = dict(history)
-        append_record(
-            {
-                "strategy": self.strategy_key,
-                "scenario": SCENARIO.name,
-                "room": self.room,
-                "client": self.client_number,
-                "join_id": self.join_id,
-                "sent": self.sent,
-                "send_failures": self.send_failures,
-                "resends": self.resends,
-                "stored_duplicates": _room_stored_duplicates.get(self.room),
-                "reconnects": self.reconnects,
-                **account.as_dict(),
-                "latencies_ms": self.latencies_ms,
-                "sent_ms": self.sent_ms,
-                # when the messages behind the anomalies were sent (None: not a bench text)
-                "lost_sent_ms": [sent_of.get(id_) for id_ in anomalies.lost],
-                "duplicates_sent_ms": [sent_of.get(id_) for id_ in anomalies.duplicates],
-                "out_of_order_sent_ms": [sent_of.get(id_) for id_ in anomalies.out_of_order],
-            }
-        )
+        append_record(self.delivery_record(account, anomalies, dict(history), stopped_ms))
+
+    def delivery_record(
+        self,
+        account: DeliveryAccount,
+        anomalies: Anomalies,
+        sent_of: dict[int, float | None],
+        stopped_ms: float,
+    ) -> dict[str, Any]:
+        """This client's line in deliveries.jsonl: its counts, each first arrival's latency
+        and send time, and the send times of the messages behind each anomaly (None: not a
+        benchmark text), so a capacity step counts those sent in its hold."""
+        return {
+            "strategy": self.strategy_key,
+            "scenario": SCENARIO.name,
+            "room": self.room,
+            "client": self.client_number,
+            "join_id": self.join_id,
+            "sent": self.sent,
+            "send_failures": self.send_failures,
+            "resends": self.resends,
+            "stored_duplicates": _room_stored_duplicates.get(self.room),
+            "reconnects": self.reconnects,
+            **account.as_dict(),
+            "latencies_ms": self.latencies_ms,
+            "sent_ms": self.sent_ms,
+            "stopped_ms": round(stopped_ms, 1),
+            **{
+                f"{kind}_sent_ms": [sent_of.get(id_) for id_ in getattr(anomalies, kind)]
+                for kind in ("in_flight", "lost", "duplicates", "out_of_order")
+            },
+        }
 
     def room_history_after(self, after: int) -> list[tuple[int, float | None]]:
         """The room's stored messages after ``after`` as (id, send time): what this client
         should have received.
 
         Once sending is over every client of a room sees the same history, so the
-        first client of a room to stop fetches it for the others in its process (in a climb,
-        whatever it fetched: later messages fall in the drain no client is owed).
+        first client of a room to stop fetches it for the others in its process.
         """
         with _room_history_locks[self.room]:
             history = _room_history.get(self.room)
@@ -344,7 +385,7 @@ class ChatUser(FastHttpUser):
                 ids, texts = self.fetch_room_history()
                 _room_stored_duplicates[self.room] = len(texts) - len(set(texts))
                 history = [(id_, sent_at_ms(text)) for id_, text in zip(ids, texts, strict=True)]
-                if time.time() >= self.send_until or SCENARIO.steps:
+                if time.time() >= self.send_until:
                     _room_history[self.room] = history
         return [(id_, sent) for id_, sent in history if id_ > after]
 
@@ -386,10 +427,7 @@ class ChatUser(FastHttpUser):
             name=f"{self.strategy_key} accounting",
             response_time=0,
             response_length=0,
-            exception=DeliveryError(
-                f"lost {account.lost}, duplicates {account.duplicates}, "
-                f"out of order {account.out_of_order} of {account.expected}"
-            ),
+            exception=DeliveryError(account.describe()),
             context={},
         )
 

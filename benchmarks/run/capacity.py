@@ -5,8 +5,10 @@ steps (``CAPACITY_STEPS`` up to ``--capacity-max``): the clients already joined 
 each step's new ones join at a bounded rate, and the step is held ``--capacity-hold``
 seconds (``benchmarks.load.shapes.Climb``). A step passes while the delivery p95 of the
 messages sent in its hold stays within the SLO, none of them is lost, duplicated or
-reordered, no request or connection fails, and Locust stays below 90 % of its core; a
-step where Locust saturated is "generator-bound" and says nothing about the server. The
+reordered (one still in flight when the clients stopped is late, not lost: it counts in
+the p95 at its age then), no request or connection fails, and Locust stays below 90 % of
+its core; a step where Locust saturated is "generator-bound" and says nothing about the
+server. The
 climb stops after the first step Locust sees break, the figures stop at the first step
 that did not pass, and the whole scenario stays inside ``CAPACITY_BUDGET_S``.
 """
@@ -278,6 +280,42 @@ def in_window(sent_ms: Sequence[float | None], start: float, end: float) -> int:
     return sum(1 for sent in sent_ms if sent is not None and start <= sent / 1000 < end)
 
 
+ANOMALIES = ("in_flight", "lost", "duplicates", "out_of_order")
+"""What a client's record lists the send times of, beside its deliveries."""
+
+
+def hold_anomalies(records: list[dict[str, Any]], start: float, end: float) -> dict[str, int]:
+    """How many messages sent in the hold were in flight at stop, lost, duplicated, reordered."""
+    return {
+        kind: sum(in_window(record.get(f"{kind}_sent_ms") or [], start, end) for record in records)
+        for kind in ANOMALIES
+    }
+
+
+def hold_latencies(
+    records: list[dict[str, Any]], start: float, end: float
+) -> tuple[list[float], list[float]]:
+    """The delivery latencies of the messages sent in the hold, and the ages (ms) that the
+    ones still in flight had reached when their client stopped: a lower bound of their
+    latency, so a step cannot pass on the messages that had not arrived."""
+    delivered: list[float] = []
+    waited: list[float] = []
+    for record in records:
+        delivered += [
+            latency
+            for latency, sent in zip(record["latencies_ms"], record["sent_ms"], strict=True)
+            if start <= sent / 1000 < end
+        ]
+        stopped_ms = record.get("stopped_ms")
+        if stopped_ms is not None:
+            waited += [
+                round(stopped_ms - sent, 2)
+                for sent in record.get("in_flight_sent_ms") or []
+                if sent is not None and start <= sent / 1000 < end
+            ]
+    return delivered, waited
+
+
 def step_record(
     window: dict[str, Any],
     records: list[dict[str, Any]],
@@ -287,25 +325,18 @@ def step_record(
     slo_ms: float,
 ) -> CapacityStep:
     """One step's figures and verdict (``passed``, or what broke), from the messages sent in
-    its hold: their deliveries, latencies and loss from the clients' records, the server's
-    CPU and Locust's over the hold, the server's peaks over the whole step."""
+    its hold: their deliveries, latencies and loss from the clients' records (messages in
+    flight at stop are not loss; they count in the latency at their age), the server's CPU
+    and Locust's over the hold, the server's peaks over the whole step."""
     start, end = window["hold_started"], window["hold_ended"]
     hold_s = end - start
-    latencies = [
-        latency
-        for record in records
-        for latency, sent in zip(record["latencies_ms"], record["sent_ms"], strict=True)
-        if start <= sent / 1000 < end
-    ]
-    lost, duplicates, out_of_order = (
-        sum(in_window(record.get(f"{kind}_sent_ms") or [], start, end) for record in records)
-        for kind in ("lost", "duplicates", "out_of_order")
-    )
+    latencies, waited = hold_latencies(records, start, end)
+    anomalies = hold_anomalies(records, start, end)
     errors = int(window.get("failures") or 0)
     fds, rss_mb = server.peaks(window["join_started"], end)
     cpu_percent = server.cpu_percent(start, end)
     locust_percent = load.cpu_percent(start, end, busiest=True)
-    summary = metrics.latency_summary(latencies)
+    summary = metrics.latency_summary(latencies + waited)
     delivery_ms = DeliveryMs(
         p50=summary["p50"], p95=summary["p95"], p99=summary["p99"], max=summary["max"]
     )
@@ -314,7 +345,7 @@ def step_record(
         "file descriptors": fd_limit is not None and fds >= FD_SHARE_LIMIT * fd_limit,
         "memory": rss_mb >= MEMORY_SHARE_LIMIT * memory_mb(),
         "errors": errors > 0,
-        "loss": bool(lost or duplicates or out_of_order),
+        "loss": any(anomalies[kind] for kind in ("lost", "duplicates", "out_of_order")),
         "latency": delivery_ms["p95"] is None or delivery_ms["p95"] > slo_ms,
     }
     broke = next((name for name in BREAKS if checks[name]), None)
@@ -329,9 +360,10 @@ def step_record(
         "delivery_ms": delivery_ms,
         "deliveries": len(latencies),
         "deliveries_per_s": rounded(metrics.ratio(len(latencies), hold_s), 1),
-        "lost": lost,
-        "duplicates": duplicates,
-        "out_of_order": out_of_order,
+        "in_flight": anomalies["in_flight"],
+        "lost": anomalies["lost"],
+        "duplicates": anomalies["duplicates"],
+        "out_of_order": anomalies["out_of_order"],
         "errors": errors,
         "http_requests_per_s": rounded(metrics.ratio(requests or 0, hold_s), 1),
         "server_cpu_percent": cpu_percent,
@@ -357,6 +389,7 @@ def unheld_step(stopped: dict[str, Any], server: Footprint) -> CapacityStep:
         "delivery_ms": DeliveryMs(p50=None, p95=None, p99=None, max=None),
         "deliveries": None,
         "deliveries_per_s": None,
+        "in_flight": None,
         "lost": None,
         "duplicates": None,
         "out_of_order": None,
@@ -488,7 +521,8 @@ def describe_step(step: CapacityStep, slo_ms: float) -> str:
     verdict = "passed" if step["passed"] else f"broke on {step['broke']}"
     return (
         f"{verdict}: p95 {step['delivery_ms']['p95']} ms (SLO {slo_ms:g}), "
-        f"{step['deliveries_per_s']} deliveries/s, lost {step['lost']}, errors {step['errors']}, "
+        f"{step['deliveries_per_s']} deliveries/s, in flight {step.get('in_flight')}, "
+        f"lost {step['lost']}, errors {step['errors']}, "
         f"server CPU {step['server_cpu_percent']} %, Locust CPU {step['locust_cpu_percent']} %, "
         f"{step['server_fds_peak']} fds, {step['server_rss_mb_peak']} MB"
     )

@@ -22,6 +22,10 @@ RUN_TAG_ENV = ENV_PREFIX + "RUN_TAG"
 STEPS_FILE = "steps.jsonl"
 """Written by a climb (``benchmarks.load.shapes``) beside deliveries.jsonl: one line per
 capacity step it held (its times and Locust's view of it), then one saying why it stopped."""
+DRAIN_S = 3.0
+"""The drain window: at the end of a run the senders stop and the receivers go on this long
+before deliveries are counted; what has not arrived by then is in flight or lost
+(``benchmarks.load.drain``, ``benchmarks.load.deliveries``)."""
 JOIN_SETTLE_S = 2.0
 """After a capacity step's last client started, before its hold: its socket or poll is in
 place."""
@@ -48,8 +52,9 @@ class Scenario:
     """Each sender's average pause between messages."""
     every_client_sends: bool
     """True: every client sends; False: only the first client of each room does."""
-    drain_s: float = 3.0
-    """Senders stop this long before the end, so the last messages arrive before it."""
+    drain_s: float = DRAIN_S
+    """The drain window: senders stop this long before the end (or, stopped early, as they
+    are stopped), so the last messages arrive before the deliveries are counted."""
     restarts_at_s: tuple[float, ...] = ()
     """Seconds after the first client started when the runner restarts the server (chaos)."""
     redis_restart_at_s: float = 0.0
