@@ -926,10 +926,14 @@ def capacity_context(summary: Summary) -> str:
 
 
 def breaking_words(figures: Mapping[str, Any]) -> str:
-    """'latency at 2000' / 'generator at 1000' / 'all steps passed' for a bar's label."""
+    """'latency at 2000' / 'generator at 1000' / 'all steps passed' for a bar's label;
+    'loss (or late)' in a run older than the in-flight count, whose loss may be late only."""
     broke = figures.get("broke")
     if not broke:
         return "all steps passed"
+    steps = capacity_steps(figures)
+    if broke == "loss" and steps and "in_flight" not in steps[-1]:
+        broke = "loss (or late)"
     at = number(figures, "broke_at_clients")
     return f"{broke} at {at:g}" if at is not None else str(broke)
 
@@ -1017,8 +1021,9 @@ def draw_capacity_steps(summary: Summary) -> Figure:
     footnotes = Footnotes()
     footnotes.remarks.append(
         "Cross edged in red: the step that broke the SLO (p95, loss, errors, file descriptors, "
-        "memory) or saturated Locust; the steps stop there. Dotted: the 500 ms SLO (short "
-        "polling may add one poll interval, its own dotted line)."
+        "memory) or saturated Locust; the steps stop there. A message still in flight when "
+        "the clients stopped is late, not lost: its age then counts in the p95. Dotted: the "
+        "500 ms SLO (short polling may add one poll interval, its own dotted line)."
     )
     figure, (latency_axes, cpu_axes) = new_figure(
         summary, CHART_TITLES["capacity_steps.png"], footnotes, columns=2,

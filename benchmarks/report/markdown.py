@@ -478,8 +478,10 @@ def deliveries_cell(result: StrategyResult) -> str:
 
 
 def integrity_cell(result: StrategyResult) -> str:
+    """``lost / in flight / dup / out of order``; n/a for in flight in runs older than it
+    (their lost includes the messages still on their way: unknown, not zero)."""
     return " / ".join(
-        format_figure(result, name) for name in ("lost", "duplicates", "out_of_order")
+        format_figure(result, name) for name in ("lost", "in_flight", "duplicates", "out_of_order")
     )
 
 
@@ -503,7 +505,7 @@ CLIENTS, MESSAGES, SEND_FAILURES, RECONNECTS, RESENDS, STORED_TWICE = (
                  "stored_duplicates")
 )  # fmt: skip
 DELIVERIES = Column("deliveries", deliveries_cell, diagnostic=True)
-INTEGRITY = Column("lost / dup / out of order", integrity_cell, diagnostic=True)
+INTEGRITY = Column("lost / in flight / dup / out of order", integrity_cell, diagnostic=True)
 RESTARTS = Column("server restarts", restarts_cell, diagnostic=True)
 REQUESTS_PER_DELIVERY, REQUESTS_PER_MINUTE, BYTES, CPU, REDIS, REDIS_CLIENTS = (
     figure_column(name)

@@ -336,6 +336,14 @@ LOWER_BOUNDS = ("generator", "time budget")
 first, or the run's time for capacity was spent before a step broke."""
 
 
+def unsplit(figures: Mapping[str, Any]) -> str:
+    """``_unsplit`` for a step that broke on loss in a run older than the in-flight count,
+    whose ``lost`` includes messages still on their way at stop."""
+    steps = figures.get("steps") or []
+    last = steps[-1] if steps and isinstance(steps[-1], Mapping) else {}
+    return "_unsplit" if figures.get("broke") == "loss" and "in_flight" not in last else ""
+
+
 def capacity_cell(figures: Mapping[str, Any] | None, lang: Language) -> str:
     """The last step that passed and what ended the steps ("at least" when the run, not the
     server, ended them), or ``—`` when this load did not run."""
@@ -345,7 +353,7 @@ def capacity_cell(figures: Mapping[str, Any] | None, lang: Language) -> str:
     broke = figures.get("broke")
     if broke is None:
         return lang.text("capacity_held_every_step", clients=clients)
-    reason = lang.phrases.get(f"broke_{broke.replace(' ', '_')}", broke)
+    reason = lang.phrases.get(f"broke_{broke.replace(' ', '_')}{unsplit(figures)}", broke)
     if broke in LOWER_BOUNDS:  # the run, not the server, ended the steps
         return lang.text("capacity_lower_bound", clients=clients, reason=reason)
     at = figures.get("broke_at_clients")
