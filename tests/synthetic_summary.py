@@ -129,6 +129,7 @@ def strategy_result(key: str, clients: int = 20, messages: int = 109) -> dict[st
         "messages_sent": messages,
         "deliveries_expected": deliveries,
         "deliveries": deliveries,
+        "in_flight": 0,
         "lost": 0,
         "duplicates": 0,
         "out_of_order": 0,

@@ -403,6 +403,24 @@ def test_the_report_checks_short_pollings_limit_against_its_cpu_per_poll(
     assert "| 2,000 | broke: latency | 4,000 |" in text  # every step, the breaking one included
 
 
+def test_a_run_older_than_the_in_flight_count_says_its_loss_may_be_late() -> None:
+    from benchmarks.report.capacity_report import BEFORE_IN_FLIGHT, capacity_section
+    from benchmarks.report.charts import breaking_words
+    from benchmarks.report.reference_docs import ENGLISH, capacity_cell
+
+    old = synthetic_capacity(0.8)
+    figures = old["capacity"]["short-polling"]["quiet"]
+    figures["broke"] = figures["steps"][-1]["broke"] = "loss"
+    assert BEFORE_IN_FLIGHT in "\n".join(capacity_section(old))
+    assert breaking_words(figures) == "loss (or late) at 2000"
+    assert "messages lost or still in flight" in capacity_cell(figures, ENGLISH)
+    for step_figures in figures["steps"]:
+        step_figures["in_flight"] = 0
+    assert BEFORE_IN_FLIGHT not in "\n".join(capacity_section(old))
+    assert breaking_words(figures) == "loss at 2000"
+    assert "still in flight" not in capacity_cell(figures, ENGLISH)
+
+
 def test_the_report_explains_naive_long_polling_by_its_queries_not_its_deliveries() -> None:
     """The naive loop's cost follows the clients waiting (a query each per check interval),
     so its reading must not say what holds for pushed deliveries."""

@@ -126,9 +126,20 @@ def test_failed_strategy_is_flagged_first_and_never_charted() -> None:
     assert "Left out of this reading because they failed: Long polling." in reading
     assert "Long polling 6.1" not in reading
     row = next(line for line in text.splitlines() if line.startswith("| Long polling |"))
-    assert "**FAILED**" in row and "7 / 0 / 0" in row and "1,083 of 1,090" in row
+    assert "**FAILED**" in row and "7 / 0 / 0 / 0" in row and "1,083 of 1,090" in row
     numeric_columns = sum(not column.diagnostic for column in report.RESULT_COLUMNS)
     assert "6.1" not in row and row.count("—") == numeric_columns
+
+
+def test_a_run_older_than_the_in_flight_count_shows_it_unknown_not_zero() -> None:
+    summary = build_summary()
+    for result in summary["strategies"].values():
+        del result["in_flight"]
+        result["lost"] = 3
+    row = next(
+        line for line in report_text(summary).splitlines() if line.startswith("| Long polling |")
+    )
+    assert "3 / n/a / 0 / 0" in row, row
 
 
 @pytest.mark.parametrize(
@@ -290,7 +301,7 @@ def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report
     assert "> **FAILED: WebSocket**: the server crashed." in text
     assert "**FAILED (sweep): WebSocket at an unrecorded client count: the server crashed**" in text
     row = next(line for line in text.splitlines() if line.startswith("| WebSocket |"))
-    assert "| **FAILED** | n/a | n/a | n/a | n/a / n/a / n/a |" in row
+    assert "| **FAILED** | n/a | n/a | n/a | n/a / n/a / n/a / n/a |" in row
     assert [key for key, _ in select_charted(summary["strategies"]).charted] == [
         key
         for key in STRATEGIES
