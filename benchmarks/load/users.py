@@ -1,5 +1,6 @@
-"""Locust users: the shared base of every strategy's user (each strategy's own small class lives in
-its package, ``strategies/<package>/locust_user.py``, named by its registry row).
+"""Locust users: what every strategy's user shares and the benchmark measures. Each strategy's
+own small class (its transport, ``strategies/<package>/locust_user.py``, named by its registry
+row) is put over ``ChatUser`` by the locustfile (``measured_user``).
 
 Every client joins a room the way the page does (GET the room page: cookies,
 CSRF token, the room's newest id), receives through its strategy, and, if the
@@ -31,7 +32,7 @@ from typing import Any
 
 import gevent
 import gevent.lock
-from locust import FastHttpUser, constant, events
+from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
 from benchmarks.load import timeline
@@ -45,6 +46,7 @@ from benchmarks.load.deliveries import (
     sent_at_ms,
 )
 from benchmarks.run.scenarios import DELIVERIES_DIR_ENV, RUN_TAG_ENV, Scenario
+from strategies.locust_client import Backoff, TransportUser
 
 SCENARIO = Scenario.from_env()
 DELIVERIES_DIR = (
@@ -93,24 +95,6 @@ def log_process_account() -> None:
             SCENARIO.drain_s,
             process_account.describe(),
         )
-
-
-class Backoff:
-    """chat.js's jittered exponential backoff: 0.5 s, 1 s, 2 s, ... up to 15 s, each ±50 %.
-
-    Clients that lost the server retry at spread-out times, not all at once.
-    """
-
-    def __init__(self) -> None:
-        self.attempt = 0
-
-    def next_delay_s(self) -> float:
-        base = min(15.0, 0.5 * 2**self.attempt)
-        self.attempt += 1
-        return base * random.uniform(0.5, 1.5)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class DeliveryError(Exception):
@@ -166,32 +150,19 @@ def append_record(record: dict[str, Any]) -> None:
         out.write(json.dumps(record) + "\n")
 
 
-class ChatUser(FastHttpUser):
+class ChatUser(TransportUser):
     """What every strategy's client shares: joining, sending, recording and accounting.
 
-    A ``FastHttpUser`` (geventhttpclient), not an ``HttpUser`` (requests): about a quarter
-    of the CPU per request, which is what lets one Locust process hold thousands of
-    clients (docs/decisions.md, "Locust users for thousands of clients"). Its client
-    keeps cookies (session, CSRF) in ``client.cookiejar``; a keyword it does not know
-    becomes a query parameter, so no request passes ``timeout=``: ``network_timeout``
-    bounds every read instead.
+    Under a strategy's transport (``measured_user``): the transport's hooks (``connect``,
+    ``send``, ...) come first, and call this class's ``deliver``.
     """
 
     abstract = True
-    strategy_key: str
-    wait_time = constant(0)
-    concurrency = 2
-    """Connections per client: a held request (long poll, event stream) and a send at once."""
-    network_timeout = 60.0
-    """Seconds a read may wait: above a long poll's hold (25 s) and SSE's keepalive (15 s)."""
-    connection_timeout = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.config: dict[str, Any] | None = None
-        self.room = ""
         self.client_number = -1
-        self.join_id = self.last_id = 0
+        self.join_id = 0
         self.received_ids: list[int] = []
         self.seen_ids: set[int] = set()
         self.latencies_ms: list[float] = []
@@ -199,39 +170,10 @@ class ChatUser(FastHttpUser):
         """Each first arrival's send time (epoch ms), beside its latency: a capacity step
         counts the deliveries of messages sent in its hold."""
         self.sent = self.send_failures = 0
-        self.resends = 0
-        """Sends repeated with the same client_id: after a failure, or on purpose (chaos)."""
-        self.reconnects = 0
-        """Times this client got through to the server again after losing it (a restart)."""
-        self.backoff = Backoff()
         self.planned_send_until = float("inf")
-        self.greenlets: list[gevent.Greenlet] = []
         self.timeline = timeline.NOT_SAMPLED
         """Records this client's traffic for the run timeline if it is one of the sample."""
 
-    # --- the hooks a strategy implements -------------------------------------------------
-    def connect(self) -> None:
-        """Called once the page is loaded: open whatever the strategy keeps open."""
-
-    def disconnect(self) -> None:
-        """Called at stop, before accounting."""
-
-    def send(self, text: str, client_id: str) -> bool:
-        """Send one message as the browser client does (default: POST to the API).
-
-        False when it was not accepted (e.g. the server is restarting); the caller
-        re-sends it with the same ``client_id``, as chat.js does, which the server
-        stores once. 200 is the answer to such a repeat.
-        """
-        answer = self.client.post(
-            f"/api/rooms/{self.room}/messages",
-            json={"message": text, "client_id": client_id},
-            headers={"X-CSRFToken": self.config["csrfToken"] if self.config else ""},
-            name="/api/rooms/[room]/messages",
-        )
-        return answer.status_code in (200, 201)
-
-    # --- shared life cycle ---------------------------------------------------------------
     def on_start(self) -> None:
         self.client_number, started_at = claim_client_slot()
         self.timeline = timeline.for_client(
@@ -308,14 +250,11 @@ class ChatUser(FastHttpUser):
                 context={},
             )
 
-    def confirmed(self, client_id: str | None) -> None:
-        """A message with this client_id is stored (a transport that re-sends uses it)."""
+    def connection_opened(self) -> None:
+        self.timeline.opened()
 
-    def back_online(self) -> None:
-        """A request or socket worked: count a recovery if it followed errors, reset the backoff."""
-        if self.backoff.attempt:
-            self.reconnects += 1
-        self.backoff.reset()
+    def connection_closed(self) -> None:
+        self.timeline.closed()
 
     def context(self) -> dict[str, Any]:
         """Added to each of this client's Locust request events: the timeline's recorder."""
@@ -430,17 +369,3 @@ class ChatUser(FastHttpUser):
             exception=DeliveryError(account.describe()),
             context={},
         )
-
-    def get_messages(self, path: str, name: str) -> list[Any] | None:
-        """GET a message list from the API; None (and a Locust failure) on any error."""
-        try:
-            answer = self.client.get(path, name=name)
-            if answer.status_code != 200:
-                return None
-            return list(json.loads(answer.content or b"null")["messages"])
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    def cookie_header(self) -> str:
-        """This client's cookies (session, CSRF) as a ``Cookie`` header, for a WebSocket."""
-        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.client.cookiejar)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gevent
 from locust import task
 
-from benchmarks.load.users import ChatUser
+from strategies.locust_client import TransportUser
 
 
-class LongPollingUser(ChatUser):
+class LongPollingUser(TransportUser):
     """Holds a wait request open and re-asks at once when it answers, like long-polling.js.
 
     Locust records each held request's time under ``.../wait``: that is how long

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from locust import task
 
-from benchmarks.load.users import ChatUser
+from strategies.locust_client import TransportUser
 
 
-class ShortPollingUser(ChatUser):
+class ShortPollingUser(TransportUser):
     """Asks for messages after its newest id every poll interval, like short-polling.js."""
 
     strategy_key = "short-polling"

@@ -8,10 +8,10 @@ from http.client import HTTPException
 import gevent
 from locust import constant, task
 
-from benchmarks.load.users import ChatUser
+from strategies.locust_client import TransportUser
 
 
-class ServerSentEventsUser(ChatUser):
+class ServerSentEventsUser(TransportUser):
     """Holds one event stream open and reads it in a greenlet, like sse.js; sends by POST.
 
     A broken stream is reopened after a backoff with ``Last-Event-ID``, as ``EventSource``
@@ -42,14 +42,14 @@ class ServerSentEventsUser(ChatUser):
                 if answer.status_code != 200 or answer._response is None:
                     raise OSError(f"the stream answered {answer.status_code}")
                 self.back_online()
-                self.timeline.opened()
+                self.connection_opened()
                 while line := answer._response.readline(b"\n"):
                     if line.startswith(b"data: "):
                         self.deliver([json.loads(line[len(b"data: ") :])])
             except (OSError, ValueError, HTTPException):
                 pass
             finally:
-                self.timeline.closed()
+                self.connection_closed()
                 if answer is not None and answer._response is not None:
                     answer.release()
             gevent.sleep(self.backoff.next_delay_s())

@@ -13,10 +13,10 @@ import gevent
 import websocket
 from locust import constant, task
 
-from benchmarks.load.users import ChatUser
+from strategies.locust_client import TransportUser
 
 
-class WebSocketUser(ChatUser):
+class WebSocketUser(TransportUser):
     """One socket per client and a reader greenlet, like websocket.js (resumes with ?after=)."""
 
     strategy_key = "websocket"
@@ -53,7 +53,7 @@ class WebSocketUser(ChatUser):
         )
         if exception is not None:
             raise exception
-        self.timeline.opened()
+        self.connection_opened()
 
     def read_loop(self) -> None:
         """The reader greenlet: websocket-client blocks cooperatively under gevent.
@@ -82,7 +82,7 @@ class WebSocketUser(ChatUser):
 
     def reconnect(self) -> None:
         """Close the dead socket, then open a new one after a backoff delay, until one opens."""
-        self.timeline.closed()
+        self.connection_closed()
         with contextlib.suppress(OSError, websocket.WebSocketException):
             if self.socket is not None:
                 self.socket.close()
