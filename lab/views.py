@@ -1,8 +1,14 @@
-"""The pages: index, room (one template for every strategy), compare, and the lecture's room."""
+"""The pages: index, room (one template for every strategy), compare, and the lecture's room.
+
+The pages that list strategies are handed the registry by the URL configuration
+(``lab/urls.py``, the composition root) as the ``strategies`` and ``default_strategy``
+keyword arguments: the core never imports ``strategies/``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -14,14 +20,31 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from lab import chat, traffic
 from lab.authors import request_author
 from lab.chat import ChatError
-from strategies import DEFAULT_STRATEGY, STRATEGIES
 
 
-def index(request: HttpRequest) -> HttpResponse:
+class PageStrategy(Protocol):
+    """What the pages use of a strategy (``strategies.base.Strategy``); the templates read
+    its ``key``, ``colour``, ``summary``, ``client_script`` and ``healthy_state`` too."""
+
+    title: str
+
+    def http_urls(self) -> Sequence[Any]: ...
+
+    def websocket_urls(self) -> Sequence[Any]: ...
+
+    def page_config(self) -> dict[str, Any]: ...
+
+    def page_hint(self) -> str: ...
+
+
+Registry = Mapping[str, PageStrategy]
+
+
+def index(request: HttpRequest, strategies: Registry, default_strategy: str) -> HttpResponse:
     return render(
         request,
         "lab/index.html",
-        {"strategies": STRATEGIES.values(), "default_strategy": DEFAULT_STRATEGY},
+        {"strategies": strategies.values(), "default_strategy": default_strategy},
     )
 
 
@@ -34,12 +57,14 @@ def checked_room(room: str) -> str:
 
 @never_cache
 @ensure_csrf_cookie
-def room(request: HttpRequest, room: str) -> HttpResponse:
+def room(
+    request: HttpRequest, room: str, strategies: Registry, default_strategy: str
+) -> HttpResponse:
     room = checked_room(room)
-    key = request.GET.get("strategy", DEFAULT_STRATEGY)
-    if key not in STRATEGIES:
-        raise Http404(f"unknown strategy {key!r}; known: {', '.join(STRATEGIES)}")
-    strategy = STRATEGIES[key]
+    key = request.GET.get("strategy", default_strategy)
+    if key not in strategies:
+        raise Http404(f"unknown strategy {key!r}; known: {', '.join(strategies)}")
+    strategy = strategies[key]
     history = chat.recent_messages(room, settings.PUSHLAB_HISTORY_LENGTH)
     config: dict[str, Any] = {
         "room": room,
@@ -56,7 +81,7 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
             "room_name": room,
             "strategy": strategy,
             "strategy_hint": strategy.page_hint(),
-            "strategies": STRATEGIES.values(),
+            "strategies": strategies.values(),
             "history": "".join(m["message"] + "\n" for m in history),
             "config": config,
             "embedded": request.GET.get("embed") == "1",
@@ -65,7 +90,7 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
 
 
 @ensure_csrf_cookie
-def compare(request: HttpRequest, room: str) -> HttpResponse:
+def compare(request: HttpRequest, room: str, strategies: Registry) -> HttpResponse:
     """Every strategy side by side. The session and CSRF cookie are set here, before the
     panels load at once: otherwise each panel mints its own and the last one wins."""
     room = checked_room(room)
@@ -73,7 +98,11 @@ def compare(request: HttpRequest, room: str) -> HttpResponse:
     return render(
         request,
         "lab/compare.html",
-        {"room_name": room, "strategies": STRATEGIES.values(), "route_titles": route_titles()},
+        {
+            "room_name": room,
+            "strategies": strategies.values(),
+            "route_titles": route_titles(strategies),
+        },
     )
 
 
@@ -83,11 +112,11 @@ CORE_ROUTES = {
 }
 
 
-def route_titles() -> dict[str, str]:
+def route_titles(strategies: Registry) -> dict[str, str]:
     """The live panel's names for routes (as ``lab.traffic.route_of`` writes them): the core
     API's own, then each strategy's routes under its title, read from the registry."""
     titles = dict(CORE_ROUTES)
-    for strategy in STRATEGIES.values():
+    for strategy in strategies.values():
         for pattern in strategy.http_urls():
             route = "/api/" + str(pattern.pattern).replace("<str:room>", "[room]")
             titles[f"GET {route}"] = f"{strategy.title} (GET {route.rsplit('/', 1)[-1]})"
