@@ -1,4 +1,8 @@
-"""The ``pushlab`` command: serve the site, run the benchmarks, redraw charts."""
+"""The ``pushlab`` command: serve the site, run the benchmarks, redraw charts.
+
+The benchmark's commands are added and run by ``benchmarks/run/cli.py``, imported only
+inside the functions that need it: the lab's one way into ``benchmarks/``, which stands on
+top of it."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 from lab.open_files import raise_open_files_limit
 from lab.secret_key import refuse_unsafe_exposure
@@ -27,6 +30,17 @@ def setup_django() -> None:
     import django
 
     django.setup()
+
+
+def prepare_site(host: str, migrate: bool) -> None:
+    """Configure Django, refuse an unsafe exposure of ``host``, apply migrations if asked:
+    what the site's one process, or the parent of its ``--workers``, does before serving."""
+    setup_django()
+    from django.core.management import call_command
+
+    refuse_unsafe_exposure(host)
+    if migrate:
+        call_command("migrate", interactive=False, verbosity=0)
 
 
 SITE_APP = "lab.asgi:application"
@@ -56,13 +70,9 @@ def serve(
     ping = (FLOOR_PING_INTERVAL_S, FLOOR_PING_TIMEOUT_S)
     grace_s = FLOOR_SHUTDOWN_GRACE_S
     if app == SITE_APP:
-        setup_django()
+        prepare_site(host, migrate)
         from django.conf import settings
-        from django.core.management import call_command
 
-        refuse_unsafe_exposure(host)
-        if migrate:
-            call_command("migrate", interactive=False, verbosity=0)
         ping = (settings.PUSHLAB_WS_PING_INTERVAL_S, settings.PUSHLAB_WS_PING_TIMEOUT_S)
         grace_s = settings.PUSHLAB_SHUTDOWN_GRACE_S
         banner = (
@@ -208,35 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
-    from benchmarks.run.cli import (
-        add_bench_arguments,
-        add_charts_arguments,
-        add_locust_worker_arguments,
-    )
+    from benchmarks.run.cli import add_benchmark_commands  # the one way into benchmarks/
 
-    add_bench_arguments(
-        commands.add_parser(
-            "bench",
-            help="measure every strategy and write results/<run-id>/",
-            description="For each scenario and strategy: a fresh Redis, SQLite database and "
-            "server process, a verify step that must deliver every message, then Locust "
-            "headless. Writes DIR/<run-id>/ (summary.json, raw/, charts/, report.md), copies it "
-            "to DIR/latest/ and prints a summary table.",
-        )
-    )
-    add_charts_arguments(
-        commands.add_parser("charts", help="redraw charts and report.md from saved results")
-    )
-    add_locust_worker_arguments(
-        commands.add_parser(
-            "locust-worker",
-            help="a Locust worker for a master on another machine, run after run",
-            description="Joins the Locust master at --master-host (a `locust -f "
-            "benchmarks/load/locustfile.py --master --host <server-url>`) for one run after "
-            "another until Ctrl-C. The run's scenario and the server's URL (the master's "
-            "--host) come from the master; each client's delivery record goes back to it.",
-        )
-    )
+    add_benchmark_commands(commands)
     return parser
 
 
@@ -249,25 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers > 1:
             from lab.server_workers import serve_workers
 
-            return serve_workers(args.host, args.port, args.server, args.workers, args.migrate)
+            prepare_site(args.host, args.migrate)  # the embedded Redis starts in the parent
+            return serve_workers(args.host, args.port, args.server, args.workers)
         with contextlib.suppress(KeyboardInterrupt):
             serve(args.host, args.port, args.server, args.migrate, args.fd, args.app)
         return 0
-    if args.command == "bench":
-        from benchmarks.run.runner import run_bench
+    from benchmarks.run.cli import run_benchmark_command
 
-        try:
-            return run_bench(args)
-        except KeyboardInterrupt:  # every server, Redis and Locust it started is stopped by now
-            print("pushlab bench: interrupted", file=sys.stderr, flush=True)
-            return 130
-    if args.command == "locust-worker":
-        from benchmarks.run.locust_workers import serve_master_forever
-
-        return serve_master_forever(args.master_host, args.master_port)
-    from benchmarks.report.markdown import redraw
-
-    return redraw(Path(args.results_dir), args.lang)
+    return run_benchmark_command(args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import sys
 import time
 from types import FrameType
 
-from lab.secret_key import refuse_unsafe_exposure
 from lab.stopping import stop_signals_blocked, unblock_stop_signals
 
 STOP_TIMEOUT_S = 10.0
@@ -33,16 +32,11 @@ def raise_stop(signum: int, frame: FrameType | None) -> None:
     raise StopRequested(signal.Signals(signum).name)
 
 
-def serve_workers(host: str, port: int, server: str, workers: int, migrate: bool) -> int:
-    """Bind once, start ``workers`` children on the socket, and stop them all together."""
-    from lab.cli import setup_django
+def serve_workers(host: str, port: int, server: str, workers: int) -> int:
+    """Bind once, start ``workers`` children on the socket, and stop them all together.
 
-    setup_django()  # starts the embedded Redis here, in the parent, and exports REDIS_URL
-    refuse_unsafe_exposure(host)
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", interactive=False, verbosity=0)
+    Django is set up in this parent first (``lab.cli.prepare_site``): its embedded Redis
+    starts here and ``REDIS_URL`` is exported to the children; migrations ran once."""
     listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
     listener.set_inheritable(True)
     fd = listener.fileno()

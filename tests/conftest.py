@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # The bench runs the suite starts check the plumbing (every hot-path job runs and its figure is
 # recorded), not the figures: each job runs 1 s instead of 2
-# (benchmarks.run.runner.HOT_PATH_SECONDS).
+# (benchmarks.run.locust_run.HOT_PATH_SECONDS).
 # Set before any test module imports benchmarks.run.runner; the runs' subprocesses inherit it.
 os.environ.setdefault("PUSHLAB_HOT_PATH_SECONDS", "1")
 

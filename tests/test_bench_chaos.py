@@ -67,7 +67,8 @@ def test_server_counters_are_summed_over_each_server_process() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["long-polling", "websocket"])
 def test_a_restart_mid_run_loses_and_duplicates_nothing(key: str, tmp_path: Path) -> None:
-    from benchmarks.run.runner import BenchConfig, measure_strategy
+    from benchmarks.run.bench_config import BenchConfig
+    from benchmarks.run.runner import measure_strategy
 
     scenario = replace(CHAOS, clients=4, room_size=4, duration_s=12, restarts_at_s=(5,))
     config = BenchConfig(
@@ -107,7 +108,8 @@ def test_redis_restarted_and_stalled_mid_run_loses_and_duplicates_nothing(
 ) -> None:
     """The server is not restarted: every strategy resumes by itself after Redis comes back
     empty, and after a stall; every stored message reaches every client once, in order."""
-    from benchmarks.run.runner import BenchConfig, measure_strategy
+    from benchmarks.run.bench_config import BenchConfig
+    from benchmarks.run.runner import measure_strategy
     from benchmarks.run.scenarios import CHAOS_REDIS
 
     scenario = replace(

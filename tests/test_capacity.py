@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 
 from benchmarks.load.climb import Climb, LocustCounts, histogram_p95
+from benchmarks.run.bench_config import DEFAULT_HOLD_S, DEFAULT_MAX_CLIENTS, BenchConfig
 from benchmarks.run.capacity import (
     CAPACITY_BUDGET_S,
     CLIMB_OVERHEAD_S,
-    DEFAULT_HOLD_S,
-    DEFAULT_MAX_CLIENTS,
     RESERVED_CLIENTS,
     RUN_SETUP_S,
     SLO_P95_MS,
@@ -311,8 +310,6 @@ def test_every_climb_reaches_where_it_broke_in_the_last_full_run_within_the_budg
 
 
 def test_the_servers_bounds_on_held_clients_do_not_refuse_a_step() -> None:
-    from benchmarks.run.runner import BenchConfig
-
     config = BenchConfig("full", (), (), "daphne", 0, 1000, Path("."), capacity_max_clients=4000)
     bounds = server_bounds(config)
     assert bounds == {"PUSHLAB_MAX_WEBSOCKETS": "8000", "PUSHLAB_MAX_LONG_POLLS": "8000"}

@@ -161,7 +161,8 @@ def test_profiles_quick_is_the_chat_only_and_full_sweeps_upward() -> None:
 
 
 def test_a_failed_strategy_has_every_key_and_no_numbers_to_chart() -> None:
-    from benchmarks.run.runner import failed_result, summary_table
+    from benchmarks.run.locust_run import failed_result
+    from benchmarks.run.runner import summary_table
 
     result = failed_result(CHAT, None, "the verify step did not deliver every message")
     assert result["status"] == "failed" and result["failure"]

@@ -14,7 +14,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from benchmarks.report import markdown as report
-from benchmarks.report.charts import CHARTS, run_context, select_charted, select_sweep
+from benchmarks.report.chart_parts import FAILED_COLOUR, run_context, select_charted
+from benchmarks.report.charts import CHARTS, select_sweep
 from lab.cli import main as pushlab
 from strategies import STRATEGIES
 from tests.synthetic_summary import (
@@ -365,7 +366,7 @@ def test_requests_per_client_per_min_shows_busy_and_idle_side_by_side() -> None:
 
 
 def test_a_server_saturated_sweep_point_is_ringed_and_never_fitted() -> None:
-    from benchmarks.report.charts import FAILED_COLOUR, fits_a_line
+    from benchmarks.report.charts import fits_a_line
 
     summary = build_summary(sweep=True)
     point = summary["sweep"]["long-polling"][-1]

@@ -77,7 +77,7 @@ def test_every_key_a_run_holds_is_declared_in_the_records(summary: Mapping[str, 
 
 
 def test_a_failed_result_has_every_measured_key_and_only_declared_ones() -> None:
-    from benchmarks.run.runner import failed_result
+    from benchmarks.run.locust_run import failed_result
 
     result = failed_result(CHAT, None, "no server")
     assert set(MEASURED) <= set(result) <= keys_of(StrategyResult)

@@ -165,6 +165,7 @@ def test_only_the_main_scenarios_results_keep_their_timeline_in_summary_json(
 ) -> None:
     """The chart shows the chat scenario; the other scenarios' timelines stay in raw/."""
     from benchmarks.run import runner
+    from benchmarks.run.bench_config import BenchConfig
     from benchmarks.run.scenarios import PROFILES, profile_runs
 
     def measured(key: str, scenario: Any, *_: Any) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def test_only_the_main_scenarios_results_keep_their_timeline_in_summary_json(
     monkeypatch.setattr(runner, "measure_strategy", measured)
     monkeypatch.setattr(runner, "add_framework_tax", lambda *_: None)
     runs = profile_runs(PROFILES["full"], None, 5.0, ("chat", "idle", "sweep"))
-    config = runner.BenchConfig(
+    config = BenchConfig(
         profile="full", strategies=("short-polling", "websocket"), runs=tuple(runs),
         server="daphne", processes=0, poll_interval_ms=1000, out=tmp_path,
     )  # fmt: skip

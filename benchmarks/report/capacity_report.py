@@ -17,15 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchmarks.report.charts import (
-    Summary,
-    capacity_steps,
-    capacity_table,
-    format_number,
-    latency,
-    number,
-    strategy_title,
-)
+from benchmarks.report.chart_parts import strategy_title
+from benchmarks.report.charts import capacity_steps, capacity_table
+from benchmarks.results.summary import Summary, format_number, latency, number
 from benchmarks.run.scenarios import CAPACITY_LOADS
 from strategies import STRATEGIES
 

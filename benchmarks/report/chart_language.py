@@ -22,7 +22,7 @@ from matplotlib.ticker import Formatter
 LANGUAGES = ("en", "ru")
 
 RUSSIAN_PHRASES: dict[str, str] = {
-    # chart titles (benchmarks.report.charts.CHART_TITLES)
+    # chart titles (benchmarks.report.chart_parts.CHART_TITLES)
     "HTTP requests per delivered message (requests/message)": (
         "HTTP-запросов на доставленное сообщение (запросов/сообщение)"
     ),

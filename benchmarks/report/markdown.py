@@ -18,16 +18,13 @@ from typing import Any
 
 from benchmarks.report.capacity_report import capacity_section
 from benchmarks.report.chart_language import LANGUAGES, translate_figure
-from benchmarks.report.charts import (
-    CHARTS,
-    Chart,
+from benchmarks.report.chart_parts import (
     failure_reason,
     registry_order,
     select_charted,
-    select_sweep,
-    strategy_predictions,
     strategy_title,
 )
+from benchmarks.report.charts import CHARTS, Chart, select_sweep, strategy_predictions
 from benchmarks.results.summary import (
     FIGURES,
     ResultsError,

@@ -21,17 +21,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from benchmarks.report.charts import (
+from benchmarks.report.chart_parts import (
     CHART_TITLES,
     FAILED_COLOUR,
     Footnotes,
-    StrategyResult,
-    Summary,
     run_context,
     select_charted,
     strategy_colour,
     strategy_title,
 )
+from benchmarks.results.summary import StrategyResult, Summary
 
 FILE_NAME = "timeline.png"
 SENT_COLOUR = "#888888"

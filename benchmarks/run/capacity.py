@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmarks.load import deliveries
 from benchmarks.results.summary import (
@@ -35,6 +35,8 @@ from benchmarks.results.summary import (
 )
 from benchmarks.run import metrics
 from benchmarks.run.background import BackgroundThread
+from benchmarks.run.bench_config import BenchConfig, StrategyRun
+from benchmarks.run.locust_run import LocustFailed, failed_result, timed_run
 from benchmarks.run.probes import CpuSample, process_cpu_s, process_tree
 from benchmarks.run.scenarios import (
     CAPACITY_LOADS,
@@ -44,17 +46,8 @@ from benchmarks.run.scenarios import (
     Scenario,
 )
 
-if TYPE_CHECKING:
-    from benchmarks.run.runner import BenchConfig
-    from lab.embedded_redis import EmbeddedRedis
-    from lab.serverproc import ServerProcess
-
 SLO_P95_MS = 500.0
 """Delivery p95 a step may reach, plus a strategy's ``latency_allowance_ms`` (a poll interval)."""
-DEFAULT_HOLD_S = 12.0
-"""Seconds each step is held: 300 deliveries at the quietest step (250 clients), thousands
-at a busy one, enough for a p95."""
-DEFAULT_MAX_CLIENTS = 4000
 CAPACITY_BUDGET_S = 28 * 60.0
 """Every strategy and load of one capacity run together, verify runs included: on two cores
 the ten climbs of the five strategies to where they break (or to 4000) take about 25 minutes
@@ -426,23 +419,14 @@ def climb_steps(
     return steps
 
 
-def measure_steps(
-    key: str,
-    scenario: Scenario,
-    config: BenchConfig,
-    server: ServerProcess,
-    redis_server: EmbeddedRedis,
-    raw_dir: Path,
-    verify: Verify,
-    label: str,
-) -> StrategyResult:
+def measure_steps(run: StrategyRun, verify: Verify) -> StrategyResult:
     """The runner's timed run for a capacity load: one Locust run climbing its steps.
 
     Returns the whole climb's result with the capacity figures added:
     ``clients_at_slo``, ``steps``, ``broke``.
     """
-    from benchmarks.run.runner import LocustFailed, failed_result, timed_run
-
+    key, scenario, config, server = run.key, run.scenario, run.config, run.server
+    raw_dir, label = run.raw_dir, run.label
     slo_ms = slo_p95_ms(key, config.poll_interval_ms)
     counts = step_counts(config.capacity_max_clients, config.capacity_steps)
     hold_s = config.capacity_hold_s
@@ -465,9 +449,10 @@ def measure_steps(
     load_footprints: list[Footprint] = []
     try:
         result = timed_run(
-            key, climb, config, server, redis_server, raw_dir, verify, label,
+            replace(run, scenario=climb),
+            verify,
             watch_load=lambda *pids: load_footprints.append(Footprint(pids).start()),
-        )  # fmt: skip
+        )
     except (LocustFailed, RuntimeError, OSError) as exc:
         return failed_result(climb, verify, f"{type(exc).__name__}: {exc}")
     finally:

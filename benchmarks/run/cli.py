@@ -1,11 +1,15 @@
-"""Arguments of ``pushlab bench`` and ``pushlab charts`` (kept apart from the web app)."""
+"""``pushlab bench``, ``pushlab charts`` and ``pushlab locust-worker``: their arguments, and
+running them. ``lab/cli.py`` hands its subcommands here (kept apart from the web app).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from benchmarks.run.capacity import DEFAULT_HOLD_S, DEFAULT_MAX_CLIENTS
+from benchmarks.run.bench_config import DEFAULT_HOLD_S, DEFAULT_MAX_CLIENTS
 from benchmarks.run.scenarios import (
     CAPACITY_STEPS,
     CHAT,
@@ -150,3 +154,49 @@ def add_locust_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--master-port", type=whole_number(1), default=DEFAULT_MASTER_PORT, metavar="PORT",
         help="the master's --master-bind-port (default: %(default)s)",
     )  # fmt: skip
+
+
+def add_benchmark_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The benchmark's subcommands of ``pushlab``."""
+    add_bench_arguments(
+        commands.add_parser(
+            "bench",
+            help="measure every strategy and write results/<run-id>/",
+            description="For each scenario and strategy: a fresh Redis, SQLite database and "
+            "server process, a verify step that must deliver every message, then Locust "
+            "headless. Writes DIR/<run-id>/ (summary.json, raw/, charts/, report.md), copies it "
+            "to DIR/latest/ and prints a summary table.",
+        )
+    )
+    add_charts_arguments(
+        commands.add_parser("charts", help="redraw charts and report.md from saved results")
+    )
+    add_locust_worker_arguments(
+        commands.add_parser(
+            "locust-worker",
+            help="a Locust worker for a master on another machine, run after run",
+            description="Joins the Locust master at --master-host (a `locust -f "
+            "benchmarks/load/locustfile.py --master --host <server-url>`) for one run after "
+            "another until Ctrl-C. The run's scenario and the server's URL (the master's "
+            "--host) come from the master; each client's delivery record goes back to it.",
+        )
+    )
+
+
+def run_benchmark_command(args: argparse.Namespace) -> int:
+    """Run the ``bench``, ``locust-worker`` or ``charts`` command ``args`` names; its exit code."""
+    if args.command == "bench":
+        from benchmarks.run.runner import run_bench
+
+        try:
+            return run_bench(args)
+        except KeyboardInterrupt:  # every server, Redis and Locust it started is stopped by now
+            print("pushlab bench: interrupted", file=sys.stderr, flush=True)
+            return 130
+    if args.command == "locust-worker":
+        from benchmarks.run.locust_workers import serve_master_forever
+
+        return serve_master_forever(args.master_host, args.master_port)
+    from benchmarks.report.markdown import redraw
+
+    return redraw(Path(args.results_dir), args.lang)

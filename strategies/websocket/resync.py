@@ -29,7 +29,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
@@ -40,15 +40,25 @@ from redis.backoff import NoBackoff
 
 from lab.models import Room
 
-if TYPE_CHECKING:
-    from strategies.websocket.consumers import ChatConsumer
-
 log = logging.getLogger(__name__)
 
 WATCH_EVERY_S = 1.0
 """How often the watcher asks Redis (also about the longest a restart goes unnoticed)."""
 PROBE_WITHIN_S = 5.0
 """How long the probe may take to come back through the layer before the watcher tries again."""
+
+
+class WatchedSocket(Protocol):
+    """What the watcher uses of a socket (``ChatConsumer``, which imports this module)."""
+
+    room: str
+    group: str
+    channel_name: str
+    last_id: int
+    """The id of the newest message the socket has been sent."""
+
+    async def locked_catch_up(self) -> None:
+        """Send what is stored after ``last_id``, while no other send runs on the socket."""
 
 
 def newest_ids(rooms: list[str]) -> dict[str, int]:
@@ -63,7 +73,7 @@ class SocketWatcher:
     """The open sockets of this process (event loop) by room, and the task that watches Redis."""
 
     def __init__(self) -> None:
-        self.rooms: defaultdict[str, set[ChatConsumer]] = defaultdict(set)
+        self.rooms: defaultdict[str, set[WatchedSocket]] = defaultdict(set)
         self.task: asyncio.Task[None] | None = None
         self.resyncs = 0
         """How many times the sockets were re-joined and caught up (tests, logs)."""
@@ -81,12 +91,12 @@ class SocketWatcher:
             async with asyncio.timeout(most_s - least_s):
                 await self.answering.wait()
 
-    def add(self, consumer: ChatConsumer) -> None:
+    def add(self, consumer: WatchedSocket) -> None:
         self.rooms[consumer.room].add(consumer)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self.watch(), name="pushlab-socket-watcher")
 
-    def discard(self, consumer: ChatConsumer) -> None:
+    def discard(self, consumer: WatchedSocket) -> None:
         sockets = self.rooms.get(consumer.room)
         if sockets is not None:
             sockets.discard(consumer)
