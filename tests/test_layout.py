@@ -1,17 +1,36 @@
-"""benchmarks/ is laid out by the way its data flows (load → run → results → report): each
-step's folder imports only what docs/architecture.md says it may, and that page (in English
-and Russian) names every module of every step. Read with ``ast``, never imported."""
+"""The house's layout, as docs/architecture.md states it (in English and Russian).
+
+Three layers, each importing only those under it: the core (``lab/``), the strategies
+(``strategies/``), the benchmark (``benchmarks/``) on top. The core's composition root
+(``lab/settings.py``, ``lab/urls.py``, ``lab/asgi.py``) loads the registry, and the CLI
+reaches the benchmark through one lazy import; no file imports one that imports it back.
+Inside ``benchmarks/``, each step of the data's flow (load → run → results → report) imports
+only what the page says it may, and the page names every module of every step.
+
+Every import counts, wherever it stands: at the top, inside a function, or under
+``TYPE_CHECKING`` (a file that names another only in annotations still needs it to be read).
+Read with ``ast``, never imported.
+"""
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO / "benchmarks"
+LAYERS = ("lab", "strategies", "benchmarks")
+"""From the ground up: a layer imports only the layers before it (and itself)."""
+COMPOSITION_ROOT = {"lab.settings", "lab.urls", "lab.asgi"}
+"""The core's modules that load the registry: the only ones of ``lab/`` that import
+``strategies/``."""
+CLI_DOOR = ("lab.cli", "benchmarks.run.cli")
+"""The core's one way into the benchmark, imported inside a function (lazily)."""
 STEPS = ("load", "run", "results", "report")
 
 MAY_IMPORT: dict[str, set[str]] = {
@@ -77,3 +96,119 @@ def test_the_architecture_page_names_every_module_in_its_steps_row(page: str) ->
         assert row is not None, f"{page} has a row for benchmarks/{step}/"
         named = set(re.findall(r"`([a-z_]+\.py)`", row))
         assert {p.name for p in modules(step)} - named == set(), (page, step)
+
+
+# --- the layers and the import graph of every file -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One file importing another: ``lazy`` when the import stands inside a function."""
+
+    source: str
+    target: str
+    lazy: bool
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    module_of(path): path for layer in LAYERS for path in sorted((REPO / layer).rglob("*.py"))
+}
+
+
+def imported_modules(tree: ast.AST, lazy: bool = False) -> Iterator[tuple[str, bool]]:
+    """The project's modules an import in ``tree`` loads, with whether it stands inside a
+    function: ``from a import b`` is the module ``a.b`` if there is one, else ``a``."""
+    for node in ast.iter_child_nodes(tree):
+        inside = lazy or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, inside) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                yield (name if name in MODULES else node.module), inside
+        yield from imported_modules(node, inside)
+
+
+def graph() -> set[Edge]:
+    """Every import of one project module by another; lazy only if every import of the pair is."""
+    edges: set[Edge] = set()
+    for module, path in MODULES.items():
+        lazy_only: dict[str, bool] = {}
+        for target, lazy in imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+            if target in MODULES and target != module:
+                lazy_only[target] = lazy_only.get(target, True) and lazy
+        edges |= {Edge(module, target, lazy) for target, lazy in lazy_only.items()}
+    return edges
+
+
+def layer(module: str) -> int:
+    return LAYERS.index(module.partition(".")[0])
+
+
+def test_the_graph_sees_the_imports_it_must() -> None:
+    """The reading itself: known edges of each kind are found (lazy, top-level, into a
+    package's ``__init__.py``)."""
+    edges = graph()
+    assert Edge("lab.cli", "benchmarks.run.cli", lazy=True) in edges
+    assert Edge("lab.urls", "strategies", lazy=False) in edges
+    assert Edge("benchmarks.run.runner", "benchmarks.run.capacity", lazy=False) in edges
+    assert not any(edge.target == "benchmarks.run" for edge in edges)  # only modules taken
+
+
+def test_each_layer_imports_only_the_layers_under_it() -> None:
+    """The core imports neither ``strategies/`` nor ``benchmarks/`` but for its composition
+    root (the registry) and the CLI's lazy door; ``strategies/`` never imports the benchmark."""
+    upward = {
+        f"{edge.source} -> {edge.target}"
+        for edge in graph()
+        if layer(edge.target) > layer(edge.source)
+        and not (edge.source in COMPOSITION_ROOT and edge.target.startswith("strategies"))
+        and not ((edge.source, edge.target) == CLI_DOOR and edge.lazy)
+    }
+    assert upward == set()
+
+
+def cycles(edges: set[Edge]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    following: dict[str, list[str]] = {}
+    for edge in edges:
+        following.setdefault(edge.source, []).append(edge.target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in following.get(module, []):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while not component or component[-1] != module:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(following):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_cycles_finds_a_circle() -> None:
+    circle = {Edge("a", "b", False), Edge("b", "c", True), Edge("c", "a", False)}
+    assert cycles(circle | {Edge("c", "d", False)}) == [["a", "b", "c"]]
+
+
+def test_no_file_imports_one_that_imports_it_back() -> None:
+    assert cycles(graph()) == []
