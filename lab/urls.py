@@ -1,6 +1,6 @@
 """The URL configuration: the core's pages and API, and each strategy's routes from the
-registry (a composition root: with ``lab/settings.py`` and ``lab/asgi.py``, the only core
-modules that import ``strategies/``)."""
+registry (part of the composition root: with ``lab/settings.py``, ``lab/asgi.py`` and
+``lab/cli.py``, the only core modules that import ``strategies/``)."""
 
 from django.contrib import admin
 from django.urls import include, path
