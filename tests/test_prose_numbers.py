@@ -4,8 +4,9 @@ A figure is a number with a unit (``25 s``, ``170 bytes``, ``49 %``, ``2000 clie
 README.md or a docs page, outside code, outside the generated pages and outside markers
 whose number a test already checks (``<!-- figure: -->`` from the reference run,
 ``<!-- predict: -->`` from tests/test_exercises.py, ``<!-- poll-queries -->`` from
-tests/test_docs.py). Every other figure must be listed in ``FIGURES``
-(tests/prose_figures.toml), tied to what makes it true, and checked here:
+tests/test_docs.py, ``<!-- tolerance: -->`` from tests/test_class_demo.py). Every other
+figure must be listed in tests/prose_figures.toml, tied to what makes it true, and checked
+here:
 
 - ``setting NAME``: the default of that setting in lab/settings.py (or a strategy's own
   ``Strategy.settings``), read from the source, so the environment cannot hide a change;
@@ -82,7 +83,7 @@ FIGURE = re.compile(
     + r")(?![\w])"
 )
 CHECKED_MARKERS = re.compile(
-    r"<!-- (figure|predict|poll-queries)\b[^>]*-->.*?<!-- /\1 -->", flags=re.DOTALL
+    r"<!-- (figure|predict|poll-queries|tolerance)\b[^>]*-->.*?<!-- /\1 -->", flags=re.DOTALL
 )
 
 
