@@ -54,7 +54,7 @@ UNITS = {
     "bytes": r"bytes?|байт\w*|B",
     "clients": r"clients?|клиент\w*",
     "users": r"users?|пользовател\w*",
-    "requests": r"requests?|запрос\w*",
+    "requests": r"requests?|held requests|запрос\w*|удерживаемых запросов",
     "queries": r"quer(?:y|ies)",
     "messages": r"messages?|сообщени\w*",
     "connections": r"connections?|соединени\w*",
@@ -71,6 +71,8 @@ UNITS = {
     "members": r"members?|участник\w*",
     "times": r"times|\u00d7|x|раз|раза",  # \u00d7: the multiplication sign
     "per minute": r"per minute|в минуту",
+    "per second": r"per second|в секунду",
+    "senders": r"senders?|отправител\w*",
     "characters": r"characters?|символ\w*",
 }
 """Canonical unit → how English and Russian pages write it."""
