@@ -89,6 +89,20 @@ def test_the_guide_starts_with_make_serve_and_make_locust() -> None:
     assert makefile_recipe("serve")[-2:] == [str(REPO / ".venv/bin/pushlab"), "serve"]
 
 
+def test_the_guides_arithmetic_and_its_last_step_hold() -> None:
+    """2:00: "10 000 students online and nobody typing" cost 10 000 times 60 requests a
+    minute, one per poll interval each; 13:00: the committed report and the home page's three
+    answers are there to open."""
+    guide = GUIDE.read_text(encoding="utf-8")
+    per_minute = re.search(r"`10 000 \u00d7 (\d+)` requests per minute", guide)
+    assert per_minute and int(per_minute.group(1)) == 60_000 / settings.PUSHLAB_POLL_INTERVAL_MS
+    assert "results/reference/report.md" in guide
+    assert (REPO / "results" / "reference" / "report.md").is_file()
+    home = (REPO / "docs" / "index.md").read_text(encoding="utf-8")
+    assert "index.md#the-three-answers" in guide and "## The three answers" in home
+    assert '--8<-- "answers.md"' in home
+
+
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """``make serve``: ``pushlab serve`` with every default (uvicorn, the pub/sub layer, a
