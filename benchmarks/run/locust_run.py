@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,39 +48,17 @@ class LocustFailed(RuntimeError):
     """Locust crashed, hung or wrote no deliveries: the strategy's run cannot be trusted."""
 
 
-def run_locust(run: StrategyRun, on_started: Any = None) -> list[dict[str, Any]]:
-    """Run Locust headless as its own process(es); return the receivers' deliveries.jsonl lines."""
-    from strategies import STRATEGIES
+def run_locust(
+    run: StrategyRun, on_started: Callable[..., None] | None = None
+) -> list[dict[str, Any]]:
+    """Run Locust headless as its own process(es); return the receivers' deliveries.jsonl lines.
 
+    ``on_started`` is given Locust's process ids once they run (pinned to the load CPUs)."""
     scenario, config, out_dir = run.scenario, run.config, run.raw_dir
-    user_class = STRATEGIES[run.key].locust_user.partition(":")[2]
     for stale in (deliveries.RECORDS_FILE, "clients.json", timeline.TIMELINE_FILE, STEPS_FILE):
         (out_dir / stale).unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        LOCUST_FILES,
-        "--headless",
-        "--only-summary",
-        "--host",
-        run.server.url,
-        "--csv",
-        str(out_dir / scenario.name),
-        "--exit-code-on-error",
-        "0",
-    ]
-    if config.processes > 0:
-        # The forked workers reach their master on a free loopback port, not on Locust's
-        # default *:5557: a second run (or anything else on 5557) would make the bind fail.
-        port = str(free_port())
-        command += ["--processes", str(config.processes), "--master-bind-host", "127.0.0.1"]
-        command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
     workers = LocustWorkers(config.locust_workers, free_port(), out_dir)
-    if workers.count:
-        command += master_arguments(workers.count, "127.0.0.1", workers.master_port)
-    command.append(user_class)
+    command = locust_command(run, workers)
     env = {
         **os.environ,
         **scenario.to_env(),
@@ -122,6 +102,26 @@ def run_locust(run: StrategyRun, on_started: Any = None) -> list[dict[str, Any]]
     return deliveries.read_records(out_dir)
 
 
+def locust_command(run: StrategyRun, workers: LocustWorkers) -> list[str]:
+    """Locust's command line: headless, the strategy's user class (named by its registry row)
+    against the run's server, CSVs beside the run's files, as one process, a master with
+    ``--processes`` forked workers, or a master for ``workers``."""
+    from strategies import STRATEGIES
+
+    command = [sys.executable, "-m", "locust", "-f", LOCUST_FILES, "--headless", "--only-summary"]
+    command += ["--host", run.server.url, "--csv", str(run.raw_dir / run.scenario.name)]
+    command += ["--exit-code-on-error", "0"]
+    if run.config.processes > 0:
+        # The forked workers reach their master on a free loopback port, not on Locust's
+        # default *:5557: a second run (or anything else on 5557) would make the bind fail.
+        port = str(free_port())
+        command += ["--processes", str(run.config.processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
+    if workers.count:
+        command += master_arguments(workers.count, "127.0.0.1", workers.master_port)
+    return [*command, STRATEGIES[run.key].locust_user.partition(":")[2]]
+
+
 def watch_progress(process: subprocess.Popen[bytes], label: str, duration_s: float) -> None:
     """Wait for Locust, printing elapsed and remaining seconds; kill it if it overstays."""
     started = time.monotonic()
@@ -149,127 +149,260 @@ def timed_run(
 
     ``watch_load`` is given Locust's process ids once it started (the capacity climb
     samples them)."""
-    scenario, config, server = run.scenario, run.config, run.server
-    redis_server, raw_dir = run.redis_server, run.raw_dir
-    monitor = redis.Redis(unix_socket_path=str(redis_server.socket_path))
-    before_server = server.metrics()
-    before_commands = redis_command_counts(monitor)
-    samplers: list[LoadSampler] = []
-    restarter = chaos.ServerRestarter(server, scenario.restarts_at_s, raw_dir / "clients.json")
-    broker_chaos = chaos.BrokerChaos(
-        redis_server,
-        scenario.redis_restart_at_s,
-        scenario.redis_stall_at_s,
-        scenario.redis_stall_s,
-        raw_dir / "clients.json",
-    )
-
-    def start_sampling(locust_pid: int, *worker_pids: int) -> None:
-        window = (min(STEADY_FROM_S, scenario.duration_s / 2), scenario.duration_s)
-        samplers.append(LoadSampler(monitor, locust_pid, window, worker_pids).start())
-        if watch_load is not None:
-            watch_load(locust_pid, *worker_pids)
-        restarter.start()
-        broker_chaos.start()
-
-    profiler = ServerProfiler(server.pid, raw_dir) if config.profile_server else None
+    monitor = redis.Redis(unix_socket_path=str(run.redis_server.socket_path))
     try:
-        if profiler is not None:
-            profiler.start(scenario.duration_s)
-        records = run_locust(run, start_sampling)
+        before = Counters.read(run, monitor)
+        beside = Beside.around(run, monitor, watch_load)
+        try:
+            records = run_locust(run, beside.locust_started)
+        finally:
+            beside.stop()
+        if beside.error:
+            raise RuntimeError(beside.error)
+        costs = before.growth(Counters.read(run, monitor), beside)
     finally:
-        restarter.stop()
-        broker_chaos.stop()
-        for sampler in samplers:
-            sampler.stop()
-        if profiler is not None:
-            profiler.stop()
-    if restarter.error or broker_chaos.error:
-        raise RuntimeError(restarter.error or broker_chaos.error)
-    server_totals = chaos.server_totals(restarter.segments(before_server, server.metrics()))
-    # A Redis restart zeroes its command counters: the run's count is then unknown.
-    commands: int | None = None
-    commands_by_name: dict[str, int] | None = None
-    if not broker_chaos.active:
-        commands_by_name = dict(sorted((redis_command_counts(monitor) - before_commands).items()))
-        commands = sum(commands_by_name.values())
-    monitor.close()
-    sampler = samplers[0]
-    with open(raw_dir / "redis_clients_at_peak.txt", "w") as listing:
-        for client in sampler.redis_clients_at_peak:
-            listing.write(" ".join(f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS) + "\n")
-    locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
+        monitor.close()
+    beside.write_redis_clients_at_peak(run.raw_dir / "redis_clients_at_peak.txt")
+    return measured_result(run, verify, records, costs, beside)
 
-    account = deliveries.total_account(records)
-    latencies = [latency for record in records for latency in record["latencies_ms"]]
-    http_requests = server_totals["http_opened"]
-    db_queries = server_totals["db_queries"]
-    bytes_sent = server_totals["http_bytes_sent"] + server_totals["websocket_bytes_sent"]
-    cpu_ms = server_totals["cpu_s"] * 1000
-    failure = None
-    if len(records) != scenario.clients:
-        failure = f"only {len(records)} of {scenario.clients} clients reported their deliveries"
-    elif not account.clean:
-        failure = (
-            f"lost {account.lost}, duplicated {account.duplicates} and reordered "
-            f"{account.out_of_order} of {account.expected} deliveries"
+
+@dataclass(frozen=True)
+class Counters:
+    """The server's ``/api/metrics`` and Redis's command counts, read once."""
+
+    server: chaos.Metrics
+    redis_commands: Counter[str]
+
+    @classmethod
+    def read(cls, run: StrategyRun, monitor: redis.Redis) -> Counters:
+        return cls(run.server.metrics(), redis_command_counts(monitor))
+
+    def growth(self, after: Counters, beside: Beside) -> Costs:
+        """What the run spent between this read and ``after``: the server's totals over each
+        of its processes (a chaos restart starts one anew), and Redis's commands by name
+        unless a Redis restart zeroed its counters (then the run's count is unknown)."""
+        segments = beside.restarter.segments(self.server, after.server)
+        by_name = None
+        if not beside.broker_chaos.active:
+            by_name = dict(sorted((after.redis_commands - self.redis_commands).items()))
+        return Costs(chaos.server_totals(segments), by_name)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What the server and Redis spent on a run."""
+
+    server: chaos.Metrics
+    """``chaos.server_totals``: HTTP requests, bytes, database queries, CPU, peak memory."""
+    redis_commands_by_name: dict[str, int] | None
+
+    @property
+    def redis_commands(self) -> int | None:
+        by_name = self.redis_commands_by_name
+        return None if by_name is None else sum(by_name.values())
+
+
+@dataclass
+class Beside:
+    """What runs beside Locust in a timed run: the load samplers (Redis's clients, Locust's
+    CPU), the scenario's chaos (server restarts, Redis restarts and stalls), the optional
+    py-spy profile of the server, and the caller's ``watch_load``. Everything starts once
+    Locust has (``locust_started``), the profile at once."""
+
+    run: StrategyRun
+    monitor: redis.Redis
+    watch_load: Callable[..., None] | None
+    restarter: chaos.ServerRestarter
+    broker_chaos: chaos.BrokerChaos
+    profiler: ServerProfiler | None
+    samplers: list[LoadSampler] = field(default_factory=list)
+
+    @classmethod
+    def around(
+        cls, run: StrategyRun, monitor: redis.Redis, watch_load: Callable[..., None] | None
+    ) -> Beside:
+        scenario, clients_file = run.scenario, run.raw_dir / "clients.json"
+        broker_chaos = chaos.BrokerChaos(
+            run.redis_server,
+            scenario.redis_restart_at_s,
+            scenario.redis_stall_at_s,
+            scenario.redis_stall_s,
+            clients_file,
         )
-    elif account.deliveries == 0:
-        failure = "no message was delivered"
-    elif stored_duplicates(records):
-        failure = f"{stored_duplicates(records)} re-sent messages were stored twice"
-    return {
+        profiler = None
+        if run.config.profile_server:
+            profiler = ServerProfiler(run.server.pid, run.raw_dir)
+            profiler.start(scenario.duration_s)
+        return cls(
+            run=run,
+            monitor=monitor,
+            watch_load=watch_load,
+            restarter=chaos.ServerRestarter(run.server, scenario.restarts_at_s, clients_file),
+            broker_chaos=broker_chaos,
+            profiler=profiler,
+        )
+
+    def locust_started(self, locust_pid: int, *worker_pids: int) -> None:
+        duration_s = self.run.scenario.duration_s
+        window = (min(STEADY_FROM_S, duration_s / 2), duration_s)
+        self.samplers.append(LoadSampler(self.monitor, locust_pid, window, worker_pids).start())
+        if self.watch_load is not None:
+            self.watch_load(locust_pid, *worker_pids)
+        self.restarter.start()
+        self.broker_chaos.start()
+
+    def stop(self) -> None:
+        self.restarter.stop()
+        self.broker_chaos.stop()
+        for sampler in self.samplers:
+            sampler.stop()
+        if self.profiler is not None:
+            self.profiler.stop()
+
+    @property
+    def error(self) -> str | None:
+        """Why a restart or a Redis stall failed, if one did: the run cannot be trusted."""
+        return self.restarter.error or self.broker_chaos.error
+
+    @property
+    def sampler(self) -> LoadSampler:
+        return self.samplers[0]
+
+    def write_redis_clients_at_peak(self, path: Path) -> None:
+        with open(path, "w") as listing:
+            for client in self.sampler.redis_clients_at_peak:
+                fields = (f"{k}={client.get(k, '')}" for k in REDIS_CLIENT_FIELDS)
+                listing.write(" ".join(fields) + "\n")
+
+
+def measured_result(
+    run: StrategyRun,
+    verify: Verify,
+    records: list[dict[str, Any]],
+    costs: Costs,
+    beside: Beside,
+) -> StrategyResult:
+    """The run's ``StrategyResult``: its verdict, then its figures, group by group."""
+    scenario, account = run.scenario, deliveries.total_account(records)
+    failure = run_failure(scenario, records, account)
+    result: dict[str, Any] = {
         "status": "failed" if failure else "ok",
         "failure": failure,
         "verify": verify,
         "scenario": scenario.name,
         "clients": scenario.clients,
         "duration_s": float(scenario.duration_s),
-        "messages_sent": sum(int(record["sent"]) for record in records),
+        **delivery_figures(records, account),
+        **server_figures(scenario, costs.server, account),
+        **redis_figures(costs, account, beside.sampler),
+        **load_figures(beside.sampler),
+        "restarts": beside.restarter.restarts,
+        "broker_events": beside.broker_chaos.events,
+        "hot_path": probe_hot_paths(run),
+        "server_profile": beside.profiler.output_name if beside.profiler is not None else None,
+        "timeline": timeline_window.collect(
+            timeline_window.read_timeline(run.raw_dir), scenario.duration_s, scenario.drain_s
+        ),
+    }
+    return cast(StrategyResult, result)
+
+
+def run_failure(
+    scenario: Scenario, records: list[dict[str, Any]], account: deliveries.DeliveryAccount
+) -> str | None:
+    """Why the run cannot be charted as a measurement (None: it can)."""
+    if len(records) != scenario.clients:
+        return f"only {len(records)} of {scenario.clients} clients reported their deliveries"
+    if not account.clean:
+        return (
+            f"lost {account.lost}, duplicated {account.duplicates} and reordered "
+            f"{account.out_of_order} of {account.expected} deliveries"
+        )
+    if account.deliveries == 0:
+        return "no message was delivered"
+    if stored_duplicates(records):
+        return f"{stored_duplicates(records)} re-sent messages were stored twice"
+    return None
+
+
+def delivery_figures(
+    records: list[dict[str, Any]], account: deliveries.DeliveryAccount
+) -> dict[str, Any]:
+    """What the clients sent and got, from their records."""
+    latencies = [latency for record in records for latency in record["latencies_ms"]]
+
+    def total(name: str) -> int:
+        return sum(int(record.get(name, 0)) for record in records)
+
+    return {
+        "messages_sent": total("sent"),
         "deliveries_expected": account.expected,
         "deliveries": account.deliveries,
         "in_flight": account.in_flight,
         "lost": account.lost,
         "duplicates": account.duplicates,
         "out_of_order": account.out_of_order,
-        "http_requests": http_requests,
-        "http_requests_per_client_per_min": rounded(
-            metrics.per_client_per_minute(http_requests, scenario.clients, scenario.duration_s)
-        ),
-        "requests_per_delivery": rounded(metrics.ratio(http_requests, account.deliveries)),
-        "bytes_sent": bytes_sent,
-        "bytes_per_delivery": rounded(metrics.ratio(bytes_sent, account.deliveries)),
         "delivery_ms": metrics.latency_summary(latencies),
+        "send_failures": total("send_failures"),
+        "reconnects": total("reconnects"),
+        "resends": total("resends"),
+        "stored_duplicates": stored_duplicates(records),
+    }
+
+
+def server_figures(
+    scenario: Scenario, totals: chaos.Metrics, account: deliveries.DeliveryAccount
+) -> dict[str, Any]:
+    """What the server spent: requests, bytes, CPU, queries and memory, also per delivery and
+    per client and minute."""
+    clients, duration_s, delivered = scenario.clients, scenario.duration_s, account.deliveries
+    requests, queries = totals["http_opened"], totals["db_queries"]
+    bytes_sent = totals["http_bytes_sent"] + totals["websocket_bytes_sent"]
+    cpu_ms = totals["cpu_s"] * 1000
+    return {
+        "http_requests": requests,
+        "http_requests_per_client_per_min": rounded(
+            metrics.per_client_per_minute(requests, clients, duration_s)
+        ),
+        "requests_per_delivery": rounded(metrics.ratio(requests, delivered)),
+        "bytes_sent": bytes_sent,
+        "bytes_per_delivery": rounded(metrics.ratio(bytes_sent, delivered)),
         "server_cpu_ms": round(cpu_ms, 1),
-        "server_cpu_percent": round(cpu_ms / scenario.duration_s / 10, 1),
-        "server_cpu_ms_per_delivery": rounded(metrics.ratio(cpu_ms, account.deliveries)),
+        "server_cpu_percent": round(cpu_ms / duration_s / 10, 1),
+        "server_cpu_ms_per_delivery": rounded(metrics.ratio(cpu_ms, delivered)),
+        "server_cpu_ms_per_request": rounded(metrics.ratio(cpu_ms, requests)),
+        "db_queries": queries,
+        "db_queries_per_delivery": rounded(metrics.ratio(queries, delivered)),
+        "db_queries_per_client_per_min": rounded(
+            metrics.per_client_per_minute(queries, clients, duration_s)
+        ),
+        "server_rss_mb_peak": round(totals["max_rss_kb"] / 1024, 1),
+    }
+
+
+def redis_figures(
+    costs: Costs, account: deliveries.DeliveryAccount, sampler: LoadSampler
+) -> dict[str, Any]:
+    """Redis's commands (None after a Redis restart) and the clients connected to it."""
+    commands = costs.redis_commands
+    return {
         "redis_commands": commands,
-        "redis_commands_by_name": commands_by_name,
+        "redis_commands_by_name": costs.redis_commands_by_name,
         "redis_commands_per_delivery": None
         if commands is None
         else rounded(metrics.ratio(commands, account.deliveries)),
         "redis_clients_peak": sampler.redis_clients_peak,
-        "db_queries": db_queries,
-        "db_queries_per_delivery": rounded(metrics.ratio(db_queries, account.deliveries)),
-        "db_queries_per_client_per_min": rounded(
-            metrics.per_client_per_minute(db_queries, scenario.clients, scenario.duration_s)
-        ),
         "redis_clients_by_command": sampler.redis_clients_by_command(),
-        "server_rss_mb_peak": round(server_totals["max_rss_kb"] / 1024, 1),
+    }
+
+
+def load_figures(sampler: LoadSampler) -> dict[str, Any]:
+    """Locust's own CPU, and whether a Locust process saturated its core (then its latencies
+    include its own queueing)."""
+    locust_cpu, busiest_process_cpu = sampler.locust_cpu_percent()
+    return {
         "locust_cpu_percent": None if locust_cpu is None else round(locust_cpu, 1),
         "locust_saturated": (busiest_process_cpu or 0.0) > LOCUST_SATURATED_PERCENT,
-        "send_failures": sum(int(record.get("send_failures", 0)) for record in records),
-        "reconnects": sum(int(record.get("reconnects", 0)) for record in records),
-        "resends": sum(int(record.get("resends", 0)) for record in records),
-        "stored_duplicates": stored_duplicates(records),
-        "restarts": restarter.restarts,
-        "broker_events": broker_chaos.events,
-        "server_cpu_ms_per_request": rounded(metrics.ratio(cpu_ms, http_requests)),
-        "hot_path": probe_hot_paths(run),
-        "server_profile": profiler.output_name if profiler is not None else None,
-        "timeline": timeline_window.collect(
-            timeline_window.read_timeline(raw_dir), scenario.duration_s, scenario.drain_s
-        ),
     }
 
 
