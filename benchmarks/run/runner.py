@@ -34,6 +34,7 @@ import redis
 from benchmarks.load import deliveries
 from benchmarks.results.summary import (
     FIGURES,
+    Config,
     StrategyResult,
     Summary,
     Verify,
@@ -92,35 +93,48 @@ def default_strategies(profile: str) -> tuple[str, ...]:
     )
 
 
+class BenchArgumentsError(ValueError):
+    """``pushlab bench`` was asked for what it cannot do: it says why and exits with 2."""
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``pushlab bench``; 0 when every strategy delivered every message."""
-    from strategies import STRATEGIES
-
-    keys = tuple(key.strip() for key in args.strategies.split(",") if key.strip())
-    if not keys:
-        keys = default_strategies(args.profile)
-        left = [key for key in STRATEGIES if key not in keys]
-        if left:
-            print(
-                f"pushlab bench: the {args.profile} profile leaves {', '.join(left)} to "
-                "--profile full (or name it in --strategies)",
-                flush=True,
-            )
-    unknown = [key for key in keys if key not in STRATEGIES]
-    if unknown:
-        print(
-            f"pushlab bench: unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGIES)}",
-            file=sys.stderr,
-        )
+    try:
+        config = config_from(args)
+    except BenchArgumentsError as exc:
+        print(f"pushlab bench: {exc}", file=sys.stderr)
         return 2
-    if args.processes and args.locust_workers:
-        print("pushlab bench: use --processes or --locust-workers, not both", file=sys.stderr)
-        return 2
-    profile = PROFILES[args.profile]
     raise_open_files_limit()
-    config = BenchConfig(
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{config.profile}"
+    run_dir = config.out / run_id
+    started = time.monotonic()
+    count = len(strategy_runs(config)) + sum(name == IDLE_BURST.name for name, _ in config.runs)
+    print(
+        f"pushlab bench: {count} runs ({config.profile} profile, "
+        f"{config.server}, {config.layer} layer), writing {run_dir}",
+        flush=True,
+    )
+    summary = measure_everything(config, run_id, run_dir)
+    latest = save_and_draw(summary, run_dir, config.out / "latest")
+    print(summary_table(summary))
+    print(floor_table(summary["floor"]))
+    if "idle_burst" in summary:
+        print(idle_burst_line(summary["idle_burst"]))
+    print(
+        f"\n{summary['status']}: {run_dir} (also {latest}) in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
+    return 0 if summary["status"] == "ok" else 1
+
+
+def config_from(args: argparse.Namespace) -> BenchConfig:
+    """The run ``pushlab bench``'s arguments ask for, or ``BenchArgumentsError``."""
+    if args.processes and args.locust_workers:
+        raise BenchArgumentsError("use --processes or --locust-workers, not both")
+    profile = PROFILES[args.profile]
+    return BenchConfig(
         profile=profile.name,
-        strategies=keys,
+        strategies=chosen_strategies(args.strategies, args.profile),
         runs=tuple(profile_runs(profile, args.clients, args.duration, args.scenarios)),
         server=args.server,
         processes=args.processes,
@@ -134,35 +148,37 @@ def run_bench(args: argparse.Namespace) -> int:
         profile_server=args.profile_server,
         placement=cpu_placement(),
     )
-    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{profile.name}"
-    run_dir = config.out / run_id
-    started = time.monotonic()
-    count = sum(
-        1
-        if name == IDLE_BURST.name
-        else len([key for key in keys if not run.only_strategies or key in run.only_strategies])
-        for name, run in config.runs
-    )
-    print(
-        f"pushlab bench: {count} runs ({profile.name} profile, "
-        f"{config.server}, {config.layer} layer), writing {run_dir}",
-        flush=True,
-    )
-    summary = measure_everything(config, run_id, run_dir)
+
+
+def chosen_strategies(named: str, profile: str) -> tuple[str, ...]:
+    """``--strategies``' keys, each registered, or the profile's (saying which it leaves out)."""
+    from strategies import STRATEGIES
+
+    keys = tuple(key.strip() for key in named.split(",") if key.strip())
+    unknown = [key for key in keys if key not in STRATEGIES]
+    if unknown:
+        raise BenchArgumentsError(
+            f"unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGIES)}"
+        )
+    if keys:
+        return keys
+    keys = default_strategies(profile)
+    if left := [key for key in STRATEGIES if key not in keys]:
+        print(
+            f"pushlab bench: the {profile} profile leaves {', '.join(left)} to "
+            "--profile full (or name it in --strategies)",
+            flush=True,
+        )
+    return keys
+
+
+def save_and_draw(summary: Summary, run_dir: Path, latest: Path) -> Path:
+    """summary.json, then the charts and report.md beside it, all copied to ``latest``."""
     save(summary, run_dir)
     draw_report(run_dir)
-    latest = config.out / "latest"
     shutil.rmtree(latest, ignore_errors=True)
     shutil.copytree(run_dir, latest)
-    print(summary_table(summary))
-    print(floor_table(summary["floor"]))
-    if "idle_burst" in summary:
-        print(idle_burst_line(summary["idle_burst"]))
-    print(
-        f"\n{summary['status']}: {run_dir} (also {latest}) in {time.monotonic() - started:.0f} s",
-        flush=True,
-    )
-    return 0 if summary["status"] == "ok" else 1
+    return latest
 
 
 def draw_report(run_dir: Path) -> list[Path]:
@@ -180,83 +196,26 @@ def draw_report(run_dir: Path) -> list[Path]:
 
 
 def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> Summary:
+    """The floor, then every strategy under every scenario, then the idle burst: the summary."""
     print(f"floor: the bare-ASGI app on {config.server}, {len(hotpaths.JOBS)} jobs", flush=True)
     floor = measure_floor(config, run_dir / "raw" / "floor")
-    scenarios: dict[str, dict[str, StrategyResult]] = {}
-    sweep: dict[str, list[StrategyResult]] = {}
-    per_strategy = [(name, scenario) for name, scenario in config.runs if name != IDLE_BURST.name]
-    plan = [
-        (scenario, key)
-        for _, scenario in per_strategy
-        for key in config.strategies
-        if not scenario.only_strategies or key in scenario.only_strategies
-    ]
-    total = len(plan)
-    number = 0
-    for scenario_name, scenario in per_strategy:
-        for key in config.strategies:
-            if scenario.only_strategies and key not in scenario.only_strategies:
-                continue
-            number += 1
-            raw_dir = run_dir / "raw" / scenario_name / key
-            if scenario_name == "sweep":
-                raw_dir /= f"{scenario.clients}-clients"
-            clients = (
-                f"up to {capacity.largest_step(config)}"
-                if capacity.is_capacity(scenario)
-                else str(scenario.clients)
-            )
-            label = f"[{number}/{total}] {scenario_name} {key} ({clients} clients)"
-            left_s = sum(planned_seconds(later, config) for later, _ in plan[number - 1 :])
-            print(f"{label}: starting; about {left_s / 60:.1f} min left in all", flush=True)
-            result = measure_strategy(key, scenario, config, raw_dir, label)
-            result["server"] = scenario.server or config.server
-            result["layer"] = scenario.layer or config.layer
-            failure = f" ({result['failure']})" if result["failure"] else ""
-            print(f"{label}: {result['status']}{failure}", flush=True)
-            if scenario_name == "sweep":
-                sweep.setdefault(key, []).append(result)
-            scenarios.setdefault(scenario_name, {})[key] = result  # the sweep keeps its largest
-    idle_burst = None
-    if any(name == IDLE_BURST.name for name, _ in config.runs):
-        print(f"{IDLE_BURST.name}: {IDLE_BURST.clients} idle clients, then a burst", flush=True)
-        idle_burst = measure_idle_burst(config, run_dir / "raw" / IDLE_BURST.name)
-    names = list(dict.fromkeys(name for name, _ in config.runs))
-    main_runs = per_strategy or list(config.runs)
-    main_name = "chat" if "chat" in names else main_runs[0][0]  # --scenarios may leave chat out
-    main = next(scenario for name, scenario in config.runs if name == main_name)
+    scenarios, sweep = measure_strategies(config, run_dir)
+    main_name = main_scenario(config)
     summary: Summary = {
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
         "machine": machine(),
         "versions": versions(),
-        "config": {
-            "profile": config.profile,
-            "scenario": main_name,
-            "scenarios": names,
-            "poll_interval_ms": config.poll_interval_ms,
-            "naive_poll_ms": int(os.environ.get("PUSHLAB_NAIVE_POLL_MS", "100")),
-            "clients": main.clients,
-            "duration_s": main.duration_s,
-            "room_size": main.room_size,
-            "send_interval_s": main.send_interval_s,
-            "server": config.server,
-            "layer": config.layer,
-            "cpu_placement": config.placement.as_dict() if config.placement else None,
-            "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-            "profile_server": config.profile_server,
-            "processes": config.processes,
-            "locust_workers": config.locust_workers,
-            "strategies": list(config.strategies),
-        },
+        "config": summary_config(config, main_name),
         "status": "ok",
         "strategies": scenarios.get(main_name, {}),
         "scenarios": scenarios,
         "floor": floor,
     }
-    if idle_burst is not None:
-        summary["idle_burst"] = idle_burst
+    if any(name == IDLE_BURST.name for name, _ in config.runs):
+        print(f"{IDLE_BURST.name}: {IDLE_BURST.clients} idle clients, then a burst", flush=True)
+        summary["idle_burst"] = measure_idle_burst(config, run_dir / "raw" / IDLE_BURST.name)
     for by_key in scenarios.values():
         for result in by_key.values():
             add_framework_tax(result, floor)
@@ -274,6 +233,81 @@ def measure_everything(config: BenchConfig, run_id: str, run_dir: Path) -> Summa
     if any(result["status"] != "ok" for result in every_result):
         summary["status"] = "failed"
     return summary
+
+
+def strategy_runs(config: BenchConfig) -> list[tuple[str, Scenario, str]]:
+    """Each (scenario name, scenario, strategy key) measured on a server of its own, in order
+    (the idle burst measures its strategies together: not among them)."""
+    return [
+        (name, scenario, key)
+        for name, scenario in config.runs
+        if name != IDLE_BURST.name
+        for key in config.strategies
+        if not scenario.only_strategies or key in scenario.only_strategies
+    ]
+
+
+def measure_strategies(
+    config: BenchConfig, run_dir: Path
+) -> tuple[dict[str, dict[str, StrategyResult]], dict[str, list[StrategyResult]]]:
+    """Every strategy run, with progress lines: the results by scenario and strategy (the
+    sweep's largest step there), and the sweep's steps by strategy."""
+    scenarios: dict[str, dict[str, StrategyResult]] = {}
+    sweep: dict[str, list[StrategyResult]] = {}
+    plan = strategy_runs(config)
+    for number, (name, scenario, key) in enumerate(plan, start=1):
+        raw_dir = run_dir / "raw" / name / key
+        if name == "sweep":
+            raw_dir /= f"{scenario.clients}-clients"
+        clients = (
+            f"up to {capacity.largest_step(config)}"
+            if capacity.is_capacity(scenario)
+            else str(scenario.clients)
+        )
+        label = f"[{number}/{len(plan)}] {name} {key} ({clients} clients)"
+        left_s = sum(planned_seconds(later, config) for _, later, _ in plan[number - 1 :])
+        print(f"{label}: starting; about {left_s / 60:.1f} min left in all", flush=True)
+        result = measure_strategy(key, scenario, config, raw_dir, label)
+        result["server"] = scenario.server or config.server
+        result["layer"] = scenario.layer or config.layer
+        failure = f" ({result['failure']})" if result["failure"] else ""
+        print(f"{label}: {result['status']}{failure}", flush=True)
+        if name == "sweep":
+            sweep.setdefault(key, []).append(result)
+        scenarios.setdefault(name, {})[key] = result  # the sweep keeps its largest
+    return scenarios, sweep
+
+
+def main_scenario(config: BenchConfig) -> str:
+    """The scenario the charts show: chat, unless ``--scenarios`` left it out (then the first
+    that measures strategies one by one, or the first of all)."""
+    names = [name for name, _ in config.runs]
+    per_strategy = [name for name in names if name != IDLE_BURST.name]
+    return "chat" if "chat" in names else (per_strategy or names)[0]
+
+
+def summary_config(config: BenchConfig, main_name: str) -> Config:
+    """summary.json's ``config``: what was asked, the main scenario's shape, where it ran."""
+    main = next(scenario for name, scenario in config.runs if name == main_name)
+    return {
+        "profile": config.profile,
+        "scenario": main_name,
+        "scenarios": list(dict.fromkeys(name for name, _ in config.runs)),
+        "poll_interval_ms": config.poll_interval_ms,
+        "naive_poll_ms": int(os.environ.get("PUSHLAB_NAIVE_POLL_MS", "100")),
+        "clients": main.clients,
+        "duration_s": main.duration_s,
+        "room_size": main.room_size,
+        "send_interval_s": main.send_interval_s,
+        "server": config.server,
+        "layer": config.layer,
+        "cpu_placement": config.placement.as_dict() if config.placement else None,
+        "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "profile_server": config.profile_server,
+        "processes": config.processes,
+        "locust_workers": config.locust_workers,
+        "strategies": list(config.strategies),
+    }
 
 
 def planned_seconds(scenario: Scenario, config: BenchConfig) -> float:
