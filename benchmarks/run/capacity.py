@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.load import deliveries
 from benchmarks.results.summary import (
@@ -56,14 +56,15 @@ RUN_SETUP_S = 15.0
 """Per strategy and load, before the climb: a fresh Redis and server, and the verify run."""
 CLIMB_OVERHEAD_S = 10.0
 """Per climb, besides its steps: Locust's start and stop, the clients' accounting, the probes.
-With the setup, 25 s between one climb's last hold and the next one's first join (17-26 s in
-the reference run of session 5)."""
+With the setup, 25 s between one climb's last hold and the next one's first join, about what
+full runs measure (docs/decisions.md, "The capacity scenario")."""
 TICK_SLACK_S = 2.0
 """Per step: Locust asks the shape once a second, so a step's join and settle each end up to
 a second late."""
 RESERVED_CLIENTS = 2000
-"""Each climb still to come keeps the time to reach this step (if its steps go that far): in
-session 6's full run the busy climbs broke at 500 to 2000, or (WebSocket, SSE) passed 1000."""
+"""Each climb still to come keeps the time to reach this step (if its steps go that far): the
+busy climbs break between 500 and 2000 clients, or pass 1000 (docs/decisions.md, "The
+capacity scenario")."""
 MEMORY_SHARE_LIMIT = 0.5
 """A server above this share of the machine's memory has broken on memory."""
 FD_SHARE_LIMIT = 0.9
@@ -425,27 +426,13 @@ def measure_steps(run: StrategyRun, verify: Verify) -> StrategyResult:
     Returns the whole climb's result with the capacity figures added:
     ``clients_at_slo``, ``steps``, ``broke``.
     """
-    key, scenario, config, server = run.key, run.scenario, run.config, run.server
-    raw_dir, label = run.raw_dir, run.label
-    slo_ms = slo_p95_ms(key, config.poll_interval_ms)
-    counts = step_counts(config.capacity_max_clients, config.capacity_steps)
-    hold_s = config.capacity_hold_s
-    share_s = BUDGET.share_s(
-        len(config.strategies) * len(CAPACITY_LOADS), reserve_seconds(counts, scenario, hold_s)
-    )
-    fitted = fitting_steps(counts, scenario, hold_s, share_s)
-    if not fitted:
-        return failed_result(scenario, verify, "no capacity step fitted the time budget")
-    climb = replace(
-        scenario,
-        clients=fitted[-1],
-        steps=tuple(fitted),
-        step_hold_s=hold_s,
-        slo_p95_ms=slo_ms,
-        duration_s=climb_seconds(fitted, scenario.spawn_rate, hold_s, scenario.drain_s),
-    )
-    fd_limit = open_file_limit(server.pid)
-    server_footprint = Footprint((server.pid,)).start()
+    slo_ms = slo_p95_ms(run.key, run.config.poll_interval_ms)
+    counts = step_counts(run.config.capacity_max_clients, run.config.capacity_steps)
+    climb = planned_climb(run, counts, slo_ms)
+    if climb is None:
+        return failed_result(run.scenario, verify, "no capacity step fitted the time budget")
+    fd_limit = open_file_limit(run.server.pid)
+    server_footprint = Footprint((run.server.pid,)).start()
     load_footprints: list[Footprint] = []
     try:
         result = timed_run(
@@ -458,31 +445,63 @@ def measure_steps(run: StrategyRun, verify: Verify) -> StrategyResult:
     finally:
         for footprint in (server_footprint, *load_footprints):
             footprint.stop()
-    windows, stopped = read_climb(raw_dir / STEPS_FILE)
-    records = deliveries.read_records(raw_dir)
+    windows, stopped = read_climb(run.raw_dir / STEPS_FILE)
+    records = deliveries.read_records(run.raw_dir)
     load = load_footprints[0] if load_footprints else Footprint(())
     steps = climb_steps(windows, stopped, records, server_footprint, load, fd_limit, slo_ms)
-    if broke_by_file_limit(raw_dir / "server.log", raw_dir / "locust.log") and steps:
+    if broke_by_file_limit(run.raw_dir / "server.log", run.raw_dir / "locust.log") and steps:
         steps[-1].update({"passed": False, "broke": "file descriptors"})
     for step in steps:
-        print(f"{label}: {step['clients']} clients {describe_step(step, slo_ms)}", flush=True)
+        print(f"{run.label}: {step['clients']} clients {describe_step(step, slo_ms)}", flush=True)
+    out_of_time = (stopped or {}).get("stopped") == "time budget" or len(climb.steps) < len(counts)
+    climbed = {
+        **result,
+        **climb_figures(steps, stopped, len(records), out_of_time),
+        "clients": int((stopped or {}).get("users") or 0) or result["clients"],
+        "load": load_name(run.scenario),
+        "slo_p95_ms": slo_ms,
+    }
+    return cast(StrategyResult, climbed)
+
+
+def planned_climb(run: StrategyRun, counts: list[int], slo_ms: float) -> Scenario | None:
+    """The run's capacity load as a climb through the steps that fit its share of the time
+    budget (None: not even the first fits)."""
+    scenario, hold_s = run.scenario, run.config.capacity_hold_s
+    share_s = BUDGET.share_s(
+        len(run.config.strategies) * len(CAPACITY_LOADS), reserve_seconds(counts, scenario, hold_s)
+    )
+    fitted = fitting_steps(counts, scenario, hold_s, share_s)
+    if not fitted:
+        return None
+    return replace(
+        scenario,
+        clients=fitted[-1],
+        steps=tuple(fitted),
+        step_hold_s=hold_s,
+        slo_p95_ms=slo_ms,
+        duration_s=climb_seconds(fitted, scenario.spawn_rate, hold_s, scenario.drain_s),
+    )
+
+
+def climb_figures(
+    steps: list[CapacityStep], stopped: dict[str, Any] | None, reported: int, out_of_time: bool
+) -> dict[str, Any]:
+    """The climb's verdict from its steps: the last that passed (the capacity at the SLO),
+    what broke first and where, or that the time budget ended it; failed when it held no step
+    or fewer clients than joined (``reported``) wrote their records."""
     passing = [step for step in steps if step["passed"]]
     at_slo = passing[-1] if passing else None
     broke = next((step["broke"] for step in steps if not step["passed"]), None)
-    out_of_time = (stopped or {}).get("stopped") == "time budget" or len(fitted) < len(counts)
     if broke is None and out_of_time:
         broke = "time budget"
     failure = None if steps else "the climb held no step (see locust.log)"
     users = int((stopped or {}).get("users") or 0)
-    if steps and len(records) < users:
-        failure = f"only {len(records)} of {users} clients reported their deliveries"
+    if steps and reported < users:
+        failure = f"only {reported} of {users} clients reported their deliveries"
     return {
-        **result,
         "status": "failed" if failure else "ok",
         "failure": failure,
-        "clients": users or result["clients"],
-        "load": load_name(scenario),
-        "slo_p95_ms": slo_ms,
         "clients_at_slo": at_slo["clients"] if at_slo else 0,
         "deliveries_per_s_at_slo": at_slo["deliveries_per_s"] if at_slo else None,
         "server_cpu_percent_at_slo": at_slo["server_cpu_percent"] if at_slo else None,
