@@ -428,116 +428,141 @@ def process_status(pid: int) -> dict[str, int]:
     return found
 
 
+@dataclass
+class IdleCrowd:
+    """The idle-burst job's clients: ``IDLE_PER_ROOM`` WebSockets and as many long polls in
+    each room, and how long after its room's post each got the burst's message."""
+
+    target: Target
+    rooms: list[str]
+    arrivals: list[float] = field(default_factory=list)
+    """Seconds from a room's post to one client's arrival, one per client that got it."""
+    sent_at: dict[str, float] = field(default_factory=dict)
+    errors: int = 0
+    sockets: list[tuple[Any, str]] = field(default_factory=list)
+    readers: list[asyncio.Task[None]] = field(default_factory=list)
+    polls: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def clients(self) -> int:
+        return len(self.sockets) + len(self.polls)
+
+    async def join(self) -> None:
+        """Open every socket (one at a time, as a crowd arrives), then start every long poll."""
+        for room in self.rooms:
+            for _ in range(IDLE_PER_ROOM):
+                self.sockets.append((await self.open_socket(room), room))
+        self.readers = [asyncio.create_task(self.read(sock, room)) for sock, room in self.sockets]
+        self.polls = [
+            asyncio.create_task(self.long_poll(room))
+            for room in self.rooms
+            for _ in range(IDLE_PER_ROOM)
+        ]
+
+    async def open_socket(self, room: str) -> Any:
+        target = self.target
+        return await ws_connect(
+            f"ws://{target.host}:{target.port}/ws/chat/{room}/",
+            origin=f"http://{target.host}:{target.port}",  # type: ignore[arg-type]
+            compression=None,
+            ping_interval=None,
+        )
+
+    async def read(self, socket: Any, room: str) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for frame in socket:
+                if "error" in json.loads(frame):
+                    self.errors += 1
+                else:
+                    self.arrivals.append(time.monotonic() - self.sent_at[room])
+
+    async def long_poll(self, room: str) -> None:
+        """Wait, renew on an empty answer, stop at the first message (as the page would)."""
+        client = self.target.client()
+        path = f"/api/rooms/{room}/messages/wait?after=0&timeout={IDLE_LONG_POLL_TIMEOUT_S}"
+        try:
+            while True:
+                answer = await client.get_json(path, timeout=IDLE_LONG_POLL_TIMEOUT_S + 30)
+                if answer["messages"]:
+                    self.arrivals.append(time.monotonic() - self.sent_at[room])
+                    return
+        except (HttpError, OSError, asyncio.IncompleteReadError, TimeoutError):
+            self.errors += 1
+        finally:
+            client.close()
+
+    async def burst(self, posters: list[HttpClient]) -> None:
+        """One message to each room (``posters[i]`` posts to ``rooms[i]``), then wait up to
+        30 s for every client to get it."""
+
+        async def post(poster: HttpClient, room: str) -> None:
+            self.sent_at[room] = time.monotonic()
+            await poster.post(room, "burst")
+
+        await asyncio.gather(*map(post, posters, self.rooms))
+        deadline = time.monotonic() + 30
+        while len(self.arrivals) < self.clients and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.gather(*self.polls, return_exceptions=True)
+
+    async def leave(self) -> None:
+        for socket, _ in self.sockets:
+            await socket.close()
+        for reader in self.readers:
+            reader.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+    def burst_ms(self) -> dict[str, float | None]:
+        """The burst's delivery times: p50, p95 and the slowest (ms)."""
+        latencies_ms = sorted(1000 * value for value in self.arrivals)
+
+        def percentile(share: float) -> float | None:
+            if not latencies_ms:
+                return None
+            index = min(len(latencies_ms) - 1, int(share * len(latencies_ms)))
+            return round(latencies_ms[index], 1)
+
+        slowest = round(latencies_ms[-1], 1) if latencies_ms else None
+        return {"p50": percentile(0.5), "p95": percentile(0.95), "max": slowest}
+
+
 async def idle_burst_job(target: Target, seconds: float) -> dict[str, Any]:
     """2000 idle clients (half WebSockets, half long polls) in 20 rooms: the server's CPU,
     memory and threads while they wait, then one message to each room and how long each
     client took to get it. The server must run on this machine (its /proc is read)."""
     pid = int((await target.monitor.get_json("/api/metrics"))["pid"])
     before = process_status(pid)
-    rooms = [f"{target.room('idle')}-{n}" for n in range(IDLE_ROOMS)]
-    posters = await asyncio.gather(*(target.sessions(room, 1) for room in rooms))
-    origin = f"http://{target.host}:{target.port}"
-    arrivals: list[float] = []
-    sent_at: dict[str, float] = {}
-    errors = 0
-
-    def arrived(room: str) -> None:
-        arrivals.append(time.monotonic() - sent_at[room])
-
-    async def open_socket(room: str) -> Any:
-        socket = await ws_connect(
-            f"ws://{target.host}:{target.port}/ws/chat/{room}/",
-            origin=origin,  # type: ignore[arg-type]
-            compression=None,
-            ping_interval=None,
-        )
-        return socket
-
-    async def socket_reader(socket: Any, room: str) -> None:
-        nonlocal errors
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for frame in socket:
-                if "error" in json.loads(frame):
-                    errors += 1
-                else:
-                    arrived(room)
-
-    async def long_poll(room: str) -> None:
-        """Wait, renew on an empty answer, stop at the first message (as the page would)."""
-        nonlocal errors
-        client = target.client()
-        path = f"/api/rooms/{room}/messages/wait?after=0&timeout={IDLE_LONG_POLL_TIMEOUT_S}"
-        try:
-            while True:
-                answer = await client.get_json(path, timeout=IDLE_LONG_POLL_TIMEOUT_S + 30)
-                if answer["messages"]:
-                    arrived(room)
-                    return
-        except (HttpError, OSError, asyncio.IncompleteReadError, TimeoutError):
-            errors += 1
-        finally:
-            client.close()
-
-    sockets: list[tuple[Any, str]] = []
-    for room in rooms:
-        for _ in range(IDLE_PER_ROOM):
-            sockets.append((await open_socket(room), room))
-    readers = [asyncio.create_task(socket_reader(socket, room)) for socket, room in sockets]
-    polls = [asyncio.create_task(long_poll(room)) for room in rooms for _ in range(IDLE_PER_ROOM)]
+    crowd = IdleCrowd(target, [f"{target.room('idle')}-{n}" for n in range(IDLE_ROOMS)])
+    posters = await asyncio.gather(*(target.sessions(room, 1) for room in crowd.rooms))
+    await crowd.join()
     await asyncio.sleep(2.0)  # every long poll is held
     connected = process_status(pid)
     cpu_before, started = await target.cpu_s(), time.monotonic()
     await asyncio.sleep(IDLE_SECONDS)
     idle_cpu_s, idle_wall_s = await target.cpu_s() - cpu_before, time.monotonic() - started
     idle = process_status(pid)
-    clients = len(sockets) + len(polls)
-
-    async def post(poster: HttpClient, room: str) -> None:
-        sent_at[room] = time.monotonic()
-        await poster.post(room, "burst")
-
-    await asyncio.gather(*(post(p[0], room) for p, room in zip(posters, rooms, strict=True)))
-    deadline = time.monotonic() + 30
-    while len(arrivals) < clients and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.gather(*polls, return_exceptions=True)
-    for socket, _ in sockets:
-        await socket.close()
-    for reader in readers:
-        reader.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
+    await crowd.burst([group[0] for group in posters])
+    await crowd.leave()
     for group in posters:
         for poster in group:
             poster.close()
-    latencies_ms = sorted(1000 * value for value in arrivals)
-
-    def percentile(share: float) -> float | None:
-        if not latencies_ms:
-            return None
-        return round(latencies_ms[min(len(latencies_ms) - 1, int(share * len(latencies_ms)))], 1)
-
+    rss_grown_kb = (idle.get("VmRSS") or 0) - (before.get("VmRSS") or 0)
     return {
-        "clients": clients,
-        "websockets": len(sockets),
-        "long_polls": len(polls),
-        "rooms": len(rooms),
+        "clients": crowd.clients,
+        "websockets": len(crowd.sockets),
+        "long_polls": len(crowd.polls),
+        "rooms": len(crowd.rooms),
         "idle_seconds": round(idle_wall_s, 2),
         "idle_cpu_percent": round(100 * idle_cpu_s / idle_wall_s, 2),
         "rss_kb_before": before.get("VmRSS"),
         "rss_kb_connected": idle.get("VmRSS"),
-        "rss_kb_per_client": round(
-            ((idle.get("VmRSS") or 0) - (before.get("VmRSS") or 0)) / clients, 1
-        ),
+        "rss_kb_per_client": round(rss_grown_kb / crowd.clients, 1),
         "threads_before": before.get("Threads"),
         "threads_connected": connected.get("Threads"),
-        "burst_deliveries": len(latencies_ms),
-        "burst_expected": clients,
-        "burst_ms": {
-            "p50": percentile(0.5),
-            "p95": percentile(0.95),
-            "max": round(latencies_ms[-1], 1) if latencies_ms else None,
-        },
-        "errors": errors,
+        "burst_deliveries": len(crowd.arrivals),
+        "burst_expected": crowd.clients,
+        "burst_ms": crowd.burst_ms(),
+        "errors": crowd.errors,
     }
 
 
