@@ -64,6 +64,14 @@ def scenario_names(text: str) -> tuple[str, ...]:
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """``pushlab bench``'s options: what to measure, the capacity scenario's steps, and how
+    the server and Locust run."""
+    add_what_to_measure(parser)
+    add_capacity_arguments(parser)
+    add_how_it_runs(parser)
+
+
+def add_what_to_measure(parser: argparse.ArgumentParser) -> None:
     quick, full = PROFILES["quick"], PROFILES["full"]
     parser.add_argument(
         "--profile", choices=list(PROFILES), default="quick",
@@ -94,10 +102,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default="results", metavar="DIR",
         help="writes DIR/<run-id>/ and replaces DIR/latest/ (default: %(default)s)",
     )  # fmt: skip
-    parser.add_argument(
-        "--processes", type=whole_number(0), default=0, metavar="N",
-        help="run Locust as a master with N worker processes (default: 0, one process)",
-    )  # fmt: skip
+
+
+def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--capacity-hold", type=seconds, default=DEFAULT_HOLD_S, metavar="S",
         help="capacity scenario: seconds each step holds its clients, after they joined "
@@ -111,6 +118,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--capacity-steps", type=client_counts, default=(), metavar="N,...",
         help="capacity scenario: these client counts instead of the standard steps",
+    )  # fmt: skip
+
+
+def add_how_it_runs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--processes", type=whole_number(0), default=0, metavar="N",
+        help="run Locust as a master with N worker processes (default: 0, one process)",
     )  # fmt: skip
     parser.add_argument(
         "--locust-workers", type=whole_number(0), default=0, metavar="N",
