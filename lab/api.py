@@ -1,4 +1,5 @@
-"""The HTTP API shared by the polling strategies, tests and tools (DESIGN.md, "HTTP API").
+"""The HTTP API shared by the polling strategies, tests and tools: a room's messages after a
+cursor, and posting one (the routes are in ``lab/urls.py``).
 
 Every answer is JSON; every client error is ``{"error": "..."}`` with a 4xx status.
 """

@@ -51,7 +51,7 @@ class Message(models.Model):
         return f"{self.room_id}#{self.number}"
 
     def as_json(self, room_name: str) -> dict[str, Any]:
-        """The message as every strategy sends it (DESIGN.md, "A stored message")."""
+        """The message as every strategy sends it, in the one shape of ``message_json``."""
         return message_json(
             room_name, self.number, self.author, self.text, self.created_at, self.client_id
         )

@@ -84,7 +84,8 @@ def missing_browser() -> str | None:
 
 
 def chrome_options() -> Any:
-    """The STACK-NOTES options; every browser of the suite starts from these."""
+    """``CHROME_OPTIONS`` (headless, no sandbox or GPU, no shared-memory /dev/shm, nothing
+    fetched in the background); every browser of the suite starts from these."""
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
@@ -95,7 +96,7 @@ def chrome_options() -> Any:
 
 @contextlib.contextmanager
 def headless_chromium(*extra_arguments: str) -> Iterator[WebDriver]:
-    """A headless Chromium (the STACK-NOTES options plus ``extra_arguments``), quit
+    """A headless Chromium (``CHROME_OPTIONS`` plus ``extra_arguments``), quit
     afterwards. Skips without one, unless PUSHLAB_REQUIRE_BROWSER=1 (CI), where a missing
     browser is a failure."""
     reason = missing_browser()

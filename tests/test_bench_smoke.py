@@ -1,8 +1,8 @@
 """A small real benchmark: ``pushlab bench`` end to end into a temporary directory.
 
 Real Redis, real server processes, real Locust; a few clients for a few seconds
-per strategy. It checks the results layout and the summary.json contract of
-DESIGN.md, and that nothing was lost, duplicated or reordered.
+per strategy. It checks the results layout and summary.json's records
+(``benchmarks/results/summary.py``), and that nothing was lost, duplicated or reordered.
 """
 
 from __future__ import annotations

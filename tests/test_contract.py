@@ -1,5 +1,5 @@
 """The strategy contract, against a real server: whoever posts, every client of every
-strategy in the room receives each message once, in id order (DESIGN.md, "Strategies").
+strategy in the room receives each message once, in id order (docs/guarantees.md, "Delivery").
 
 Parametrized over the registry, so a new strategy is tested the moment it is registered
 (and fails loudly until its registry row names a test receiver).

@@ -212,3 +212,68 @@ def test_cycles_finds_a_circle() -> None:
 
 def test_no_file_imports_one_that_imports_it_back() -> None:
     assert cycles(graph()) == []
+
+
+# --- functions a reader can hold, and code that cites only what is in the repository ---------
+
+LONGEST_FUNCTION = 60
+"""Lines of a function in lab/, strategies/ or benchmarks/, counted from its ``def`` line to its
+last line, docstring included (decorators not): longer ones are split into named steps."""
+
+
+def function_lengths(path: Path, root: Path = REPO) -> Iterator[tuple[str, int]]:
+    """``file:line name`` and lines of every function (methods and nested ones too)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            length = node.end_lineno - node.lineno + 1
+            yield f"{path.relative_to(root)}:{node.lineno} {node.name}", length
+
+
+def test_a_functions_length_counts_its_def_and_docstring_not_its_decorators(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "module" / "example.py"
+    source.parent.mkdir()
+    source.write_text(
+        "@decorated\n"
+        "def step() -> None:\n"
+        '    """What it does,\n'
+        '    and why."""\n'
+        "    return None\n"
+        "\n"
+        "class Holder:\n"
+        "    async def method(self) -> int:\n"
+        "        return 1\n"
+    )
+    assert dict(function_lengths(source, tmp_path)) == {
+        "module/example.py:2 step": 4,
+        "module/example.py:8 method": 2,
+    }
+
+
+def test_no_function_is_longer_than_a_reader_can_hold() -> None:
+    long = {
+        name: lines
+        for path in MODULES.values()
+        for name, lines in function_lengths(path)
+        if lines > LONGEST_FUNCTION
+    }
+    assert long == {}
+
+
+OUTSIDE_FILES = re.compile(r"DESIGN\.md|STACK-NOTES|STYLE\.md|/work/(?:shared|notes)/")
+"""Notes the project was built from that live outside the repository: the code cites a file of
+the repository, or states the fact itself."""
+CITING_FOLDERS = (*LAYERS, "tests")
+
+
+def test_the_code_cites_no_file_outside_the_repository() -> None:
+    citing = sorted(
+        f"{path.relative_to(REPO)}:{number}"
+        for folder in CITING_FOLDERS
+        for path in (REPO / folder).rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if OUTSIDE_FILES.search(line) and path != Path(__file__).resolve()
+    )
+    assert citing == []

@@ -1,7 +1,7 @@
 """The ``REDIS_URL`` path: servers pointed at an existing Redis (127.0.0.1:6379) use it
 for both push mechanisms, and two server processes sharing it and one database
-deliver each other's messages (DESIGN.md: "also when several server processes share
-one Redis and one database"). Skipped where no Redis listens there.
+deliver each other's messages: every strategy works across server processes that share one
+Redis and one database. Skipped where no Redis listens there.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A WebSocket left idle for longer than redis-py 8's read timeout still works.
 
 With redis-py 8 and channels_redis 4.3 every socket idle for ~5 s used to be dropped
-("Timeout reading from ..."; STACK-NOTES, redis-py#4091). This holds two sockets on a
+("Timeout reading from ..."; redis-py issue 4091). This holds two sockets on a
 real server idle for 7 s, then sends on one and receives on both, on each channel layer
 (the lecture's ``redis``, where the timeout bit, and the default ``pubsub``).
 """

@@ -215,10 +215,9 @@ CAPACITY_STEPS = (250, 500, 1000, 2000, 4000, 8000)
 """Clients at each step of the capacity scenario, up to ``--capacity-max``."""
 CAPACITY_JOIN_RATE = 50.0
 """Clients joining per second in a capacity climb: the join storm is measured, bounded. A join
-(the room page, then the socket or first poll) cost Daphne about 12 ms of CPU, so one core took
-about 80 a second: at 250 the joins queued for 17 s and the steps broke on the join storm, not
-on holding clients (docs/decisions.md, "Locust users for thousands of clients"). On uvicorn a
-join costs 3 (long poll) to 8 ms (WebSocket)."""
+(the room page, then the socket or first poll) costs a server 3 to 12 ms of CPU, so an
+unbounded storm would break the first steps on joining, not on holding clients
+(docs/decisions.md, "Locust users for thousands of clients", has the measurements)."""
 CAPACITY_QUIET = Scenario(
     "capacity-quiet",
     clients=CAPACITY_STEPS[0],
