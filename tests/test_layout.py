@@ -46,7 +46,8 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 """What each step may import from benchmarks/: the results module imports no other step,
 Locust's side takes only the scenario it is asked to run, and the report never imports the
-load. (The runner hands over to the report once, after saving: ``runner.draw_report``.)"""
+load. (The run hands over to the report only once results are saved: ``runner.draw_report``
+after a run, and ``pushlab charts`` through ``benchmarks.run.cli``.)"""
 
 
 def benchmark_imports(path: Path) -> set[str]:
