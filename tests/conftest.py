@@ -95,10 +95,12 @@ def chrome_options() -> Any:
 
 
 @contextlib.contextmanager
-def headless_chromium(*extra_arguments: str) -> Iterator[WebDriver]:
-    """A headless Chromium (``CHROME_OPTIONS`` plus ``extra_arguments``), quit
-    afterwards. Skips without one, unless PUSHLAB_REQUIRE_BROWSER=1 (CI), where a missing
-    browser is a failure."""
+def headless_chromium(
+    *extra_arguments: str, capabilities: dict[str, Any] | None = None
+) -> Iterator[WebDriver]:
+    """A headless Chromium (``CHROME_OPTIONS`` plus ``extra_arguments`` and
+    ``capabilities``), quit afterwards. Skips without one, unless PUSHLAB_REQUIRE_BROWSER=1
+    (CI), where a missing browser is a failure."""
     reason = missing_browser()
     if reason:
         if os.environ.get("PUSHLAB_REQUIRE_BROWSER") == "1":
@@ -111,6 +113,8 @@ def headless_chromium(*extra_arguments: str) -> Iterator[WebDriver]:
     options = chrome_options()
     for argument in extra_arguments:
         options.add_argument(argument)
+    for name, value in (capabilities or {}).items():
+        options.set_capability(name, value)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver

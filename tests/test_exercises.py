@@ -11,21 +11,23 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
-import urllib.request
+import types
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.test import AsyncClient
+from django.http import HttpRequest, HttpResponse
+from django.test import AsyncClient, AsyncRequestFactory, override_settings
 
 from benchmarks.report.reference_docs import REFERENCE_DIR
 from benchmarks.results.summary import load_if_present
 from benchmarks.run.scenarios import LIVE_DEMO
 from lab import chat
-from lab.serverproc import ServerProcess
+from strategies.long_polling import views as long_polling_views
+from tests.exercise_pages import commands
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDES = [REPO / "docs" / "instructor.md", REPO / "docs" / "ru" / "instructor.md"]
@@ -140,12 +142,14 @@ def test_exercise_9_directions_hold_in_the_reference_run() -> None:
         assert per_message[1] < per_message[0] * room_growth / 2
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hold the window of exercise 7 open: a message stored right after the backlog read
-    (before the wait) must still wake the poll at once; with the read moved before the
-    subscription it would be lost and the poll would run to its timeout."""
-    room = "lost-wake-up"
+LongPollView = Callable[[HttpRequest, str], Awaitable[HttpResponse]]
+
+
+async def poll_through_the_held_window(
+    monkeypatch: pytest.MonkeyPatch, view: LongPollView, room: str, timeout_s: float
+) -> tuple[list[Any], list[Any], float]:
+    """Exercise 7's window held open: a message is stored right after the long poll's backlog
+    read. The poll's answer, the message stored, and how long the answer took."""
     # Warm up in another room: after a read that found nothing the hub knows a room's newest
     # id and the next poll there skips the read, which would leave no gap to hold open.
     await AsyncClient().get(f"/api/rooms/{room}-warm/messages/wait?after=0&timeout=0.2")
@@ -159,39 +163,60 @@ async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPat
         return backlog
 
     monkeypatch.setattr(chat, "aread_after", read_then_post)
-    timeout_s = 20.0  # long, so "well before the timeout" holds on a busy machine too
-    started = time.monotonic()
-    response = await asyncio.wait_for(
-        AsyncClient().get(f"/api/rooms/{room}/messages/wait?after=0&timeout={timeout_s}"),
-        timeout=timeout_s + 5,
+    request = AsyncRequestFactory().get(
+        f"/api/rooms/{room}/messages/wait", {"after": 0, "timeout": timeout_s}
     )
-    assert response.json()["messages"] == posted
-    assert time.monotonic() - started < timeout_s / 2, "woken only by the timeout: lost wake-up"
+    started = time.monotonic()
+    response = await asyncio.wait_for(view(request, room), timeout=timeout_s + 5)
+    return json.loads(response.content)["messages"], posted, time.monotonic() - started
 
 
-@pytest.mark.slow
-def test_exercise_2_reduced_idle_long_polls_are_open_requests(
-    live_server_process: ServerProcess,
-) -> None:
-    """Exercise 2 with 20 polls instead of 200: while they wait, ``http_open`` counts them."""
-    base = live_server_process.url
-    count = 20
-    answers: list[int] = []
+@pytest.mark.django_db(transaction=True)
+async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the window of exercise 7 open: a message stored right after the backlog read
+    (before the wait) must still wake the poll at once; with the read moved before the
+    subscription it would be lost and the poll would run to its timeout."""
+    timeout_s = 20.0  # long, so "well before the timeout" holds on a busy machine too
+    answer, posted, took_s = await poll_through_the_held_window(
+        monkeypatch, long_polling_views.wait_for_messages, "lost-wake-up", timeout_s
+    )
+    assert answer == posted
+    assert took_s < timeout_s / 2, "woken only by the timeout: lost wake-up"
 
-    def hold() -> None:
-        url = f"{base}/api/rooms/quiet-exercise/messages/wait?after=0&timeout=4"
-        with urllib.request.urlopen(url, timeout=15) as response:
-            answers.append(response.status)
 
-    threads = [threading.Thread(target=hold) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 3
-    open_now = 0
-    while time.monotonic() < deadline and open_now < count:
-        with urllib.request.urlopen(f"{base}/api/metrics", timeout=5) as response:
-            open_now = json.load(response)["http_open"] - 1  # not this metrics request
-    for thread in threads:
-        thread.join(timeout=15)
-    assert open_now >= count, f"only {open_now} of {count} polls were open at once"
-    assert answers == [200] * count
+def exercise_7_change(source: str) -> str:
+    """The page's *Change*: the backlog read moved before the subscription."""
+    read = "        messages = await read_backlog(hub, room, after)\n"
+    subscribe = "    async with hub.subscribe(room, after) as wakeups:\n"
+    moved, found = re.subn(f"^{re.escape(read)}", "", source, count=1, flags=re.MULTILINE)
+    assert found and subscribe in source, "the view no longer reads as exercise 7 says"
+    return moved.replace(subscribe, read[4:] + subscribe)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_exercise_7_the_change_loses_the_wake_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exercise 7 performed: the view's source with the read moved before the subscription,
+    run through the same held window, waits out its timeout (the hub's periodic check, which
+    would also find the message, is set far beyond it)."""
+    page = existing(EXERCISES)[0].read_text(encoding="utf-8")
+    assert "`async with hub.subscribe(room, after)`" in page
+    path = Path(long_polling_views.__file__)
+    changed = types.ModuleType("changed_long_polling_views")
+    changed.__dict__["__file__"] = str(path)
+    exec(compile(exercise_7_change(path.read_text()), str(path), "exec"), changed.__dict__)
+    timeout_s = 3.0
+    with override_settings(PUSHLAB_MISSED_WAKEUP_CHECK_S=60):
+        answer, posted, took_s = await poll_through_the_held_window(
+            monkeypatch, changed.wait_for_messages, "lost-on-purpose", timeout_s
+        )
+    assert answer == posted  # found at last, by the read at the timeout
+    assert took_s >= timeout_s * 0.9, "answered before its timeout: the wake-up was not lost"
+
+
+@pytest.mark.parametrize("number", range(1, 11))
+def test_both_languages_print_the_same_commands(number: int) -> None:
+    """The exercise tests run the commands of the English page; the Russian one prints the
+    same, so a student of either runs what was tested."""
+    english, russian = EXERCISES
+    assert commands(number, english) == commands(number, russian)
+    assert len(re.split(r"^## ", english.read_text(encoding="utf-8"), flags=re.M)) == 11
