@@ -29,13 +29,6 @@ def error_response(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-class ServerBusy(ChatError):
-    """A per-process bound is reached (``PUSHLAB_MAX_LONG_POLLS``): 503, come back later."""
-
-    status = 503
-    retry_after_s = 1.0
-
-
 def chat_error_response(exc: ChatError) -> JsonResponse:
     """The JSON answer to a ``ChatError``, with ``Retry-After`` when it says when to retry."""
     response = error_response(str(exc), exc.status)

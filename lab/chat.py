@@ -1,17 +1,15 @@
 """The chat core that every strategy shares: validation, storage, reading and publishing.
 
 A strategy never writes to the database itself: it calls ``post_message`` (the one
-publish path) and reads with ``messages_after`` / ``messages_following``.
+publish path: it stores, then hands the message to the push seam, ``lab.push``) and reads
+with ``messages_after`` / ``messages_following``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import weakref
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -20,10 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from lab import broker
+from lab import push
 from lab.models import Message, Room, message_json
-
-log = logging.getLogger(__name__)
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 ChatMessage = dict[str, Any]
@@ -39,6 +35,23 @@ class ChatError(ValueError):
 
 class RoomNotFound(ChatError):
     status = 404
+
+
+class ServerBusy(ChatError):
+    """A per-process bound is reached (``PUSHLAB_MAX_LONG_POLLS``): 503, come back later."""
+
+    status = 503
+    retry_after_s = 1.0
+
+
+def admit_held(held: int) -> None:
+    """The one bound on requests held open (long polls, event streams, naive long polls):
+    with ``held`` of them held already, refuse one more at ``PUSHLAB_MAX_LONG_POLLS``. The
+    caller counts the new one before its next ``await``, so the bound is exact."""
+    if held >= settings.PUSHLAB_MAX_LONG_POLLS:
+        raise ServerBusy(
+            f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} waiting requests already"
+        )
 
 
 def validate_room_name(name: object) -> str:
@@ -106,7 +119,7 @@ def post(*, room: str, author: str, text: str, client_id: object = None) -> Post
     commits). The server's own posts take the async twin, ``apost``."""
     posted = store(room=room, author=author, text=text, client_id=client_id)
     if posted.created:
-        transaction.on_commit(lambda: publish(posted.message))
+        transaction.on_commit(lambda: push.publish(posted.message))
     return posted
 
 
@@ -137,12 +150,13 @@ def store(*, room: str, author: str, text: str, client_id: object = None) -> Pos
 
 def store_in_thread(check: Callable[[], None] | None, **message: Any) -> Posted:
     """The database thread's part of ``apost``: ``check`` (a rate limit: raise to refuse),
-    ``store``, then the hooks that push from a thread (``Publisher.asend`` is ``None``)."""
+    ``store``, then the wake-ups of held requests (``push.publish_wakeup``), from this thread,
+    which is there anyway."""
     if check is not None:
         check()
     posted = store(**message)
     if posted.created:
-        publish(posted.message, thread_hooks())
+        push.publish_wakeup(posted.message)
     return posted
 
 
@@ -159,15 +173,16 @@ async def apost(
 ) -> Posted:
     """``post`` for the server's event loop, HTTP and WebSocket: one hop to the database
     thread (``store_in_thread``: it has committed when it returns, since the async path has
-    no outer transaction), then ``apublish`` here for the hooks that push from the loop, so
-    the thread never waits for the loop (docs/decisions.md, "Publishing from the event loop").
+    no outer transaction, and it sent the wake-ups), then the strategies' relays here
+    (``push.arelay``), so the thread never waits for the loop (docs/decisions.md,
+    "Publishing from the event loop").
 
-    The publish is shielded: a client that leaves mid-post cancels its request, not the push
+    The relay is shielded: a client that leaves mid-post cancels its request, not the push
     of a message already stored.
     """
     posted = await astore_in_thread(check, room=room, author=author, text=text, client_id=client_id)
-    if posted.created and (hooks := loop_hooks()):
-        await asyncio.shield(apublish(posted.message, hooks))
+    if posted.created and (relays := push.relays()):
+        await asyncio.shield(push.arelay(posted.message, relays))
     return posted
 
 
@@ -208,126 +223,6 @@ def stored_with_client_id(room: str, client_id: str) -> ChatMessage | None:
     """The room's message sent with ``client_id``, if there is one."""
     found = Message.objects.filter(room__name=room, client_id=client_id).first()
     return None if found is None else found.as_json(room)
-
-
-@dataclass(frozen=True)
-class Publisher:
-    """A strategy's publish hook: push one just-committed message to that strategy's clients.
-
-    ``send`` pushes from a thread; every hook has one (``post`` called by sync code: the
-    shell, ``seed``, tests; and the re-push of ``broker.push_later``). For the server's own
-    posts each hook runs where it costs least: a hook with an ``asend`` (the channel layer,
-    which is async: from a thread it costs a hop to the event loop and back) is awaited on the
-    loop after the store; one without (a plain Redis PUBLISH) is sent from the database
-    thread, which is there anyway, right after the commit."""
-
-    send: Callable[[ChatMessage], None]
-    asend: Callable[[ChatMessage], Awaitable[None]] | None = None
-
-
-Hooks = dict[Publisher, str]
-"""Hooks to run, each once, with the first strategy key that named it (for the logs)."""
-
-_publishers: dict[str, Publisher] = {}
-
-
-def register_publisher(key: str, publisher: Publisher) -> None:
-    """Make ``publish`` call ``publisher`` for strategy ``key``. Strategies register their hook
-    when the app registry is ready (``strategies/apps.py``), so the core never imports them."""
-    _publishers[key] = publisher
-
-
-def registered_publishers() -> dict[str, Publisher]:
-    """The hooks ``publish`` calls, by strategy key: all registered, or only those named in
-    ``PUSHLAB_PUBLISH_ONLY`` (a benchmark of one strategy pays only for that one)."""
-    only = settings.PUSHLAB_PUBLISH_ONLY
-    return {key: hook for key, hook in _publishers.items() if not only or key in only}
-
-
-def hooks_to_run() -> Hooks:
-    """Each registered hook once: several strategies may share one (the wake-up hub)."""
-    hooks: Hooks = {}
-    for key, hook in registered_publishers().items():
-        hooks.setdefault(hook, key)
-    return hooks
-
-
-def thread_hooks() -> Hooks:
-    """The hooks that push from a thread even on the server's post path (no ``asend``)."""
-    return {hook: key for hook, key in hooks_to_run().items() if hook.asend is None}
-
-
-def loop_hooks() -> Hooks:
-    """The hooks that push on the event loop on the server's post path."""
-    return {hook: key for hook, key in hooks_to_run().items() if hook.asend is not None}
-
-
-def publish(message: ChatMessage, hooks: Hooks | None = None) -> None:
-    """Hand a stored message to each registered strategy's push mechanism (or to ``hooks``),
-    from a thread.
-
-    A hook that several strategies share (the wake-up hub) runs once. A failure here loses
-    nothing: the message is stored, polling clients read it, and the push is owed: it is
-    made again, by every hook, once Redis answers (``broker.push_later``), and a push client
-    that gets it fills the gap from the database.
-    """
-    hooks = hooks_to_run() if hooks is None else hooks
-    if not hooks:
-        return
-    if broker.redis_paused():  # the hooks push through Redis, which just failed
-        log.warning("message %s stored, pushed later: Redis failed moments ago", message["id"])
-        broker.push_later(message, push)
-        return
-    if not push(message, hooks):
-        broker.push_later(message, push)
-
-
-def push(message: ChatMessage, hooks: Hooks | None = None) -> bool:
-    """Send ``message`` by each hook (default: all); False if one failed (the rest are then
-    skipped)."""
-    for hook, key in (hooks_to_run() if hooks is None else hooks).items():
-        try:
-            hook.send(message)
-        except Exception as exc:
-            broker.redis_failed(f"publishing message {message['id']} to {key}", exc)
-            return False
-    return True
-
-
-_publish_order: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def apublish(message: ChatMessage, hooks: Hooks | None = None) -> None:
-    """``publish`` on the event loop, for the hooks with an ``asend`` (or ``hooks``); a
-    failure is owed the same way.
-
-    One publish at a time per event loop, in the order the posts were stored: the posts
-    commit one after another in the database thread and resume here in that order, and the
-    lock (first come, first served) keeps a push from overtaking an earlier one in Redis, as
-    the thread's one-at-a-time ``publish`` did.
-    """
-    hooks = loop_hooks() if hooks is None else hooks
-    if not hooks:
-        return
-    loop = asyncio.get_running_loop()
-    order = _publish_order.get(loop)
-    if order is None:
-        order = _publish_order[loop] = asyncio.Lock()
-    async with order:
-        if broker.redis_paused():
-            log.warning("message %s stored, pushed later: Redis failed moments ago", message["id"])
-            broker.push_later(message, push)
-            return
-        for hook, key in hooks.items():
-            assert hook.asend is not None
-            try:
-                await hook.asend(message)
-            except Exception as exc:
-                broker.redis_failed(f"publishing message {message['id']} to {key}", exc)
-                broker.push_later(message, push)
-                return
 
 
 def last_message_id(room: str) -> int:

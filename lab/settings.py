@@ -82,7 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "lab",
-    "strategies",  # the registry: registers each strategy's publish hook with lab.chat
+    "strategies",  # the registry: registers each strategy's publisher with lab.push
     *(strategy.app for strategy in STRATEGIES.values()),  # each package: its static client
 ]
 
@@ -134,6 +134,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = ensure_redis_url()
+# What carries each stored message to the requests held in every server process (lab/push.py):
+# redis://, rediss:// or unix:// (a Redis; by default the site's own), or memory:// (this
+# process only: a one-process demo, fast tests).
+PUSHLAB_PUSH_URL = env("PUSHLAB_PUSH_URL", "") or REDIS_URL
 # Redis connections per server process, each pool bounded on purpose (docs/guarantees.md):
 # the channel layer's pool (per event loop), the wake-up publisher's, and the hub's one
 # subscription. A command that finds its pool busy waits up to POOL_TIMEOUT_S for a free one.

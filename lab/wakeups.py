@@ -1,15 +1,18 @@
-"""Redis wake-ups for held requests (long polls, event streams): one subscription a process.
+"""The wake-up hub: held requests (long polls, event streams) wait here, one subscription a
+process; and the push seam's Redis backend (``RedisBackend``).
 
-Shared push infrastructure, so it lives in the core: strategies that hold requests open
-wait on it and register ``publish_wakeup`` as their publish hook.
+Shared push infrastructure, so it lives in the core: strategies whose clients wait on it
+publish to ``lab.push.WAKE_UPS``, and their views wait with ``WakeUpHub.subscribe``,
+``backlog`` and ``next_messages``.
 
-``post_message`` PUBLISHes each stored message on ``pushlab:room:<room>``. Each
-process keeps ONE pattern subscription to ``pushlab:room:*`` and hands every
-message to the mailboxes of the requests waiting in that room, so a thousand
-waiting requests cost one Redis connection, not a thousand. A message whose wake-up never
-reaches this process (stored by another process on another Redis, by ``manage.py shell``, or
-its PUBLISH lost) is found by the hub's periodic check instead: one query a
-``PUSHLAB_MISSED_WAKEUP_CHECK_S`` for every room with waiters (``WakeUpHub.check_newest``).
+Each stored message is published through the backend ``PUSHLAB_PUSH_URL`` names
+(``lab.push``). With Redis, it is a PUBLISH on ``pushlab:room:<room>``, and each process keeps
+ONE pattern subscription to ``pushlab:room:*``; the hub hands every message to the mailboxes of
+the requests waiting in that room, so a thousand waiting requests cost one Redis connection,
+not a thousand. A message whose wake-up never reaches this process (stored by another process
+on another Redis, by ``manage.py shell``, or its PUBLISH lost) is found by the hub's periodic
+check instead: one query a ``PUSHLAB_MISSED_WAKEUP_CHECK_S`` for every room with waiters
+(``WakeUpHub.check_newest``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lab import chat
-from lab.chat import Publisher
+from lab import chat, push
+from lab.chat import ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,6 @@ WakeUp = dict[str, Any] | None
 
 def room_channel(room: str) -> str:
     return CHANNEL_PREFIX + room
-
-
-_publisher: redis.Redis | None = None
-# Posts arrive on many threads at once; a bounded pool (PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS)
-# makes them share a few connections (a PUBLISH takes well under a millisecond) instead of
-# opening one per thread.
 
 
 def post_path_timeouts() -> dict[str, Any]:
@@ -60,46 +57,21 @@ def post_path_timeouts() -> dict[str, Any]:
     }
 
 
-def publish_wakeup(message: dict[str, Any]) -> None:
-    """PUBLISH a stored message to every process's hub, from a thread (``chat.publish``)."""
-    global _publisher
-    if _publisher is None:
-        pool = redis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS,
-            timeout=settings.PUSHLAB_REDIS_POOL_TIMEOUT_S,
-            client_name="pushlab-wakeup-publisher",
-            **post_path_timeouts(),
-        )
-        _publisher = redis.Redis(connection_pool=pool)
-    _publisher.publish(room_channel(message["room"]), json.dumps(message))
-
-
-def wakeups_published() -> bool:
-    """Whether posts PUBLISH wake-ups (some strategy that holds requests is published to)."""
-    return WAKEUP_PUBLISHER in chat.registered_publishers().values()
-
-
-WAKEUP_PUBLISHER = Publisher(send=publish_wakeup)
-"""The hook of every strategy that holds requests (long polling, SSE): it runs once a message.
-A sync PUBLISH, sent from the database thread right after the store (no ``asend``): measured,
-redis-py's asyncio client spent more CPU on it than the thread does (docs/decisions.md,
-"Publishing from the event loop")."""
-
-
 class Mailbox:
     """One waiter's wake-ups, in the order they came: ``asyncio.Queue``'s ``put_nowait`` and
     ``get`` for a single reader, without the rest. A held long poll or event stream keeps
     one; a ``Queue`` (three deques and an ``Event``) kept about 3 KB more per held request
     (docs/decisions.md, "A long poll's mailbox")."""
 
-    __slots__ = ("cursor", "items", "waiter")
+    __slots__ = ("cursor", "items", "room", "waiter")
 
-    def __init__(self, cursor: int = 0) -> None:
+    def __init__(self, cursor: int = 0, room: str = "") -> None:
         self.items: list[WakeUp] = []
         self.waiter: asyncio.Future[None] | None = None
+        self.room = room
         self.cursor = cursor
-        """The newest id its client holds; its request keeps it up to date."""
+        """The newest id its client holds: ``WakeUpHub.backlog`` and ``next_messages`` move it
+        past what they return."""
 
     def behind(self, newest: int) -> bool:
         """Whether its client lacks a message up to ``newest`` that no wake-up already in the
@@ -129,7 +101,8 @@ SUBSCRIBE_BACKOFF_S = (0.1, 2.0)
 
 
 class WakeUpHub:
-    """This process's one Redis subscription and the long polls waiting on it.
+    """This process's one subscription (through a ``lab.push`` backend) and the requests
+    waiting on it.
 
     The subscription outlives Redis failures: when it breaks (Redis restarted or gone) the
     listener subscribes again, with a growing pause, until Redis answers. Each time the
@@ -140,9 +113,11 @@ class WakeUpHub:
     check (``check_newest``) finds the messages whose wake-up never came here at all.
     """
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, backend: push.PushBackend) -> None:
+        self.backend = backend
         self.waiters: defaultdict[str, set[Mailbox]] = defaultdict(set)
+        self.waiting = 0
+        """How many requests are held right now, in all rooms (``admit``, ``release``)."""
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self.subscriptions = 0
@@ -159,11 +134,6 @@ class WakeUpHub:
         self.checks = 0
         """How many times ``check_newest`` asked the database."""
 
-    @property
-    def waiting(self) -> int:
-        """How many requests are waiting right now, in all rooms."""
-        return sum(len(mailboxes) for mailboxes in self.waiters.values())
-
     def forget(self) -> None:
         """The subscription broke or came back: a message may have gone unheard."""
         self.generation += 1
@@ -175,7 +145,7 @@ class WakeUpHub:
 
         Only while posts publish wake-ups: a benchmark of another strategy turns them off
         (``PUSHLAB_PUBLISH_ONLY``), and a hub that hears nothing knows nothing."""
-        if room in self.based and self._subscribed.is_set() and wakeups_published():
+        if room in self.based and self._subscribed.is_set() and push.wakeups_published():
             return self.newest[room]
         return None
 
@@ -191,6 +161,25 @@ class WakeUpHub:
         for mailboxes in self.waiters.values():
             for mailbox in mailboxes:
                 mailbox.put_nowait(None)
+
+    # --- what the backend calls (lab.push.Listener) ---
+
+    def confirmed(self) -> None:
+        """The subscription is live, the first time or again: from here on no message is
+        missed, and what came before is in the database, so every waiter re-reads."""
+        self.subscriptions += 1
+        self.forget()
+        self._subscribed.set()
+        self.wake_all()
+
+    def heard(self, message: ChatMessage) -> None:
+        """A message published by some process: into the mailbox of each waiter in its room."""
+        room = message["room"]
+        self.newest[room] = max(self.newest.get(room, 0), int(message["id"]))
+        for mailbox in list(self.waiters.get(room, ())):
+            mailbox.put_nowait(message)
+
+    # --- the missed wake-up check ---
 
     async def check_newest(self) -> None:
         """One query for the newest id of every room with waiters: a waiter behind it gets
@@ -230,6 +219,8 @@ class WakeUpHub:
                 self._check_periodically(), name="pushlab-wakeup-check"
             )
 
+    # --- the subscription ---
+
     def _ensure_listening(self) -> None:
         if self._listener is None or self._listener.done():
             self._subscribed.clear()
@@ -239,7 +230,7 @@ class WakeUpHub:
         pause_s = SUBSCRIBE_BACKOFF_S[0]
         while True:
             try:
-                await self._listen_once()
+                await self.backend.listen(self)
             except Exception as exc:  # Redis restarted, gone or refusing: subscribe again
                 log.warning(
                     "wake-up subscription broke (%s: %s); subscribing again",
@@ -254,7 +245,109 @@ class WakeUpHub:
             await asyncio.sleep(pause_s)
             pause_s = min(2 * pause_s, SUBSCRIBE_BACKOFF_S[1])
 
-    async def _listen_once(self) -> None:
+    async def join(self, room: str, cursor: int) -> Mailbox:
+        """Register a waiter whose client holds the room's messages up to ``cursor``, once the
+        subscription is live, so a message stored from here on wakes it: read the backlog
+        after this. If it is not confirmed within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this
+        registers anyway: the waiter is woken (``None``) when it is. Past the bound on held
+        requests it raises ``chat.ServerBusy`` (``chat.admit_held``, checked and counted with
+        no ``await`` between). ``release`` undoes it."""
+        self._ensure_listening()
+        if not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S):
+                    await self._subscribed.wait()
+        # Registered once subscribed (or given up waiting): the confirmation that woke everyone
+        # registered before it is not a spurious wake-up for this one.
+        chat.admit_held(self.waiting)
+        mailbox = Mailbox(cursor, room)
+        self.waiters[room].add(mailbox)
+        self.waiting += 1
+        self._ensure_checking()
+        return mailbox
+
+    def release(self, mailbox: Mailbox) -> None:
+        """The request is over (answered, timed out, client gone); a second call does nothing."""
+        waiting = self.waiters.get(mailbox.room)
+        if waiting is None or mailbox not in waiting:
+            return
+        waiting.discard(mailbox)
+        self.waiting -= 1
+        if not waiting:
+            del self.waiters[mailbox.room]
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, room: str, cursor: int) -> AsyncIterator[Mailbox]:
+        """``join`` for the length of the block: leaving it (answer, timeout or client gone)
+        releases everything."""
+        mailbox = await self.join(room, cursor)
+        try:
+            yield mailbox
+        finally:
+            self.release(mailbox)
+
+    # --- waiting: the one helper of every request held on the hub ---
+
+    async def backlog(self, mailbox: Mailbox) -> list[ChatMessage]:
+        """The room's messages after the mailbox's cursor (a page at most), read once it is
+        registered; the cursor moves past them.
+
+        The common case, the client holding the room's newest message, needs no query: the hub
+        knows the newest id of a room it heard since it last read it (``[]``, without a hop to
+        the database thread). Otherwise one query reads them, and when it finds nothing the
+        hub learns that the cursor is the newest id.
+        """
+        room, after = mailbox.room, mailbox.cursor
+        if self.known_newest(room) == after:
+            return []
+        generation = self.generation
+        messages = await chat.aread_after(room, after)
+        if messages:
+            mailbox.cursor = messages[-1]["id"]
+        else:
+            self.learned(room, after, generation)
+        return messages
+
+    async def next_messages(self, mailbox: Mailbox, timeout: float) -> list[ChatMessage]:
+        """The messages after the mailbox's cursor as soon as a wake-up brings any, or ``[]``
+        after ``timeout`` seconds; the cursor moves past them. A wake-up carries the next
+        message itself; a gap or a ``None`` is filled from the database."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    incoming = await mailbox.get()
+                    found = await chat.amessages_following(mailbox.room, mailbox.cursor, incoming)
+                    if found:
+                        mailbox.cursor = found[-1]["id"]
+                        return found
+        except TimeoutError:
+            return []
+
+
+class RedisBackend(push.PushBackend):
+    """The push seam over Redis pub/sub (``redis://``, ``rediss://``, ``unix://``): a PUBLISH
+    per message from the post threads, one pattern subscription per hub."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._publisher: redis.Redis | None = None
+
+    def publish(self, message: ChatMessage) -> None:
+        """PUBLISH from a thread. Posts arrive on many threads at once; a bounded pool
+        (``PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS``) makes them share a few connections (a
+        PUBLISH takes well under a millisecond) instead of opening one per thread."""
+        if self._publisher is None:
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=settings.PUSHLAB_WAKEUP_PUBLISHER_CONNECTIONS,
+                timeout=settings.PUSHLAB_REDIS_POOL_TIMEOUT_S,
+                client_name="pushlab-wakeup-publisher",
+                **post_path_timeouts(),
+            )
+            self._publisher = redis.Redis(connection_pool=pool)
+        self._publisher.publish(room_channel(message["room"]), json.dumps(message))
+
+    async def listen(self, listener: push.Listener) -> None:
         # The hub's one subscription: a pool of exactly one connection, named in CLIENT LIST.
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url, max_connections=1, client_name="pushlab-wakeup-hub"
@@ -268,59 +361,26 @@ class WakeUpHub:
                 if item["type"] == "psubscribe":
                     # Confirmed, the first time or after redis-py reconnected by itself:
                     # from here on no push is missed; what came before is in the database.
-                    self.subscriptions += 1
-                    self.forget()
-                    self._subscribed.set()
-                    self.wake_all()
-                    continue
-                if item["type"] != "pmessage":
-                    continue
-                message = json.loads(item["data"])
-                room = message["room"]
-                self.newest[room] = max(self.newest.get(room, 0), int(message["id"]))
-                for mailbox in list(self.waiters.get(message["room"], ())):
-                    mailbox.put_nowait(message)
+                    listener.confirmed()
+                elif item["type"] == "pmessage":
+                    listener.heard(json.loads(item["data"]))
             # --8<-- [end:one-subscription]
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
                 await client.aclose()
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, room: str, cursor: int) -> AsyncIterator[Mailbox]:
-        """Register a waiter whose client holds the room's messages up to ``cursor`` (keep the
-        mailbox's ``cursor`` up to date as it gets more); the subscription is live before this
-        yields, so read the backlog inside the block and no wake-up can be missed. If Redis
-        does not confirm the subscription within ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S`` this
-        yields anyway: the waiter is woken (``None``) when it is confirmed. Leaving the block
-        (answer, timeout or client gone) releases everything."""
-        mailbox = Mailbox(cursor)
-        self._ensure_listening()
-        if not self._subscribed.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S):
-                    await self._subscribed.wait()
-        # Registered once subscribed (or given up waiting): a registered waiter is one whose
-        # wake-ups cannot be missed from here on, and the confirmation that woke everyone
-        # registered before it is not a spurious wake-up for this one.
-        self.waiters[room].add(mailbox)
-        self._ensure_checking()
-        try:
-            yield mailbox
-        finally:
-            self.waiters[room].discard(mailbox)
-            if not self.waiters[room]:
-                del self.waiters[room]
 
-
-_hubs: dict[asyncio.AbstractEventLoop, WakeUpHub] = {}
+_hubs: dict[tuple[asyncio.AbstractEventLoop, str], WakeUpHub] = {}
 
 
 def current_hub() -> WakeUpHub:
-    """The hub of the running event loop (a server has one loop; tests make one per test)."""
+    """The hub of the running event loop (a server has one loop; tests make one per test) on
+    the backend ``PUSHLAB_PUSH_URL`` names."""
     loop = asyncio.get_running_loop()
-    for other in [other for other in _hubs if other.is_closed()]:
+    for other in [other for other in _hubs if other[0].is_closed()]:
         del _hubs[other]
-    if loop not in _hubs:
-        _hubs[loop] = WakeUpHub(settings.REDIS_URL)
-    return _hubs[loop]
+    key = (loop, settings.PUSHLAB_PUSH_URL)
+    if key not in _hubs:
+        _hubs[key] = WakeUpHub(push.backend_for(key[1]))
+    return _hubs[key]

@@ -1,5 +1,5 @@
-"""The registry as a Django app: when the app registry is ready, every strategy's publish
-hook is registered with the core (``lab.chat.register_publisher``)."""
+"""The registry as a Django app: when the app registry is ready, every strategy's publisher
+is registered with the core's push seam (``lab.push.register_publisher``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class StrategiesConfig(AppConfig):
     verbose_name = "pushlab strategies"
 
     def ready(self) -> None:
-        from lab import chat
+        from lab import push
         from strategies import STRATEGIES
 
         unknown = [key for key in settings.PUSHLAB_PUBLISH_ONLY if key not in STRATEGIES]
@@ -23,6 +23,6 @@ class StrategiesConfig(AppConfig):
                 f"known: {', '.join(STRATEGIES)}"
             )
         for strategy in STRATEGIES.values():
-            hook = strategy.publisher()
-            if hook is not None:
-                chat.register_publisher(strategy.key, hook)
+            publisher = strategy.publisher()
+            if publisher is not None:
+                push.register_publisher(strategy.key, publisher)

@@ -2,10 +2,10 @@
 
 A strategy is only a transport. Storage, ids, validation and authorship live in
 ``lab.chat``; a strategy's package holds everything that varies by strategy: its server side
-(URL patterns, a consumer, a publish hook), its browser client and that client's page
+(URL patterns, a consumer, its publisher), its browser client and that client's page
 configuration, its Locust user, the test suite's client for it, its colour and label, and
 what its design predicts about a benchmark run. The core never imports this package: the
-registry hands each publish hook to ``lab.chat`` (``strategies/apps.py``).
+registry hands each publisher to the push seam, ``lab.push`` (``strategies/apps.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from django.urls import URLPattern
 
-if TYPE_CHECKING:  # lab.chat needs the app registry, which is built from this module
-    from lab.chat import Publisher
+if TYPE_CHECKING:  # lab.settings imports this module: the core is loaded only when used
+    from lab.push import Publisher
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,10 @@ class Strategy:
         return []
 
     def publisher(self) -> Publisher | None:
-        """The hook that pushes a just-committed message to this strategy's clients, or
-        ``None`` for a pull-only strategy. Registered with ``lab.chat`` when the app registry
-        is ready (``strategies/apps.py``); called once per message after commit: its ``asend``
-        on the event loop for the server's posts, its ``send`` from a thread for sync callers.
-        Strategies that share a mechanism return equal hooks, which then run once a message."""
+        """How a just-committed message reaches this strategy's clients: ``lab.push.WAKE_UPS``
+        (they wait on the core's hub), a ``lab.push.Relay`` of its own, or ``None`` for a
+        pull-only strategy. Registered with ``lab.push`` when the app registry is ready
+        (``strategies/apps.py``); strategies that share a publisher get it once a message."""
         return None
 
     def page_config(self) -> dict[str, Any]:

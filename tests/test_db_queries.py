@@ -93,9 +93,10 @@ async def test_a_long_poll_reads_at_its_timeout_while_posts_publish_no_wakeups()
 
 
 def test_the_hub_forgets_what_it_knew_when_its_subscription_breaks_or_returns() -> None:
+    from lab.push import backend_for
     from lab.wakeups import WakeUpHub
 
-    hub = WakeUpHub("redis://unused")
+    hub = WakeUpHub(backend_for("redis://unused"))
     hub._subscribed.set()
     hub.learned("room", 5, hub.generation)
     assert hub.known_newest("room") == 5 and hub.known_newest("other") is None

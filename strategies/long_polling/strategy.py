@@ -11,7 +11,7 @@ from django.urls import URLPattern, path
 from strategies.base import Strategy
 
 if TYPE_CHECKING:
-    from lab.chat import Publisher
+    from lab.push import Publisher
 
 
 class LongPolling(Strategy):
@@ -37,6 +37,6 @@ class LongPolling(Strategy):
         return [path("rooms/<str:room>/messages/wait", wait_for_messages, name="messages-wait")]
 
     def publisher(self) -> Publisher:
-        from lab.wakeups import WAKEUP_PUBLISHER
+        from lab.push import WAKE_UPS
 
-        return WAKEUP_PUBLISHER
+        return WAKE_UPS

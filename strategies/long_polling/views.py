@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from lab import chat
-from lab.api import ServerBusy, cursor_param, json_errors, messages_body
-from lab.chat import ChatError, ChatMessage
-from lab.wakeups import WakeUpHub, current_hub
+from lab.api import cursor_param, json_errors, messages_body
+from lab.chat import ChatError
+from lab.wakeups import current_hub
 
 
 def timeout_param(request: HttpRequest) -> float:
@@ -23,24 +21,6 @@ def timeout_param(request: HttpRequest) -> float:
     if not 0 < timeout <= top:  # also refuses nan and inf
         raise ChatError(f"timeout must be more than 0 and at most {top} seconds")
     return timeout
-
-
-async def read_backlog(hub: WakeUpHub, room: str, after: int) -> list[ChatMessage]:
-    """The room's messages after ``after``, read once the waiter is registered (and again as
-    the last look of a poll that timed out).
-
-    The common case of a long poll, the client holding the room's newest message, needs no
-    query: the hub knows the newest id of a room it heard since it last read it (``[]``,
-    without a hop to the database thread). Otherwise one query reads them, and when it finds
-    nothing the hub learns that ``after`` is the newest id.
-    """
-    if hub.known_newest(room) == after:
-        return []
-    generation = hub.generation
-    messages = await chat.aread_after(room, after)
-    if not messages:
-        hub.learned(room, after, generation)
-    return messages
 
 
 @json_errors
@@ -57,20 +37,13 @@ async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
     timeout = timeout_param(request)
     after = cursor_param(request)
     hub = current_hub()
-    async with hub.subscribe(room, after) as wakeups:
-        if hub.waiting > settings.PUSHLAB_MAX_LONG_POLLS:  # counted after joining: exact
-            raise ServerBusy(
-                f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} long polls already"
-            )
-        messages = await read_backlog(hub, room, after)
-        try:
-            async with asyncio.timeout(timeout):
-                while not messages:
-                    incoming = await wakeups.get()
-                    messages = await chat.amessages_following(room, after, incoming)
-        except TimeoutError:
-            # A last look, for a message whose wake-up was lost: none is needed while the
-            # hub knows the client holds the newest id (the common case: a quiet room; the
-            # hub's periodic check keeps that knowledge true for unannounced messages).
-            messages = await read_backlog(hub, room, after)
+    async with hub.subscribe(room, after) as mailbox:  # past the bound: 503 (ServerBusy)
+        messages = (
+            await hub.backlog(mailbox)
+            or await hub.next_messages(mailbox, timeout)
+            # Timed out: a last look, for a message whose wake-up was lost. It asks nothing
+            # while the hub knows the client holds the newest id (the common case: a quiet
+            # room; the hub's periodic check keeps that knowledge true).
+            or await hub.backlog(mailbox)
+        )
     return JsonResponse(messages_body(messages, after))

@@ -10,13 +10,13 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from lab import chat
-from lab.api import ServerBusy, cursor_param, json_errors, messages_body
+from lab.api import cursor_param, json_errors, messages_body
 from strategies.long_polling.views import timeout_param  # the same contract, the same rule
 
 
 class Waiting:
-    """Requests this process holds in the loop, bounded like the hub's by
-    ``PUSHLAB_MAX_LONG_POLLS``."""
+    """Requests this process holds in the loop: not on the hub, so counted apart, and bounded
+    by the same rule (``chat.admit_held``)."""
 
     count = 0
 
@@ -29,8 +29,7 @@ async def wait_by_asking(request: HttpRequest, room: str) -> JsonResponse:
     room = chat.validate_room_name(room)
     timeout = timeout_param(request)
     after = cursor_param(request)
-    if Waiting.count >= settings.PUSHLAB_MAX_LONG_POLLS:
-        raise ServerBusy(f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} waiting requests")
+    chat.admit_held(Waiting.count)
     Waiting.count += 1
     try:
         messages = await chat.aread_after(room, after)  # also refuses a cursor past the newest

@@ -11,7 +11,7 @@ from django.urls import URLPattern, path
 from strategies.base import Strategy
 
 if TYPE_CHECKING:
-    from lab.chat import Publisher
+    from lab.push import Publisher
 
 
 class ServerSentEvents(Strategy):
@@ -34,10 +34,10 @@ class ServerSentEvents(Strategy):
         return [path("rooms/<str:room>/events", event_stream, name="messages-events")]
 
     def publisher(self) -> Publisher:
-        """The wake-up hub's PUBLISH, shared with long polling (it then runs once a message)."""
-        from lab.wakeups import WAKEUP_PUBLISHER
+        """The hub's wake-ups, shared with long polling (published once a message)."""
+        from lab.push import WAKE_UPS
 
-        return WAKEUP_PUBLISHER
+        return WAKE_UPS
 
     def page_config(self) -> dict[str, Any]:
         return {"sseKeepaliveS": settings.PUSHLAB_SSE_KEEPALIVE_S}

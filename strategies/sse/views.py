@@ -1,26 +1,27 @@
 """The SSE endpoint: ``GET /api/rooms/<room>/events`` (``?after=<id>``, or ``Last-Event-ID``).
 
 Each stored message is one event: ``id:`` is its id, ``data:`` its JSON. The stream
-subscribes to the wake-up hub before it reads the backlog (no lost wake-up), fills gaps with
-``messages_following`` (the hub's periodic check wakes it for a message stored without a
-wake-up reaching this process), and writes a ``: keepalive`` comment after
+joins the wake-up hub before it reads the backlog (no lost wake-up) and waits with the hub's
+helpers, as a long poll does (``WakeUpHub.backlog``, ``next_messages``: gaps are filled from
+the database, and the hub's periodic check wakes it for a message stored without a wake-up
+reaching this process); it writes a ``: keepalive`` comment after
 ``PUSHLAB_SSE_KEEPALIVE_S`` without a message. When the client leaves, Django cancels the
-response and the ``async with`` releases the subscription.
+response and the body's ``finally`` releases its place on the hub.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from lab import chat
-from lab.api import ServerBusy, cursor_param, json_errors
+from lab.api import cursor_param, json_errors
 from lab.chat import ChatError
-from lab.wakeups import current_hub
+from lab.wakeups import Mailbox, WakeUpHub, current_hub
 
 RECONNECT_MS = 1000
 """Sent as ``retry:``: how long ``EventSource`` waits before it reconnects by itself."""
@@ -47,44 +48,42 @@ def resume_cursor(request: HttpRequest, newest: int) -> int:
     return after
 
 
-async def events(room: str, after: int) -> AsyncIterator[bytes]:
-    """The stream's body: what the client missed, then each new message as it is stored."""
-    cursor = after
-    yield f"retry: {RECONNECT_MS}\n\n".encode()  # also sends the headers through at once
-    async with current_hub().subscribe(room, cursor) as wakeups:
-        messages = await chat.amessages_after(room, cursor)
+async def events(hub: WakeUpHub, mailbox: Mailbox) -> AsyncIterator[bytes]:
+    """The stream's body, on a mailbox joined before the stream started: what the client
+    missed, then each new message as it is stored, and a keepalive after
+    ``PUSHLAB_SSE_KEEPALIVE_S`` without one."""
+    keepalive_s = settings.PUSHLAB_SSE_KEEPALIVE_S
+    try:
+        yield f"retry: {RECONNECT_MS}\n\n".encode()  # also sends the headers through at once
+        messages = await hub.backlog(mailbox)
         while True:
             for message in messages:
                 yield event(message)
-                cursor = wakeups.cursor = message["id"]
             if len(messages) >= settings.PUSHLAB_PAGE_LIMIT:  # a long backlog: its next page
-                messages = await chat.amessages_after(room, cursor)
-                continue
-            try:
-                async with asyncio.timeout(settings.PUSHLAB_SSE_KEEPALIVE_S):
-                    incoming = await wakeups.get()
-            except TimeoutError:
+                messages = await hub.backlog(mailbox)
+            elif not (messages := await hub.next_messages(mailbox, keepalive_s)):
                 yield b": keepalive\n\n"
-                messages = []
-                continue
-            messages = await chat.amessages_following(room, cursor, incoming)
+    finally:
+        hub.release(mailbox)
 
 
 @json_errors
 async def event_stream(request: HttpRequest, room: str) -> HttpResponse:
     """Check everything that can be refused with a JSON 4xx/503, then start the stream.
 
-    The bound is checked as the request arrives, before the stream subscribes: streams
-    starting in the same instant may pass it together, by a few."""
+    The stream joins the hub here, before its headers go out, so the bound on held requests
+    is checked exactly as for a long poll (``WakeUpHub.join``) and still answered with a JSON
+    503. Its body releases the place when it ends; a body that never starts (the client left
+    first) releases it when it is dropped (``weakref.finalize``)."""
     if request.method != "GET":
         return JsonResponse({"error": "only GET is allowed here"}, status=405)
     room = chat.validate_room_name(room)
     after = resume_cursor(request, await chat.alast_message_id(room))
-    if current_hub().waiting >= settings.PUSHLAB_MAX_LONG_POLLS:
-        raise ServerBusy(
-            f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} waiting requests already"
-        )
-    response = StreamingHttpResponse(events(room, after), content_type="text/event-stream")
+    hub = current_hub()
+    mailbox = await hub.join(room, after)
+    body = events(hub, mailbox)
+    weakref.finalize(body, hub.release, mailbox)
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response

@@ -10,7 +10,6 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.urls import URLPattern, path
@@ -18,7 +17,7 @@ from django.urls import URLPattern, path
 from strategies.base import Strategy
 
 if TYPE_CHECKING:
-    from lab.chat import Publisher
+    from lab.push import Publisher
 
 
 class WebSocket(Strategy):
@@ -51,16 +50,17 @@ class WebSocket(Strategy):
         return [path("ws/chat/<str:room>/", ChatConsumer.as_asgi())]
 
     def publisher(self) -> Publisher:
-        from lab.chat import Publisher
+        """A relay of its own: the channel layer, which the lecture's consumers listen on."""
+        from lab.push import Relay
 
-        return Publisher(send=send_to_sockets, asend=asend_to_sockets)
+        return Relay(send=send_to_sockets)
 
 
-async def asend_to_sockets(message: dict[str, Any]) -> None:
+async def send_to_sockets(message: dict[str, Any]) -> None:
     """Hand a stored message to the room's group on the channel layer (every process).
 
     Bounded: a stalled Redis must not hold the post. Past ``PUSHLAB_REDIS_COMMAND_TIMEOUT_S``
-    it goes on without the push (the message is stored and owed: ``lab.broker.push_later``)."""
+    it goes on without the push (the message is stored and owed: ``lab.push``)."""
     from strategies.websocket.consumers import group_name
 
     layer = get_channel_layer()
@@ -71,8 +71,3 @@ async def asend_to_sockets(message: dict[str, Any]) -> None:
         layer.group_send(group_name(message["room"]), event),
         settings.PUSHLAB_REDIS_COMMAND_TIMEOUT_S,
     )
-
-
-def send_to_sockets(message: dict[str, Any]) -> None:
-    """``asend_to_sockets`` from a thread (``lab.chat.publish``)."""
-    async_to_sync(asend_to_sockets)(message)
