@@ -172,12 +172,15 @@ class WakeUpHub:
         self._subscribed.set()
         self.wake_all()
 
+    # --8<-- [start:hand-out]
     def heard(self, message: ChatMessage) -> None:
         """A message published by some process: into the mailbox of each waiter in its room."""
         room = message["room"]
         self.newest[room] = max(self.newest.get(room, 0), int(message["id"]))
         for mailbox in list(self.waiters.get(room, ())):
             mailbox.put_nowait(message)
+
+    # --8<-- [end:hand-out]
 
     # --- the missed wake-up check ---
 
