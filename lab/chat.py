@@ -50,7 +50,8 @@ def admit_held(held: int) -> None:
     caller counts the new one before its next ``await``, so the bound is exact."""
     if held >= settings.PUSHLAB_MAX_LONG_POLLS:
         raise ServerBusy(
-            f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} waiting requests already"
+            f"this server holds {settings.PUSHLAB_MAX_LONG_POLLS} waiting requests already "
+            "(long polls and event streams)"
         )
 
 
