@@ -199,7 +199,6 @@ LOGGING = {
 }
 
 # --- pushlab's own settings (docs/running.md lists them) ---
-PUSHLAB_POLL_INTERVAL_MS = env_int("PUSHLAB_POLL_INTERVAL_MS", 1000)
 PUSHLAB_LONG_POLL_TIMEOUT_S = env_int("PUSHLAB_LONG_POLL_TIMEOUT_S", 25)
 PUSHLAB_LONG_POLL_MAX_TIMEOUT_S = 60
 # How often each process's wake-up hub asks the database for the newest id of every room that
@@ -248,10 +247,10 @@ PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
 # fresh session bucket each time, not a fresh address bucket. Both are kept in Redis.
 PUSHLAB_RATE_LIMIT_ADDRESS_BURST = env_int("PUSHLAB_RATE_LIMIT_ADDRESS_BURST", 300)
 PUSHLAB_RATE_LIMIT_ADDRESS_PER_S = env_float("PUSHLAB_RATE_LIMIT_ADDRESS_PER_S", 60.0)
-# Per server process; the full benchmark opens a few hundred of each. MAX_LONG_POLLS bounds every
-# request held open on the wake-up hub (long polls and event streams alike).
+# Per server process; the full benchmark opens a few hundred. MAX_LONG_POLLS bounds every
+# request held open on the wake-up hub (long polls and event streams alike); the WebSocket
+# strategy bounds its sockets with its own PUSHLAB_MAX_WEBSOCKETS.
 PUSHLAB_MAX_LONG_POLLS = env_int("PUSHLAB_MAX_LONG_POLLS", 2000)
-PUSHLAB_MAX_WEBSOCKETS = env_int("PUSHLAB_MAX_WEBSOCKETS", 2000)
 # A WebSocket whose client sends nothing for PING_INTERVAL is pinged, and closed if no pong
 # comes within PING_TIMEOUT. A client that stops reading never answers, so the server drops
 # it and the frames it buffered for it: this bounds what a slow reader can make it hold.

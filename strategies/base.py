@@ -38,6 +38,33 @@ class Prediction:
     """A short name for a chart: "Short polling: one poll every 1000 ms"."""
 
 
+@dataclass(frozen=True)
+class HotPath:
+    """A strategy's own hot path, declared as data that ``benchmarks.run.hotpaths`` and the
+    floor (``benchmarks.run.floor``) interpret: which of the benchmark's loads drives it, on
+    which endpoint, and how the floor does the same job with the least work a server can do.
+
+    ``pushlab bench`` runs the job against the strategy's server and against the floor and
+    reports the ratio (the framework tax)."""
+
+    job: str
+    """Its name in hotpaths.json and in summary.json's ``floor.<job>``: ``stream``."""
+    load: Literal["poll", "wait", "stream", "broadcast"]
+    """``poll``: GETs back to back (CPU per request); ``wait``: held requests answered by
+    posts and asked again; ``stream``: held responses that write each post; ``broadcast``:
+    WebSockets in one room, one of them sending (CPU per delivery for the last three)."""
+    path: str
+    """The endpoint, ``{room}`` standing for the room: ``/api/rooms/{room}/events``."""
+    unit: Literal["request", "delivery"] = "delivery"
+    delivery_line: str = ""
+    """``stream``: a line of the body that starts with this carries one message
+    (``data:`` for an event stream); other lines (keepalives, ``id:``) are not deliveries."""
+    floor_twin: str | None = None
+    """``module:app``: a bare ASGI app that serves ``path`` on the floor. It gets the floor's
+    store as ``scope["floor"]`` (with ``scope["room"]`` and ``scope["after"]`` checked), so it
+    imports nothing of the benchmark. ``None``: the floor's own poll, wait or broadcast."""
+
+
 def measured(result: Mapping[str, Any], figure: str) -> float | None:
     """A (possibly dotted) figure of a strategy's result, if the run recorded it."""
     value: Any = result
@@ -84,11 +111,15 @@ class Strategy:
     a request per client per poll interval, one held request answered and re-asked per
     delivery, a store query per held request per check interval, or only the deliveries
     pushed down open connections."""
-    hot_path_job: str | None = None
-    """The ``benchmarks.run.hotpaths`` job that does this strategy's own work (``poll``,
-    ``long-poll``, ``naive-long-poll``, ``broadcast``, ``stream``): ``pushlab bench`` runs it
-    against the strategy's server and against the bare-ASGI floor, and reports the ratio (the
-    framework tax). ``None``: only the post job is compared."""
+    hot_path: HotPath | None = None
+    """This strategy's own work as a ``benchmarks.run.hotpaths`` job, run against its server
+    and against the bare-ASGI floor. ``None``: only the post job is compared."""
+    titles: Mapping[str, str] = {}
+    """The title in other languages, by language code (``{"ru": "Длинный опрос"}``): the
+    Russian pages, report and charts use it; a title kept in Latin letters needs none."""
+    capacity_reason: Mapping[str, str] = {}
+    """Why this technique's capacity ends where it does, one Markdown sentence or two per
+    language code (``en``, ``ru``): the docs' capacity page lists them in registry order."""
     in_quick_profile = True
     """False: ``pushlab bench``'s quick profile (``make bench``, ~3 minutes) leaves it to
     ``--profile full`` unless ``--strategies`` names it."""
@@ -129,6 +160,11 @@ class Strategy:
         """What this technique's design predicts for a run with ``config`` (summary.json's),
         given its ``result``; the report checks each and the charts draw them."""
         return []
+
+    @property
+    def hot_path_job(self) -> str | None:
+        """The name of this strategy's hot-path job (``hot_path.job``), if it has one."""
+        return self.hot_path.job if self.hot_path else None
 
     @property
     def app(self) -> str:

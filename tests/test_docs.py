@@ -313,8 +313,7 @@ def test_every_strategy_has_its_page_in_both_languages(key: str, language: str) 
     assert f"`{key}`" in text, "the page names its registry key"
     assert Path(strategy.client_script).name in text, "the page shows the browser client"
     assert strategy.locust_user in text, "the page names the strategy's Locust user"
-    suffix = "" if language == "en" else f".{language}"
-    assert f'--8<-- "costs-{key}{suffix}.md"' in text, "the page includes its costs table"
+    assert f"<!-- costs: {key} -->" in text, "the page shows its costs table"
     assert "```mermaid" in text and "sequenceDiagram" in text, "the page has a sequence diagram"
     assert "<!-- chart: timeline.png -->" in text, "the page shows the run's timeline"
     nav_entry = str(page.relative_to(DOCS)).replace(os.sep, "/")
@@ -586,8 +585,6 @@ def test_the_worked_example_lists_exactly_the_files_that_added_sse() -> None:
         "docs/strategies/sse.md",
         "docs/ru/strategies/sse.md",
         "mkdocs.yml",
-        "docs/_generated/costs-sse.md",
-        "docs/_generated/costs-sse.ru.md",
     ]
     for name in others:
         text = (REPO / name).read_text(encoding="utf-8")
@@ -733,7 +730,9 @@ def test_generator_never_ranks_a_failed_strategy() -> None:
     assert "WebSocket" not in pages["answers.md"].split("3. ")[0]
     failure = summary["strategies"]["websocket"]["failure"]
     assert f"**failed**: {failure}" in pages["reference-run.md"]
-    assert "**failed**" in pages["costs-websocket.md"]
+    titles = reference_docs.strategy_titles()
+    costs = reference_docs.costs_page(summary, "websocket", titles, reference_docs.ENGLISH)
+    assert "**failed**" in costs
     assert "In the sweep" not in pages["answers.md"]
 
 
@@ -789,3 +788,20 @@ def test_generator_answers_how_many_clients_one_core_holds() -> None:
         "did not run the capacity scenario"
         in reference_docs.render_pages(build_summary())["capacity.md"]
     )
+
+
+def test_a_strategy_page_shows_its_costs_or_that_the_run_did_not_measure_it() -> None:
+    """The docs hook turns ``<!-- costs: KEY -->`` into the strategy's numbers in the reference
+    run; a strategy the run did not measure (one added after it) gets a note, not numbers."""
+    reference = load_if_present(reference_docs.REFERENCE_DIR)
+    titles = reference_docs.strategy_titles()
+    for language in LANGUAGE_DIRS:
+        lang = docs_hook.phrases_of(language)
+        costs = reference_docs.costs_page(reference, "sse", titles, lang)
+        shown = docs_hook.costs_markdown("before\n<!-- costs: sse -->\nafter", language)
+        assert shown == f"before\n{costs}\nafter"
+    summary = build_summary()
+    del summary["strategies"]["sse"]
+    for lang in reference_docs.LANGUAGES:
+        text = reference_docs.costs_page(summary, "sse", titles, lang)
+        assert "`sse`" in text and summary["run_id"] in text and "|" not in text

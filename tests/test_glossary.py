@@ -46,6 +46,23 @@ def russian_texts() -> dict[str, str]:
     texts = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in files}
     for notebook in (REPO / "notebooks").glob("*.ru.ipynb"):
         texts[str(notebook.relative_to(REPO))] = notebook_text(notebook)
+    return {**texts, **russian_of_the_registry()}
+
+
+def russian_of_the_registry() -> dict[str, str]:
+    """Each row's Russian (its title, its capacity reason) and the costs table the docs hook
+    draws on its Russian page."""
+    from benchmarks.report import reference_docs
+    from benchmarks.results.summary import load_if_present
+    from strategies import STRATEGIES
+
+    summary = load_if_present(reference_docs.REFERENCE_DIR)
+    titles = reference_docs.strategy_titles()
+    texts = {}
+    for key, strategy in STRATEGIES.items():
+        row = [strategy.titles.get("ru", ""), strategy.capacity_reason.get("ru", "")]
+        costs = reference_docs.costs_page(summary, key, titles, reference_docs.RUSSIAN)
+        texts[f"the registry row {key}"] = "\n".join([*row, costs])
     return texts
 
 

@@ -14,7 +14,7 @@ the short-polling interval prediction is checked in the main reading:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from benchmarks.report.chart_parts import strategy_title
@@ -148,12 +148,7 @@ def why_it_broke(
     if driver == "polls":
         sentences += polls_explained(reference, held, server_limit, config)
     else:
-        if driver == "requests per delivery":
-            sentences += requests_per_delivery_explained(reference, load)
-        elif driver == "checks":
-            sentences += checks_explained(reference, config)
-        else:
-            sentences += deliveries_explained()
+        sentences += DRIVER_EXPLAINED[driver](reference, load, config)
         sentences.append(core_full_sentence(reference, held, server_limit))
     sentences += memory_explained(steps)
     return sentences
@@ -232,6 +227,16 @@ def deliveries_explained() -> list[str]:
         "An open connection costs nothing while the room is silent; the work is pushing each "
         "message down each socket, so CPU follows deliveries/s, not clients."
     ]
+
+
+Explainer = Callable[[Mapping[str, Any], str, Mapping[str, Any]], list[str]]
+DRIVER_EXPLAINED: dict[str, Explainer] = {
+    "requests per delivery": lambda step, load, config: requests_per_delivery_explained(step, load),
+    "checks": lambda step, load, config: checks_explained(step, config),
+    "deliveries": lambda step, load, config: deliveries_explained(),
+}
+"""What each ``Strategy.capacity_driver`` but ``polls`` says about a step the core held, before
+the core-full arithmetic they share (polls have their own)."""
 
 
 def core_full_sentence(

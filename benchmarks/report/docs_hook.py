@@ -1,11 +1,13 @@
 """The MkDocs hook (mkdocs.yml: ``hooks``): what the docs take from the code while they build.
 
-It serves the reference run's charts at ``reference/charts/`` and replaces three markers in
+It serves the reference run's charts at ``reference/charts/`` and replaces four markers in
 a page, in the page's language (``docs/ru/`` is Russian): ``<!-- chart: NAME.png -->`` with
 that chart and the question it answers (or a note while it is absent),
-``<!-- scenarios -->`` with what each profile runs (``benchmarks.run.scenarios``) and
+``<!-- scenarios -->`` with what each profile runs (``benchmarks.run.scenarios``),
 ``<!-- results-schema -->`` with the tables of ``summary.json``'s records
-(``benchmarks.results.summary``), so no page restates what the code defines.
+(``benchmarks.results.summary``) and ``<!-- costs: KEY -->`` with that strategy's numbers in
+the reference run beside the best of all (or a note that the run did not measure it), so no
+page restates what the code defines and a new strategy's page needs no generated file.
 """
 
 from __future__ import annotations
@@ -16,11 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report.chart_language import question_in
-from benchmarks.report.reference_docs import LANGUAGES, REFERENCE_DIR, Language
-from benchmarks.results.summary import schema_markdown
+from benchmarks.report.reference_docs import (
+    LANGUAGES,
+    REFERENCE_DIR,
+    Language,
+    costs_page,
+    strategy_titles,
+)
+from benchmarks.results.summary import load_if_present, schema_markdown
 
 CHART_MARKER = re.compile(r"<!-- chart: ([a-z0-9_]+\.png) -->")
 """A chart marker on a page; lower-case names only, so prose can mention ``NAME.png``."""
+COSTS_MARKER = re.compile(r"<!-- costs: ([a-z0-9-]+) -->")
+"""A strategy page's table of its numbers in the reference run (``reference_docs.costs_page``)."""
 SCHEMA_MARKER = "<!-- results-schema -->"
 """Replaced by ``benchmarks.results.summary.schema_markdown()`` in the page's language."""
 
@@ -122,11 +132,21 @@ def page_language(page_src_uri: str) -> str:
     return "ru" if page_src_uri.startswith("ru/") else "en"
 
 
+def costs_markdown(markdown: str, language: str) -> str:
+    """Each ``<!-- costs: KEY -->`` replaced by that strategy's costs in the reference run."""
+    if not COSTS_MARKER.search(markdown):
+        return markdown
+    summary, titles, lang = load_if_present(REFERENCE_DIR), strategy_titles(), phrases_of(language)
+    return COSTS_MARKER.sub(lambda found: costs_page(summary, found[1], titles, lang), markdown)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace each ``<!-- chart: NAME.png -->`` with the reference run's chart, the
-    ``<!-- scenarios -->`` marker with the profiles' scenario table and the
-    ``<!-- results-schema -->`` marker with the records of summary.json."""
+    ``<!-- scenarios -->`` marker with the profiles' scenario table, the
+    ``<!-- results-schema -->`` marker with the records of summary.json and each
+    ``<!-- costs: KEY -->`` with that strategy's costs in the reference run."""
     language = page_language(page.file.src_uri)
+    markdown = costs_markdown(markdown, language)
     if SCENARIOS_MARKER in markdown:
         markdown = markdown.replace(SCENARIOS_MARKER, scenarios_markdown(language))
     if SCHEMA_MARKER in markdown:

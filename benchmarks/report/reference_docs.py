@@ -1,7 +1,9 @@
 """What the docs take from the committed reference run (``results/reference/``).
 
 ``python -m benchmarks.report.reference_docs`` rewrites ``docs/_generated/*.md`` (the numbers
-tables and the answers the home page gives) from ``results/reference/summary.json``;
+tables and the answers the home page gives) from ``results/reference/summary.json``; a
+strategy's own costs table (``costs_page``) is drawn by the MkDocs hook while the docs
+build, so a strategy added to the registry needs no generated file;
 ``--check`` only reports drift, and tests/test_docs.py runs it. Numbers a hand-written page
 quotes mid-sentence sit between ``<!-- figure: PATH -->`` markers, and the same command
 rewrites them (``FIGURE``). What MkDocs does with the
@@ -30,6 +32,7 @@ from benchmarks.results.summary import (
     number,
 )
 from benchmarks.run.scenarios import CAPACITY_LOADS
+from strategies import STRATEGIES
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REFERENCE_DIR = REPO / "results" / "reference"
@@ -88,7 +91,8 @@ class Language:
     units: dict[str, tuple[str, ...]]
     """Unit of a figure (``ms``, ``B``) → its forms (one, [few,] many)."""
     titles: dict[str, str]
-    """Strategy key → its name in this language (the registry's title when absent)."""
+    """Strategy key → its name in this language, from its row (``Strategy.titles``); the
+    registry's title when the row has none for this language."""
     phrases: dict[str, str]
 
     @classmethod
@@ -100,7 +104,11 @@ class Language:
             decimal=data["decimal"],
             columns=dict(data["columns"]),
             units={unit: tuple(forms) for unit, forms in data["units"].items()},
-            titles=dict(data["titles"]),
+            titles={
+                key: strategy.titles[code]
+                for key, strategy in STRATEGIES.items()
+                if code in strategy.titles
+            },
             phrases=dict(data["phrases"]),
         )
 
@@ -137,8 +145,6 @@ LANGUAGES = (ENGLISH, RUSSIAN)
 
 def strategy_titles() -> dict[str, str]:
     """Registry key → title, in registry order (the docs' order everywhere)."""
-    from strategies import STRATEGIES
-
     return {key: strategy.title for key, strategy in STRATEGIES.items()}
 
 
@@ -267,8 +273,6 @@ def requests_per_minute(result: StrategyResult) -> float:
 
 def short_polling_growth(summary: Summary, lang: Language) -> str:
     """Why short polling's cost grows with clients even when nobody writes, in numbers."""
-    from strategies import STRATEGIES
-
     interval = summary.get("config", {}).get("poll_interval_ms") or 1000
     # The strategy's own arithmetic: one poll per interval.
     idle_rate = STRATEGIES["short-polling"].predictions({"poll_interval_ms": interval}, {})[0]
@@ -381,7 +385,13 @@ def capacity_page(summary: Summary | None, titles: dict[str, str], lang: Languag
         loads = capacity[key]
         cells = " | ".join(capacity_cell(loads.get(load), lang) for load in CAPACITY_LOADS)
         lines.append(f"| {lang.title(key, titles)} | {cells} |")
-    lines += ["", lang.text("capacity_why")]
+    lines += ["", lang.text("capacity_why"), ""]
+    lines += [
+        f"- **{lang.title(key, titles)}** {STRATEGIES[key].capacity_reason[lang.code]}"
+        for key in titles
+        if lang.code in STRATEGIES[key].capacity_reason
+    ]
+    lines += ["", lang.text("capacity_why_after"), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -393,8 +403,6 @@ def render_pages(summary: Summary | None) -> dict[str, str]:
         pages[f"reference-run{lang.suffix}.md"] = reference_run_page(summary, titles, lang)
         pages[f"answers{lang.suffix}.md"] = answers_page(summary, titles, lang)
         pages[f"capacity{lang.suffix}.md"] = capacity_page(summary, titles, lang)
-        for key in titles:
-            pages[f"costs-{key}{lang.suffix}.md"] = costs_page(summary, key, titles, lang)
     return pages
 
 

@@ -1,15 +1,19 @@
 """A lean asyncio load generator for the hot paths: the same jobs against pushlab and the floor.
 
 Each job drives one hot path for a few seconds and divides the server's CPU time
-(``GET /api/metrics``, read just before and after) by the units it served:
+(``GET /api/metrics``, read just before and after) by the units it served. A strategy's row
+declares its job (``Strategy.hot_path``: name, load, path); the loads are:
 
-- ``poll``: clients ask ``GET .../messages?after=N`` back to back (half of them get the
+- ``poll``: clients ask ``GET <path>?after=N`` back to back (half of them get the
   room's 5 messages, half nothing new): CPU per request;
-- ``long-poll``: clients hold ``.../messages/wait``; messages are posted at a steady rate;
+- ``wait``: clients hold ``<path>?after=N``; messages are posted at a steady rate;
   each answer and the client's next wait is a delivery: CPU per delivery;
+- ``stream``: clients hold ``<path>?after=0`` open while messages are posted at a steady
+  rate; each line of the body that starts with the row's ``delivery_line`` is a delivery;
 - ``broadcast``: WebSocket clients in one room, one of them sending a frame at a steady
   rate: CPU per delivered frame;
-- ``post``: ``POST .../messages`` one after another into a room nobody listens to: CPU per post.
+- and the ``post`` job of every run: ``POST .../messages`` one after another into a room
+  nobody listens to: CPU per post.
 
 It runs as its own process (``python -m benchmarks.run.hotpaths``), pinned by the runner to
 the other core, and prints one JSON object. No Locust and no gevent: this client costs
@@ -33,17 +37,14 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
-JOBS = ("poll", "long-poll", "naive-long-poll", "broadcast", "stream", "post")
-UNITS = {
-    "poll": "request",
-    "long-poll": "delivery",
-    "naive-long-poll": "delivery",
-    "broadcast": "delivery",
-    "stream": "delivery",
-    "post": "post",
-}
-WAIT_PATHS = {"long-poll": "wait", "naive-long-poll": "naive-wait"}
-"""The endpoint each long-poll job holds: the hub's wake-up, or the lecture's loop."""
+from strategies import STRATEGIES
+from strategies.base import HotPath
+
+HOT_PATHS = {s.hot_path.job: s.hot_path for s in STRATEGIES.values() if s.hot_path}
+"""Each strategy's own job, by name, as its registry row declares it."""
+POST = HotPath(job="post", load="poll", path="/api/rooms/{room}/messages")
+JOBS = (*HOT_PATHS, "post")
+UNITS = {**{job: hot_path.unit for job, hot_path in HOT_PATHS.items()}, "post": "post"}
 POLL_CLIENTS = 20
 POLL_BACKLOG = 5
 WAIT_CLIENTS = 50
@@ -216,8 +217,9 @@ async def run_for(seconds: float, loop_body: Any) -> None:
         await loop_body()
 
 
-async def poll_job(target: Target, seconds: float) -> Job:
-    room, job = target.room("poll"), Job("poll", seconds)
+async def poll_job(target: Target, seconds: float, hot_path: HotPath) -> Job:
+    room, job = target.room(hot_path.job), Job(hot_path.job, seconds)
+    path = hot_path.path.format(room=room)
     (poster,) = await target.sessions(room, 1)
     for number in range(POLL_BACKLOG):
         await poster.post(room, f"backlog {number}")
@@ -225,13 +227,13 @@ async def poll_job(target: Target, seconds: float) -> Job:
 
     def poller(client: HttpClient, after: int) -> Any:
         async def once() -> None:
-            status, _ = await client.request("GET", f"/api/rooms/{room}/messages?after={after}")
+            status, _ = await client.request("GET", f"{path}?after={after}")
             job.units += 1
             job.errors += status != 200
 
         return once
 
-    await asyncio.gather(*(c.get_json(f"/api/rooms/{room}/messages") for c in clients))
+    await asyncio.gather(*(c.get_json(path) for c in clients))
     loops = [run_for(seconds, poller(c, POLL_BACKLOG * (i % 2))) for i, c in enumerate(clients)]
     await target.measured(job, asyncio.gather(*loops))
     for client in [poster, *clients]:
@@ -252,8 +254,9 @@ async def steady_posts(senders: list[HttpClient], room: str, per_s: float, secon
     return sent
 
 
-async def long_poll_job(target: Target, seconds: float, name: str = "long-poll") -> Job:
-    room, job = target.room(name), Job(name, seconds)
+async def long_poll_job(target: Target, seconds: float, hot_path: HotPath) -> Job:
+    room, job = target.room(hot_path.job), Job(hot_path.job, seconds)
+    held = hot_path.path.format(room=room)
     senders = await target.sessions(room, POST_SESSIONS)
     waiters = [target.client() for _ in range(WAIT_CLIENTS)]
     stop = asyncio.Event()
@@ -261,7 +264,7 @@ async def long_poll_job(target: Target, seconds: float, name: str = "long-poll")
     async def wait_loop(client: HttpClient) -> None:
         after = 0
         while not stop.is_set():
-            path = f"/api/rooms/{room}/messages/{WAIT_PATHS[name]}?after={after}&timeout=10"
+            path = f"{held}?after={after}&timeout=10"
             try:
                 answer = await client.get_json(path, timeout=20)
             except (HttpError, OSError, asyncio.IncompleteReadError, TimeoutError):
@@ -287,17 +290,17 @@ async def long_poll_job(target: Target, seconds: float, name: str = "long-poll")
     return job
 
 
-async def naive_long_poll_job(target: Target, seconds: float) -> Job:
-    return await long_poll_job(target, seconds, "naive-long-poll")
-
-
-async def read_events(client: HttpClient, path: str, job: Job, opened: asyncio.Event) -> None:
-    """Hold one event stream (``text/event-stream``, chunked) and count its ``data:`` lines:
-    one per delivered message; ``retry:`` and ``: keepalive`` lines are not deliveries."""
+async def read_events(
+    client: HttpClient, path: str, job: Job, opened: asyncio.Event, delivery_line: str = "data:"
+) -> None:
+    """Hold one stream (a chunked response) and count its lines that start with
+    ``delivery_line``: one per delivered message (an event stream's ``data:``; its
+    ``retry:`` and ``: keepalive`` lines are not deliveries)."""
+    marker = delivery_line.encode()
     reader, writer = await asyncio.open_connection(client.host, client.port)
     try:
         request = f"GET {path} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n"
-        writer.write((request + "Accept: text/event-stream\r\n\r\n").encode())
+        writer.write((request + "Accept: */*\r\n\r\n").encode())
         status_line = await reader.readline()
         if b" 200 " not in status_line:
             raise HttpError(f"GET {path} answered {status_line!r}")
@@ -309,19 +312,20 @@ async def read_events(client: HttpClient, path: str, job: Job, opened: asyncio.E
             pending += await reader.readexactly(size)
             await reader.readline()  # the CRLF after each chunk
             *lines, pending = pending.split(b"\n")
-            job.units += sum(line.startswith(b"data:") for line in lines)
+            job.units += sum(line.startswith(marker) for line in lines)
     finally:
         writer.close()
 
 
-async def stream_job(target: Target, seconds: float) -> Job:
-    """Event streams held open while messages are posted: server CPU per event delivered."""
-    room, job = target.room("stream"), Job("stream", seconds)
+async def stream_job(target: Target, seconds: float, hot_path: HotPath) -> Job:
+    """Streams held open while messages are posted: server CPU per message delivered."""
+    room, job = target.room(hot_path.job), Job(hot_path.job, seconds)
     senders = await target.sessions(room, POST_SESSIONS)
     opened = [asyncio.Event() for _ in range(WAIT_CLIENTS)]
-    path = f"/api/rooms/{room}/events?after=0"
+    path = hot_path.path.format(room=room) + "?after=0"
     readers = [
-        asyncio.create_task(read_events(target.client(), path, job, event)) for event in opened
+        asyncio.create_task(read_events(target.client(), path, job, event, hot_path.delivery_line))
+        for event in opened
     ]
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
     await asyncio.sleep(0.5)  # every stream is subscribed before the first post
@@ -339,8 +343,9 @@ async def stream_job(target: Target, seconds: float) -> Job:
     return job
 
 
-async def broadcast_job(target: Target, seconds: float) -> Job:
-    room, job = target.room("broadcast"), Job("broadcast", seconds)
+async def broadcast_job(target: Target, seconds: float, hot_path: HotPath) -> Job:
+    room, job = target.room(hot_path.job), Job(hot_path.job, seconds)
+    path = hot_path.path.format(room=room)
     sessions = await target.sessions(room, BROADCAST_CLIENTS)
     origin = f"http://{target.host}:{target.port}"
     sockets = []
@@ -348,7 +353,7 @@ async def broadcast_job(target: Target, seconds: float) -> Job:
         cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
         sockets.append(
             await ws_connect(
-                f"ws://{target.host}:{target.port}/ws/chat/{room}/",
+                f"ws://{target.host}:{target.port}{path}",
                 origin=origin,  # type: ignore[arg-type]
                 additional_headers=[("Cookie", cookie)] if cookie else None,
                 compression=None,
@@ -391,9 +396,9 @@ async def broadcast_job(target: Target, seconds: float) -> Job:
     return job
 
 
-async def post_job(target: Target, seconds: float) -> Job:
+async def post_job(target: Target, seconds: float, hot_path: HotPath = POST) -> Job:
     """A fixed number of posts (the rate limit allows POSTS_PER_SESSION per session)."""
-    room, job = target.room("post"), Job("post", seconds)
+    room, job = target.room(hot_path.job), Job(hot_path.job, seconds)
     senders = await target.sessions(room, POST_SESSIONS)
 
     async def post_all() -> None:
@@ -566,14 +571,16 @@ async def idle_burst_job(target: Target, seconds: float) -> dict[str, Any]:
     }
 
 
-RUNNERS = {
-    "poll": poll_job,
-    "long-poll": long_poll_job,
-    "naive-long-poll": naive_long_poll_job,
-    "broadcast": broadcast_job,
-    "stream": stream_job,
-    "post": post_job,
-}
+LOADS = {"poll": poll_job, "wait": long_poll_job, "stream": stream_job, "broadcast": broadcast_job}
+"""What drives each kind of hot path (``HotPath.load``)."""
+
+
+async def run_job(target: Target, name: str, seconds: float) -> Job:
+    """The job ``name``: a registry row's hot path under its load, or the post job."""
+    if name == "post":
+        return await post_job(target, seconds)
+    hot_path = HOT_PATHS[name]
+    return await LOADS[hot_path.load](target, seconds, hot_path)
 
 
 async def run_jobs(url: str, jobs: list[str], seconds: float) -> dict[str, Any]:
@@ -585,7 +592,7 @@ async def run_jobs(url: str, jobs: list[str], seconds: float) -> dict[str, Any]:
             if name == "idle-burst":
                 results[name] = await idle_burst_job(target, seconds)
                 continue
-            results[name] = (await RUNNERS[name](target, seconds)).as_dict()
+            results[name] = (await run_job(target, name, seconds)).as_dict()
         except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError) as exc:
             results[name] = {"unit": UNITS.get(name), "failure": f"{type(exc).__name__}: {exc}"}
     target.monitor.close()
@@ -599,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="load per job")
     args = parser.parse_args(argv)
     jobs = [job for job in args.jobs.split(",") if job]
-    unknown = [job for job in jobs if job not in RUNNERS and job != "idle-burst"]
+    unknown = [job for job in jobs if job not in JOBS and job != "idle-burst"]
     if unknown:
         parser.error(f"unknown job {', '.join(unknown)}")
     from lab.open_files import raise_open_files_limit

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 
-from strategies.base import Prediction, Strategy, measured
+from strategies.base import HotPath, Prediction, Strategy, measured
 
 
 class NaiveLongPolling(Strategy):
@@ -27,8 +27,18 @@ class NaiveLongPolling(Strategy):
     locust_user = "strategies.naive_long_polling.locust_user:NaiveLongPollingUser"
     test_receiver = "tests.test_naive_long_polling:NaiveLongPollingReceiver"
     healthy_state = "waiting"
-    hot_path_job = "naive-long-poll"
+    hot_path = HotPath(
+        job="naive-long-poll", load="wait", path="/api/rooms/{room}/messages/naive-wait"
+    )
+    """The floor's least work for this job is the same held request as long polling's."""
     capacity_driver = "checks"
+    titles = {"ru": "Наивный длинный опрос"}
+    capacity_reason = {
+        "en": "asks the database every `PUSHLAB_NAIVE_POLL_MS` for every waiting client, so "
+        "its clients cost the server even when nobody writes.",
+        "ru": "спрашивает базу каждые `PUSHLAB_NAIVE_POLL_MS` за каждого ждущего клиента, так "
+        "что его клиенты нагружают сервер, даже когда никто не пишет.",
+    }
     in_quick_profile = False  # five strategies took ~4.3 min on 2 cores; measured in full
     settings = {"PUSHLAB_NAIVE_POLL_MS": 100}
     """How often a waiting request asks the database for messages after its cursor."""

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.html import format_html
 
-from strategies.base import Prediction, Strategy, measured, sends_per_client_per_min
+from strategies.base import HotPath, Prediction, Strategy, measured, sends_per_client_per_min
 
 
 class ShortPolling(Strategy):
@@ -24,8 +24,22 @@ class ShortPolling(Strategy):
     locust_user = "strategies.short_polling.locust_user:ShortPollingUser"
     test_receiver = "tests.clients:ShortPollingReceiver"
     healthy_state = "polling"
-    hot_path_job = "poll"
+    hot_path = HotPath(job="poll", load="poll", path="/api/rooms/{room}/messages", unit="request")
     capacity_driver = "polls"
+    settings = {"PUSHLAB_POLL_INTERVAL_MS": 1000}
+    """How often the browser client asks for new messages."""
+    titles = {"ru": "Короткий опрос"}
+    capacity_reason = {
+        "en": "pays for every client every interval whether or not anyone writes: requests per "
+        "second = clients / interval, so its limit is one core divided by the CPU of one poll. "
+        "In busy rooms every client also posts about every 5 s, and a post costs the server "
+        "several polls, so the same core holds fewer clients there.",
+        "ru": "платит за каждого клиента каждый интервал, пишет кто-нибудь или нет: запросов в "
+        "секунду = клиентов / интервал, поэтому его предел — ядро, делённое на CPU одного "
+        "опроса. В оживлённых комнатах каждый клиент ещё и пишет примерно раз в 5 с, а одна "
+        "отправка стоит серверу нескольких опросов, поэтому там то же ядро держит меньше "
+        "клиентов.",
+    }
 
     def page_config(self) -> dict[str, Any]:
         return {"pollIntervalMs": settings.PUSHLAB_POLL_INTERVAL_MS}

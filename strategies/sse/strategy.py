@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.urls import URLPattern, path
 
-from strategies.base import Strategy
+from strategies.base import HotPath, Strategy
 
 if TYPE_CHECKING:
     from lab.push import Publisher
@@ -23,7 +23,21 @@ class ServerSentEvents(Strategy):
     locust_user = "strategies.sse.locust_user:ServerSentEventsUser"
     test_receiver = "tests.test_sse:EventStreamReceiver"
     healthy_state = "streaming"
-    hot_path_job = "stream"
+    hot_path = HotPath(
+        job="stream",
+        load="stream",
+        path="/api/rooms/{room}/events",
+        delivery_line="data:",
+        floor_twin="strategies.sse.floor:app",
+    )
+    capacity_reason = {
+        "en": "pays per delivery, an event down a response already open, so deliveries per "
+        "second set its limit, not the number of idle clients; memory per connection is what "
+        "caps idle ones.",
+        "ru": "платят за доставку — событие в уже открытый ответ, поэтому их предел задаёт "
+        "число доставок в секунду, а не число молчащих клиентов; молчащих ограничивает память "
+        "на соединение.",
+    }
     settings = {"PUSHLAB_SSE_KEEPALIVE_S": 15.0}
     """Seconds without a message before the stream sends a ``: keepalive`` comment, so proxies
     and idle timeouts do not close it and a client that left is noticed on the next write."""

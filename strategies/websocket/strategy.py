@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.urls import URLPattern, path
 
-from strategies.base import Strategy
+from strategies.base import HotPath, Strategy
 
 if TYPE_CHECKING:
     from lab.push import Publisher
@@ -30,7 +30,18 @@ class WebSocket(Strategy):
     test_receiver = "tests.clients:WebSocketReceiver"
     sends_over = "websocket"
     healthy_state = "connected"
-    hot_path_job = "broadcast"
+    hot_path = HotPath(job="broadcast", load="broadcast", path="/ws/chat/{room}/")
+    settings = {"PUSHLAB_MAX_WEBSOCKETS": 2000}
+    """Open sockets one server process accepts; past it a handshake is closed with 4013."""
+    titles = {"ru": "Веб-сокеты"}
+    capacity_reason = {
+        "en": "pays per delivery, a frame down a connection already open, so deliveries per "
+        "second set its limit, not the number of idle clients; memory per connection is what "
+        "caps idle ones.",
+        "ru": "платят за доставку — кадр по уже открытому соединению, поэтому их предел "
+        "задаёт число доставок в секунду, а не число молчащих клиентов; молчащих ограничивает "
+        "память на соединение.",
+    }
 
     def page_config(self) -> dict[str, Any]:
         """The close codes websocket.js must tell apart from "the server went away"."""
