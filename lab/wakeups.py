@@ -70,8 +70,7 @@ class Mailbox:
         self.waiter: asyncio.Future[None] | None = None
         self.room = room
         self.cursor = cursor
-        """The newest id its client holds: ``WakeUpHub.backlog`` and ``next_messages`` move it
-        past what they return."""
+        """The newest id its client holds; its request keeps it up to date."""
 
     def behind(self, newest: int) -> bool:
         """Whether its client lacks a message up to ``newest`` that no wake-up already in the
@@ -291,37 +290,33 @@ class WakeUpHub:
 
     # --- waiting: the one helper of every request held on the hub ---
 
-    async def backlog(self, mailbox: Mailbox) -> list[ChatMessage]:
-        """The room's messages after the mailbox's cursor (a page at most), read once it is
-        registered; the cursor moves past them.
+    async def backlog(self, room: str, after: int) -> list[ChatMessage]:
+        """The room's messages after ``after`` (a page at most), read once the waiter is
+        registered (and again as the last look of a long poll that timed out).
 
         The common case, the client holding the room's newest message, needs no query: the hub
         knows the newest id of a room it heard since it last read it (``[]``, without a hop to
         the database thread). Otherwise one query reads them, and when it finds nothing the
-        hub learns that the cursor is the newest id.
+        hub learns that ``after`` is the newest id.
         """
-        room, after = mailbox.room, mailbox.cursor
         if self.known_newest(room) == after:
             return []
         generation = self.generation
         messages = await chat.aread_after(room, after)
-        if messages:
-            mailbox.cursor = messages[-1]["id"]
-        else:
+        if not messages:
             self.learned(room, after, generation)
         return messages
 
     async def next_messages(self, mailbox: Mailbox, timeout: float) -> list[ChatMessage]:
         """The messages after the mailbox's cursor as soon as a wake-up brings any, or ``[]``
-        after ``timeout`` seconds; the cursor moves past them. A wake-up carries the next
-        message itself; a gap or a ``None`` is filled from the database."""
+        after ``timeout`` seconds. A wake-up carries the next message itself; a gap or a
+        ``None`` is filled from the database."""
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     incoming = await mailbox.get()
                     found = await chat.amessages_following(mailbox.room, mailbox.cursor, incoming)
                     if found:
-                        mailbox.cursor = found[-1]["id"]
                         return found
         except TimeoutError:
             return []

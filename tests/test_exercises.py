@@ -186,7 +186,7 @@ async def test_exercise_7_a_lost_wake_up_is_caught(monkeypatch: pytest.MonkeyPat
 
 def exercise_7_change(source: str) -> str:
     """The page's *Change*: the backlog read moved before the subscription."""
-    read = "        messages = await read_backlog(hub, room, after)\n"
+    read = "        messages = await hub.backlog(room, after)\n"
     subscribe = "    async with hub.subscribe(room, after) as wakeups:\n"
     moved, found = re.subn(f"^{re.escape(read)}", "", source, count=1, flags=re.MULTILINE)
     assert found and subscribe in source, "the view no longer reads as exercise 7 says"

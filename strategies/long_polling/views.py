@@ -37,13 +37,12 @@ async def wait_for_messages(request: HttpRequest, room: str) -> JsonResponse:
     timeout = timeout_param(request)
     after = cursor_param(request)
     hub = current_hub()
-    async with hub.subscribe(room, after) as mailbox:  # past the bound: 503 (ServerBusy)
-        messages = (
-            await hub.backlog(mailbox)
-            or await hub.next_messages(mailbox, timeout)
-            # Timed out: a last look, for a message whose wake-up was lost. It asks nothing
-            # while the hub knows the client holds the newest id (the common case: a quiet
-            # room; the hub's periodic check keeps that knowledge true).
-            or await hub.backlog(mailbox)
-        )
+    # Past the bound on held requests, subscribe raises ServerBusy: a JSON 503.
+    async with hub.subscribe(room, after) as wakeups:
+        messages = await hub.backlog(room, after)
+        if not messages:
+            # Nothing yet: wait. Timed out: a last look, for a message whose wake-up was lost;
+            # it asks nothing while the hub knows the client holds the newest id (the common
+            # case: a quiet room; the hub's periodic check keeps that knowledge true).
+            messages = await hub.next_messages(wakeups, timeout) or await hub.backlog(room, after)
     return JsonResponse(messages_body(messages, after))

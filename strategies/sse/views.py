@@ -55,12 +55,13 @@ async def events(hub: WakeUpHub, mailbox: Mailbox) -> AsyncIterator[bytes]:
     keepalive_s = settings.PUSHLAB_SSE_KEEPALIVE_S
     try:
         yield f"retry: {RECONNECT_MS}\n\n".encode()  # also sends the headers through at once
-        messages = await hub.backlog(mailbox)
+        messages = await hub.backlog(mailbox.room, mailbox.cursor)
         while True:
             for message in messages:
                 yield event(message)
+                mailbox.cursor = message["id"]
             if len(messages) >= settings.PUSHLAB_PAGE_LIMIT:  # a long backlog: its next page
-                messages = await hub.backlog(mailbox)
+                messages = await hub.backlog(mailbox.room, mailbox.cursor)
             elif not (messages := await hub.next_messages(mailbox, keepalive_s)):
                 yield b": keepalive\n\n"
     finally:
