@@ -292,12 +292,6 @@ def rates_per_s(ui: LocustUI, user_class: str) -> tuple[float, float]:
     return (last - first) / elapsed, (last_http - first_http) / elapsed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="benchmarks/load/users.py's sending_ends_at is set at a stop's drain and never reset: "
-    "after the web UI's Stop the next run's senders send nothing, so the guide's second and "
-    "third classes measure about 0 (resetting it at test_start makes this pass)",
-)
 def test_locusts_rates_are_what_the_class_predicts(
     demo_server: ServerProcess, tmp_path: Path
 ) -> None:

@@ -50,8 +50,10 @@ def wire_drain(environment: Environment, **_: Any) -> None:
 
 
 def plan_workers_sending(environment: Environment, **_: Any) -> None:
-    """On a master, as a run starts: when its workers' senders will stop by the plan (a master
-    starts no client of its own to learn it from)."""
+    """As a run starts: forget the last run's stop (``make locust`` runs again in the same
+    process), and on a master, plan when its workers' senders will stop (a master starts no
+    client of its own to learn it from)."""
+    users.reopen_sending()
     if isinstance(environment.runner, MasterRunner):
         scenario = users.SCENARIO
         users.plan_sending(time.time() + scenario.duration_s - scenario.drain_s)

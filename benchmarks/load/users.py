@@ -87,6 +87,13 @@ def plan_sending(until: float) -> float:
     return sending_ends_at
 
 
+def reopen_sending() -> None:
+    """A new run starts in this process (the web UI's Start after a Stop): the end the last
+    run's stop set no longer holds, or its senders would send nothing."""
+    global sending_ends_at
+    sending_ends_at = float("inf")
+
+
 def log_process_account() -> None:
     """One line for whoever watches Locust's console (``make locust``): what its stop found."""
     if process_account.expected:
