@@ -150,8 +150,10 @@ PUSHLAB_REDIS_COMMAND_TIMEOUT_S = env_float("PUSHLAB_REDIS_COMMAND_TIMEOUT_S", 2
 # After a Redis step of a post fails, posts skip Redis this long (lab/broker.py).
 PUSHLAB_REDIS_RETRY_AFTER_S = env_float("PUSHLAB_REDIS_RETRY_AFTER_S", 3.0)
 # PUSHLAB_CHANNEL_LAYER: "pubsub" (RedisPubSubChannelLayer: one PUBLISH per group_send, fanned
-# out in each process; the default, the cheaper one) or "redis" (RedisChannelLayer, the lecture's).
-# `pushlab serve/bench --layer` set it; docs/decisions.md has what each costs.
+# out in each process; the default, the cheaper one), "redis" (RedisChannelLayer, the lecture's)
+# or "memory" (channels' InMemoryChannelLayer: one process only, for in-process tests and a
+# one-process demo; sockets of other processes never hear of a message).
+# `pushlab serve/bench --layer` set the Redis ones; docs/decisions.md has what each costs.
 PUSHLAB_CHANNEL_LAYER = env("PUSHLAB_CHANNEL_LAYER", "pubsub")
 if PUSHLAB_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
@@ -177,8 +179,12 @@ elif PUSHLAB_CHANNEL_LAYER == "redis":
             },
         }
     }
+elif PUSHLAB_CHANNEL_LAYER == "memory":
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
-    raise ValueError(f"PUSHLAB_CHANNEL_LAYER is redis or pubsub, not {PUSHLAB_CHANNEL_LAYER!r}")
+    raise ValueError(
+        f"PUSHLAB_CHANNEL_LAYER is redis, pubsub or memory, not {PUSHLAB_CHANNEL_LAYER!r}"
+    )
 
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 LOGIN_URL = "/admin/login/"

@@ -1,16 +1,21 @@
 """The WebSocket consumer through channels.testing's WebsocketCommunicator, on the real
-ASGI application (origin check, sessions, routing) and the session's Redis channel layer.
+ASGI application (origin check, sessions, routing) and the session's Redis channel layer;
+the delivery tests run again on the in-memory layer (``PUSHLAB_CHANNEL_LAYER=memory``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import runpy
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.test import override_settings
 
 from lab import chat
 from lab.asgi import application
@@ -19,6 +24,23 @@ from lab.models import Message
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOM = "lobby"
+SETTINGS = Path(__file__).resolve().parent.parent / "lab" / "settings.py"
+
+
+def layers_of_settings(kind: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """CHANNEL_LAYERS as lab/settings.py builds it for PUSHLAB_CHANNEL_LAYER=kind."""
+    monkeypatch.setenv("PUSHLAB_CHANNEL_LAYER", kind)
+    return dict(runpy.run_path(str(SETTINGS))["CHANNEL_LAYERS"])
+
+
+@pytest.fixture(params=["session-layer", "memory"])
+def layer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The session's Redis layer, or the one PUSHLAB_CHANNEL_LAYER=memory configures."""
+    if request.param == "session-layer":
+        yield request.param
+        return
+    with override_settings(CHANNEL_LAYERS=layers_of_settings("memory", monkeypatch)):
+        yield request.param
 
 
 def communicator(room: str = ROOM, query: str = "", origin: bytes = b"http://127.0.0.1") -> Any:
@@ -37,7 +59,8 @@ async def connected(room: str = ROOM, query: str = "") -> AsyncIterator[Any]:
         await socket.disconnect()
 
 
-async def test_a_sent_message_comes_back_stored_with_the_lectures_key() -> None:
+async def test_a_sent_message_comes_back_stored_with_the_lectures_key(layer: str) -> None:
+    assert isinstance(get_channel_layer(), InMemoryChannelLayer) == (layer == "memory")
     async with connected() as socket:
         await socket.send_to(text_data=json.dumps({"message": " hello "}))
         frame = await socket.receive_json_from(timeout=5)
@@ -47,7 +70,7 @@ async def test_a_sent_message_comes_back_stored_with_the_lectures_key() -> None:
     assert await Message.objects.acount() == 1
 
 
-async def test_everyone_in_the_room_receives_it_and_other_rooms_do_not() -> None:
+async def test_everyone_in_the_room_receives_it_and_other_rooms_do_not(layer: str) -> None:
     async with connected() as ann, connected() as bob, connected("elsewhere") as eve:
         await ann.send_json_to({"message": "for the lobby"})
         for socket in (ann, bob):
@@ -55,13 +78,13 @@ async def test_everyone_in_the_room_receives_it_and_other_rooms_do_not() -> None
         assert await eve.receive_nothing(timeout=0.3)
 
 
-async def test_a_message_posted_over_http_reaches_the_socket() -> None:
+async def test_a_message_posted_over_http_reaches_the_socket(layer: str) -> None:
     async with connected() as socket:
         stored = await chat.apost_message(room=ROOM, author="ann", text="from a poller")
         assert await socket.receive_json_from(timeout=5) == stored
 
 
-async def test_messages_arrive_once_in_id_order() -> None:
+async def test_messages_arrive_once_in_id_order(layer: str) -> None:
     async with connected() as sender, connected() as reader:
         for n in range(1, 11):
             await sender.send_json_to({"message": f"m{n}"})
@@ -69,6 +92,13 @@ async def test_messages_arrive_once_in_id_order() -> None:
         assert [f["id"] for f in frames] == list(range(1, 11))
         assert [f["message"] for f in frames] == [f"m{n}" for n in range(1, 11)]
         assert await reader.receive_nothing(timeout=0.3)
+
+
+def test_the_memory_setting_is_channels_in_memory_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    layers = layers_of_settings("memory", monkeypatch)
+    assert layers == {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with pytest.raises(ValueError, match="redis, pubsub or memory"):
+        layers_of_settings("memcached", monkeypatch)
 
 
 BAD_FRAMES = [
