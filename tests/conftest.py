@@ -1,4 +1,4 @@
-"""Shared fixtures.
+"""Shared fixtures, and the tier checks (tests/tiers.py: what ``make test`` leaves out).
 
 lab.settings starts a private Redis when REDIS_URL is unset and exports REDIS_URL,
 so in-process tests and the server processes started here share one Redis.
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from lab.serverproc import ServerProcess
+from tests import tiers
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
 # (benchmarks.run.locust_run.HOT_PATH_SECONDS).
 # Set before any test module imports benchmarks.run.runner; the runs' subprocesses inherit it.
 os.environ.setdefault("PUSHLAB_HOT_PATH_SECONDS", "1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Describe every collected test's tier for tests/test_tiers.py, before ``-m`` deselects."""
+    config.stash[tiers.DESCRIBED_ITEMS] = {item.nodeid: tiers.describe(item) for item in items}
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test not marked slow or browser fails if it starts a process (tests/tiers.py)."""
+    if tiers.tier_marks(request.node):
+        yield
+        return
+    with tiers.no_child_processes(request.node.nodeid):
+        yield
 
 
 @pytest.fixture(scope="session")

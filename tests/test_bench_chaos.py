@@ -36,6 +36,7 @@ def test_scenarios_option_replaces_the_profile_list() -> None:
     assert "chaos" in PROFILES["full"].scenarios
 
 
+@pytest.mark.slow
 def test_an_unknown_scenario_is_a_clear_usage_error() -> None:
     finished = subprocess.run(
         [sys.executable, "-m", "lab.cli", "bench", "--scenarios", "chat,storm"],

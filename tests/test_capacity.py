@@ -433,6 +433,7 @@ def test_the_report_explains_naive_long_polling_by_its_queries_not_its_deliverie
     assert "costs nothing while the room is silent" not in text
 
 
+@pytest.mark.slow
 def test_capacity_charts_are_drawn_only_for_a_run_with_capacity(tmp_path: Path) -> None:
     from benchmarks.report.markdown import write_charts
 

@@ -41,6 +41,7 @@ def test_every_chart_has_a_russian_title_axis_labels_and_strategy_names(chart: o
     assert not [n for n in numbers if re.search(r"\d\.\d", n)], "decimal points left"
 
 
+@pytest.mark.slow
 def test_pushlab_charts_lang_ru_writes_russian_charts_beside_the_english(tmp_path: Path) -> None:
     run_dir = save(tmp_path / "run", build_summary())
     assert pushlab(["charts", str(run_dir), "--lang", "ru"]) == 0

@@ -46,6 +46,7 @@ def notebooks_text() -> str:
     )
 
 
+@pytest.mark.slow
 def test_strict_build_has_no_broken_links(built_site: Path) -> None:
     assert (built_site / "strategies" / "websocket" / "index.html").is_file()
     assert (built_site / "ru" / "exercises" / "index.html").is_file()
@@ -56,6 +57,7 @@ EXTERNAL_ASSET = re.compile(
 )
 
 
+@pytest.mark.slow
 def test_the_built_pages_load_nothing_from_the_internet(built_site: Path) -> None:
     """No script, stylesheet, font or image from another host: the site must work offline
     (tests/test_docs_offline.py checks in a browser what the theme's scripts fetch)."""
@@ -108,6 +110,7 @@ def chrome_strings(html: str) -> set[str]:
 ENGLISH_ONLY_CHROME = {"Built with Material for MkDocs", "Made with"}
 
 
+@pytest.mark.slow
 def test_russian_pages_have_the_theme_chrome_in_russian(built_site: Path) -> None:
     """A Russian reader sees no English search box, table of contents or footer: every
     string the theme has in English and Russian is the Russian one on /ru/ pages."""
@@ -173,6 +176,7 @@ INCLUDE_MARKER = re.compile(r"--8\s*<\s*--")
 SOURCE_INCLUDE = re.compile(r'^\s*--8<-- "((?:lab|strategies|benchmarks)/[^"]+)"\s*$', re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_no_page_shows_an_unrendered_include(built_site: Path) -> None:
     """A mangled include (``--8 < --"x"``) is not an include: it lands on the page as text."""
     shown = {
@@ -219,6 +223,7 @@ def included_lines(source: str) -> list[str]:
     return [line for line in lines if not SECTION_MARKER.search(line)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("page", "source"),
     [pytest.param(p, s, id=f"{p.relative_to(DOCS)}:{s}") for p, s in source_includes()],
@@ -281,6 +286,7 @@ def test_russian_pages_show_the_charts_the_english_pages_show() -> None:
             assert russian == english, twin.relative_to(REPO)
 
 
+@pytest.mark.slow
 def test_russian_pages_caption_the_charts_in_russian(built_site: Path) -> None:
     """Each chart's question under it is Russian on the Russian charts page, as are the table
     of what each profile runs and the notes the docs hook writes."""
@@ -294,6 +300,7 @@ def test_russian_pages_caption_the_charts_in_russian(built_site: Path) -> None:
     assert "каждый пишущий, примерно раз в" in metrics and "who sends" not in metrics
 
 
+@pytest.mark.slow
 def test_russian_pages_use_russian_charts_when_the_run_has_them(built_site: Path) -> None:
     charts = reference_docs.REFERENCE_DIR / "charts"
     html = (built_site / "ru" / "charts" / "index.html").read_text(encoding="utf-8")

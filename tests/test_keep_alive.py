@@ -11,8 +11,12 @@ import http.client
 import time
 from pathlib import Path
 
+import pytest
+
 from lab.cli import KEEP_ALIVE_S
 from lab.serverproc import ServerProcess
+
+pytestmark = pytest.mark.slow  # a uvicorn server of its own, held idle for seconds
 
 IDLE_S = 6.0
 """Longer than uvicorn's default keep-alive (5 s), well inside ours."""

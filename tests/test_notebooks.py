@@ -83,6 +83,7 @@ def test_notebook_never_runs_a_benchmark(name: str) -> None:
         assert "run_bench" not in cell.source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_notebook_runs_against_the_reference_run(
     name: str, monkeypatch: pytest.MonkeyPatch
@@ -93,6 +94,7 @@ def test_notebook_runs_against_the_reference_run(
     assert f"{'Читаю' if name.endswith('.ru.ipynb') else 'Reading'} {REFERENCE}" in printed
 
 
+@pytest.mark.slow
 def test_compare_reads_a_run_and_names_the_cheapest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,6 +109,7 @@ def test_compare_reads_a_run_and_names_the_cheapest(
     assert f"{_title('short-polling'):15} busy" in printed, "busy and idle side by side"
 
 
+@pytest.mark.slow
 def test_compare_leaves_a_failed_strategy_out_and_says_when_idle_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,6 +121,7 @@ def test_compare_leaves_a_failed_strategy_out_and_says_when_idle_is_missing(
     assert f"fewest: {_title('short-polling')}" not in printed
 
 
+@pytest.mark.slow
 def test_scaling_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = build_summary(sweep=True, idle=True)
     printed = run_notebook("scaling.ipynb", save(tmp_path, summary), monkeypatch)
@@ -128,6 +132,7 @@ def test_scaling_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert f"{_title('short-polling'):15} each extra client costs {slope:8.1f}" in printed
 
 
+@pytest.mark.slow
 def test_scaling_explains_a_run_without_a_sweep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,6 +166,7 @@ def test_make_notebooks_opens_jupyterlab_from_this_venv_on_the_notebooks() -> No
     assert jupyter.exists(), "jupyterlab is in the dev extra: pip install -e '.[dev]'"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_the_notebooks_kernel_is_this_venvs_python(name: str) -> None:
     """The kernel the notebook names resolves, as `make notebooks` runs it, to .venv's python."""
@@ -183,6 +189,7 @@ def test_the_notebooks_kernel_is_this_venvs_python(name: str) -> None:
     assert Path(resource_dir).is_relative_to(sys.prefix), "the kernel spec is this venv's own"
 
 
+@pytest.mark.slow
 def test_scaling_leaves_saturated_points_out_of_its_fits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

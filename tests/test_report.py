@@ -69,6 +69,7 @@ def russian_charts(run_dir: Path) -> set[str]:
     return {path.name for path in (run_dir / "charts" / "ru").glob("*.png")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "expected", "in_russian"),
     [
@@ -238,6 +239,7 @@ def test_saturation_other_scenarios_and_provenance_are_in_the_report() -> None:
         assert fact in provenance
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("english_only")
 def test_redraw_is_pure_and_drops_charts_that_no_longer_apply(tmp_path: Path) -> None:
     run_dir = save(tmp_path / "run", build_summary(sweep=True))
@@ -278,6 +280,7 @@ def test_redraw_refuses_a_bad_directory_with_one_line(
     assert error.count("\n") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("english_only")
 def test_pushlab_charts_command_redraws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = save(tmp_path / "run", build_summary())
@@ -288,6 +291,7 @@ def test_pushlab_charts_command_redraws(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no such results directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report(
     tmp_path: Path,
 ) -> None:
@@ -310,6 +314,7 @@ def test_a_crashed_strategy_without_numbers_and_an_unknown_strategy_still_report
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("english_only")
 def test_a_run_where_every_strategy_failed_draws_empty_charts_and_says_so(tmp_path: Path) -> None:
     summary = build_summary()
@@ -411,6 +416,7 @@ def with_floor_and_variants(summary: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+@pytest.mark.slow
 def test_framework_tax_and_variant_charts_are_drawn_and_reported(tmp_path: Path) -> None:
     run_dir = save(tmp_path / "run", with_floor_and_variants(build_summary()))
     report.write_report(run_dir)

@@ -16,6 +16,8 @@ import pytest
 from lab.serverproc import ServerProcess
 from tests.clients import Sender, one_receiver_of_each_kind
 
+pytestmark = pytest.mark.slow  # two server processes of its own behind one port
+
 DISTINCT_PIDS_DEADLINE_S = 20.0
 
 

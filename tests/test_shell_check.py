@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each check runs `manage.py shell` as a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LECTURE_CHECK = """

@@ -10,7 +10,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from lab.serverproc import ServerProcess
+
+pytestmark = pytest.mark.slow  # a server process of its own, stopped with SIGTERM
 
 HELD_S = 25
 """How long the long poll asks to be held: a stop must not wait for it."""
