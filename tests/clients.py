@@ -188,7 +188,7 @@ class ShortPollingReceiver(Receiver):
 class LongPollingReceiver(Receiver):
     """``GET .../messages/wait?after=<last id>&timeout=<s>`` again as soon as each answers."""
 
-    timeout_s = 1  # short, so a stopped receiver ends quickly; wake-ups come well before it
+    timeout_s = 0.25  # short, so a stopped receiver ends quickly (stop() waits out a held poll)
     wait_path = "/wait"
 
     def follow(self) -> None:

@@ -6,16 +6,16 @@ run, and against schema-shaped summaries written to a temporary directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
 
 from tests.synthetic_summary import build_summary, save
 
@@ -28,6 +28,13 @@ NOTEBOOK_NAMES = [
 ]
 """Each English notebook and its Russian twin (``NAME.ru.ipynb``)."""
 REFERENCE = REPO / "results" / "reference"
+
+
+def notebook_cells(name: str) -> list[dict[str, Any]]:
+    """A notebook's cells read as JSON, each source as one string. The fast tests read
+    notebooks so: importing nbformat (jsonschema's format checkers) costs seconds."""
+    cells = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))["cells"]
+    return [{**cell, "source": "".join(cell["source"])} for cell in cells]
 
 
 def files_under(directory: Path) -> dict[str, int]:
@@ -43,6 +50,9 @@ def run_notebook(name: str, results: Path, monkeypatch: pytest.MonkeyPatch) -> s
 
     Fails if the notebook wrote anything into the results directory: notebooks only read.
     """
+    import nbformat
+    from nbclient import NotebookClient
+
     monkeypatch.setenv("PUSHLAB_RESULTS_DIR", str(results))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     before = files_under(results)
@@ -65,22 +75,28 @@ def run_notebook(name: str, results: Path, monkeypatch: pytest.MonkeyPatch) -> s
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_notebook_is_stored_without_outputs(name: str) -> None:
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nbformat.validate(notebook)
-    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    code_cells = [cell for cell in notebook_cells(name) if cell["cell_type"] == "code"]
     assert code_cells
-    assert all(cell.outputs == [] and cell.execution_count is None for cell in code_cells)
+    assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in code_cells)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_is_valid_nbformat_4(name: str) -> None:
+    import nbformat
+
+    nbformat.validate(nbformat.read(NOTEBOOKS / name, as_version=4))
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_notebook_never_runs_a_benchmark(name: str) -> None:
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
+    for cell in notebook_cells(name):
+        if cell["cell_type"] != "code":
             continue
-        assert "subprocess" not in cell.source and "os.system" not in cell.source
-        assert not any(line.lstrip().startswith(("!", "%")) for line in cell.source.splitlines())
-        assert "run_bench" not in cell.source
+        source = cell["source"]
+        assert "subprocess" not in source and "os.system" not in source
+        assert not any(line.lstrip().startswith(("!", "%")) for line in source.splitlines())
+        assert "run_bench" not in source
 
 
 @pytest.mark.slow
@@ -170,7 +186,8 @@ def test_make_notebooks_opens_jupyterlab_from_this_venv_on_the_notebooks() -> No
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_the_notebooks_kernel_is_this_venvs_python(name: str) -> None:
     """The kernel the notebook names resolves, as `make notebooks` runs it, to .venv's python."""
-    kernel = nbformat.read(NOTEBOOKS / name, as_version=4).metadata["kernelspec"]["name"]
+    notebook = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+    kernel = notebook["metadata"]["kernelspec"]["name"]
     probe = (
         "import sys; from jupyter_client.manager import KernelManager;"
         f"manager = KernelManager(kernel_name={kernel!r});"
@@ -220,18 +237,19 @@ def _russian_title(key: str) -> str:
 def test_the_russian_twin_has_the_same_cells_and_names(name: str) -> None:
     """The twin is the same notebook in Russian: the same cells in the same order, and every
     name a code cell of the English one defines (the knobs of the "Your turn" cells too)."""
-    english = nbformat.read(NOTEBOOKS / name, as_version=4)
-    russian = nbformat.read(NOTEBOOKS / name.replace(".ipynb", ".ru.ipynb"), as_version=4)
-    assert [c.cell_type for c in russian.cells] == [c.cell_type for c in english.cells]
-    for ours, theirs in zip(russian.cells, english.cells, strict=True):
-        if theirs.cell_type == "code":
-            defined = set(re.findall(r"^(?:def )?([A-Za-z_]\w*)\s*[=(]", theirs.source, re.M))
-            missing = {n for n in defined if not re.search(rf"\b{n}\b", ours.source)}
-            assert missing == set(), f"the Russian cell lacks {missing}:\n{ours.source[:200]}"
+    english = notebook_cells(name)
+    russian = notebook_cells(name.replace(".ipynb", ".ru.ipynb"))
+    assert [c["cell_type"] for c in russian] == [c["cell_type"] for c in english]
+    for ours, theirs in zip(russian, english, strict=True):
+        if theirs["cell_type"] == "code":
+            defined = set(re.findall(r"^(?:def )?([A-Za-z_]\w*)\s*[=(]", theirs["source"], re.M))
+            missing = {n for n in defined if not re.search(rf"\b{n}\b", ours["source"])}
+            assert missing == set(), f"the Russian cell lacks {missing}:\n{ours['source'][:200]}"
         else:
-            assert re.search(r"[а-яё]", ours.source), "a Russian markdown cell"
+            assert re.search(r"[а-яё]", ours["source"]), "a Russian markdown cell"
 
 
+@pytest.mark.slow
 def test_compare_in_russian_names_the_cheapest_in_russian(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,6 +265,7 @@ def test_compare_in_russian_names_the_cheapest_in_russian(
     assert "Reading" not in printed and not re.search(r"\d\.\d", printed.split("\n", 1)[1])
 
 
+@pytest.mark.slow
 def test_compare_in_russian_leaves_a_failed_strategy_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,6 +277,7 @@ def test_compare_in_russian_leaves_a_failed_strategy_out(
     assert f"меньше всех: {_russian_title('short-polling')}" not in printed
 
 
+@pytest.mark.slow
 def test_scaling_in_russian_fits_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = build_summary(sweep=True, idle=True)
     printed = run_notebook("scaling.ru.ipynb", save(tmp_path, summary), monkeypatch)
