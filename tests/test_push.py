@@ -140,9 +140,16 @@ async def test_an_event_stream_that_never_starts_gives_its_place_back(hub: WakeU
     await until(lambda: hub.waiting == 0, "the dropped stream's place is free")
 
 
-def test_unknown_push_url_schemes_are_refused_by_name() -> None:
+def test_an_unknown_push_url_scheme_stops_the_start() -> None:
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
     with pytest.raises(ValueError, match="memory://"):
         push.backend_for("carrier-pigeon://loft")
+    config = apps.get_app_config("lab")
+    pigeon = override_settings(PUSHLAB_PUSH_URL="carrier-pigeon://loft")
+    with pigeon, pytest.raises(ImproperlyConfigured, match="redis://"):
+        config.ready()
 
 
 def test_the_push_url_defaults_to_the_sites_redis(monkeypatch: pytest.MonkeyPatch) -> None:
