@@ -386,10 +386,10 @@ def capacity_page(summary: Summary | None, titles: dict[str, str], lang: Languag
         cells = " | ".join(capacity_cell(loads.get(load), lang) for load in CAPACITY_LOADS)
         lines.append(f"| {lang.title(key, titles)} | {cells} |")
     lines += ["", lang.text("capacity_why"), ""]
-    lines += [
+    lines += [  # the techniques the table shows: a row the run did not climb has no reason here
         f"- **{lang.title(key, titles)}** {STRATEGIES[key].capacity_reason[lang.code]}"
         for key in titles
-        if lang.code in STRATEGIES[key].capacity_reason
+        if key in capacity and lang.code in STRATEGIES[key].capacity_reason
     ]
     lines += ["", lang.text("capacity_why_after"), ""]
     return "\n".join(lines) + "\n"
