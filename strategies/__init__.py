@@ -6,6 +6,7 @@ Adding a strategy means one new package and one row here.
 from __future__ import annotations
 
 from strategies.base import Strategy
+from strategies.http_streaming.strategy import HttpStreaming
 from strategies.long_polling.strategy import LongPolling
 from strategies.naive_long_polling.strategy import NaiveLongPolling
 from strategies.short_polling.strategy import ShortPolling
@@ -20,6 +21,7 @@ STRATEGIES: dict[str, Strategy] = {
         WebSocket(),
         ServerSentEvents(),
         NaiveLongPolling(),
+        HttpStreaming(),
     )
 }
 DEFAULT_STRATEGY = "websocket"  # the lecture's

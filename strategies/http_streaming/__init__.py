@@ -1,0 +1,1 @@
+"""HTTP streaming: one never-ending response per client, one JSON message per line."""
