@@ -10,7 +10,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
-from lab import chat
+from lab import chat, push
 from lab.asgi import application
 from lab.chat import ChatError, RoomNotFound
 from tests.waiting import until_waiting
@@ -67,7 +67,7 @@ def test_messages_following_passes_the_next_drops_old_and_fills_gaps() -> None:
 def post_without_publishing(monkeypatch: pytest.MonkeyPatch, room: str, text: str) -> None:
     """Store a message whose publish is lost (as when Redis drops it)."""
     with monkeypatch.context() as patched:
-        patched.setattr(chat, "publish", lambda message: None)
+        patched.setattr(push, "publish", lambda message: None)
         chat.post_message(room=room, author="a", text=text)
 
 

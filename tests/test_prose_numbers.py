@@ -175,6 +175,15 @@ def setting_defaults() -> dict[str, Any]:
             and isinstance(call.args[0], ast.Constant)
         ):
             defaults[call.args[0].value] = arithmetic(call.args[1], defaults)
+    for either in ast.walk(tree):  # env("NAME", "") or OTHER: the default is OTHER's value
+        if (
+            isinstance(either, ast.BoolOp)
+            and isinstance(either.op, ast.Or)
+            and isinstance(call := either.values[0], ast.Call)
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(fallback := either.values[-1], ast.Name)
+        ):
+            defaults[call.args[0].value] = fallback.id
     for strategy in STRATEGIES.values():
         defaults.update(strategy.settings)
     return defaults
