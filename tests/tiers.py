@@ -4,14 +4,15 @@
 in-process integration (Django's test client, channels' WebsocketCommunicator) plus the one
 real server the session shares (``live_server_process``). A test that starts processes of
 its own (a server, Locust, a bench run, a CLI, the docs build, a notebook kernel) is marked
-``slow``; one that drives Chromium is marked ``browser``. ``make test-all`` runs both tiers.
+``slow``, as are the in-process tests that draw a report's whole chart set (seconds each,
+measured); one that drives Chromium is marked ``browser``. ``make test-all`` runs both tiers.
 
 - At collection (``needed_tier``): a test that asks for a browser fixture needs ``browser``;
   one that starts a server of its own (it asks for ``server_env``, or calls
   ``ServerProcess``/``own_server``) needs ``slow``, and so does one that uses a fixture of
   wider than function scope that starts any process (the docs build, a bench run).
-- While a fast test runs (``no_child_processes``): starting any child process other than an
-  embedded ``redis-server`` fails it, whatever helper does it. Function-scoped fixtures run
+- While a fast test runs (``no_child_processes``): starting any child process but
+  ``ALLOWED_PROGRAMS`` fails it, whatever helper does it. Function-scoped fixtures run
   under this check too; wider ones are set up before it, which is why collection looks at them.
 """
 
