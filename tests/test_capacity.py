@@ -135,6 +135,13 @@ def test_what_broke_a_step(changes: dict[str, Any], broke: str | None) -> None:
     assert figures["broke"] == broke and figures["passed"] is (broke is None), figures
 
 
+def test_a_step_breaks_at_90_percent_of_its_open_file_limit() -> None:
+    """docs/metrics.md: a server holding 90 % of its open-file limit (1000 here) or more has
+    broken on file descriptors; one file fewer has not."""
+    below, at = (step(server=sampled(0.2, fds=fds)) for fds in (899, 900))
+    assert below["broke"] is None and at["broke"] == "file descriptors", (below, at)
+
+
 def test_messages_in_flight_at_stop_are_counted_apart_and_are_not_loss() -> None:
     late = {**record([10.0, 20.0], [101.0, 110.0], in_flight=[119.0]), "stopped_ms": 119_300.0}
     figures = step(records=[late])
