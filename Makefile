@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "pushlab needs Python 3.11+")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'pip>=21.3'  # editable installs (PEP 660); no upgrade each time
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'  # .pyc made on first import: ~40 s less
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 serve: $(STAMP)  ## serve http://127.0.0.1:8000/chat/ for a live demo
