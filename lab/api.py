@@ -10,17 +10,21 @@ import functools
 import inspect
 import json
 import math
-from collections.abc import Callable
-from typing import Any
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from lab import chat
 from lab.authors import arequest_author
 from lab.chat import ChatError, Posted
 from lab.ratelimit import apost_client_message
+
+if TYPE_CHECKING:
+    from lab.wakeups import Mailbox, WakeUpHub
 
 View = Callable[..., Any]
 
@@ -132,3 +136,16 @@ async def post_from_request(request: HttpRequest, room: str) -> Posted:
         client_id=client_id,
         address=request.META.get("REMOTE_ADDR"),
     )
+
+
+def held_stream(
+    body: AsyncIterator[bytes], content_type: str, hub: WakeUpHub, mailbox: Mailbox
+) -> StreamingHttpResponse:
+    """The response of a stream that holds a place on the hub (SSE, HTTP streaming): the body
+    gives the place back when it ends, and a body that never starts (the client left before
+    the first byte) gives it back when it is dropped; proxies are told not to buffer it."""
+    weakref.finalize(body, hub.release, mailbox)
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response

@@ -11,14 +11,13 @@ client's own code reconnects. The stream joins the wake-up hub before its header
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import AsyncIterator
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from lab import chat
-from lab.api import cursor_param, json_errors
+from lab.api import cursor_param, held_stream, json_errors
 from lab.wakeups import Mailbox, WakeUpHub, current_hub
 
 KEEPALIVE = b"\n"
@@ -63,9 +62,4 @@ async def line_stream(request: HttpRequest, room: str) -> HttpResponse:
     after = cursor_param(request, await chat.alast_message_id(room))
     hub = current_hub()
     mailbox = await hub.join(room, after)
-    body = lines(hub, mailbox)
-    weakref.finalize(body, hub.release, mailbox)
-    response = StreamingHttpResponse(body, content_type="application/x-ndjson")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return response
+    return held_stream(lines(hub, mailbox), "application/x-ndjson", hub, mailbox)

@@ -12,14 +12,13 @@ response and the body's ``finally`` releases its place on the hub.
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import AsyncIterator
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from lab import chat
-from lab.api import cursor_param, json_errors
+from lab.api import cursor_param, held_stream, json_errors
 from lab.chat import ChatError
 from lab.wakeups import Mailbox, WakeUpHub, current_hub
 
@@ -75,16 +74,11 @@ async def event_stream(request: HttpRequest, room: str) -> HttpResponse:
     The stream joins the hub here, before its headers go out, so the bound on held requests
     is checked exactly as for a long poll (``WakeUpHub.join``) and still answered with a JSON
     503. Its body releases the place when it ends; a body that never starts (the client left
-    first) releases it when it is dropped (``weakref.finalize``)."""
+    first) releases it when it is dropped (``lab.api.held_stream``)."""
     if request.method != "GET":
         return JsonResponse({"error": "only GET is allowed here"}, status=405)
     room = chat.validate_room_name(room)
     after = resume_cursor(request, await chat.alast_message_id(room))
     hub = current_hub()
     mailbox = await hub.join(room, after)
-    body = events(hub, mailbox)
-    weakref.finalize(body, hub.release, mailbox)
-    response = StreamingHttpResponse(body, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return response
+    return held_stream(events(hub, mailbox), "text/event-stream", hub, mailbox)
