@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import math
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -21,12 +20,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from lab import chat
 from lab.authors import arequest_author
 from lab.chat import ChatError, Posted
+from lab.inputs import LARGEST_WHOLE_NUMBER, message_object, whole_number
 from lab.ratelimit import apost_client_message
 
 if TYPE_CHECKING:
     from lab.wakeups import Mailbox, WakeUpHub
 
 View = Callable[..., Any]
+
+
+class UnsupportedBody(ChatError):
+    status = 415
 
 
 def error_response(message: str, status: int) -> JsonResponse:
@@ -72,12 +76,7 @@ def int_param(request: HttpRequest, name: str, default: int, *, low: int, high: 
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit():
-        raise ChatError(f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise ChatError(f"{name} must be a whole number from {low} to {high}, not {raw[:40]}")
-    return value
+    return whole_number(raw, name, low=low, high=high)
 
 
 def cursor_param(request: HttpRequest, last_id: int | None = None) -> int:
@@ -87,7 +86,7 @@ def cursor_param(request: HttpRequest, last_id: int | None = None) -> int:
     from another database, and would otherwise never see a message. Without ``last_id``
     the caller checks that itself (``chat.read_after`` does, in the same query as the read).
     """
-    after = int_param(request, "after", 0, low=0, high=2**63 - 1)
+    after = int_param(request, "after", 0, low=0, high=LARGEST_WHOLE_NUMBER)
     if last_id is not None and after > last_id:
         raise ChatError(f"after={after} is beyond this room's newest message id ({last_id})")
     return after
@@ -120,12 +119,10 @@ async def room_messages(request: HttpRequest, room: str) -> HttpResponse:
 
 
 async def post_from_request(request: HttpRequest, room: str) -> Posted:
-    try:
-        body = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ChatError('the body must be JSON: {"message": "..."}') from None
-    if not isinstance(body, dict) or "message" not in body:
-        raise ChatError('the body must be a JSON object with a "message" key')
+    if request.content_type == "multipart/form-data":
+        # The CSRF check has read the form already, so the body cannot be read again.
+        raise UnsupportedBody('the body must be JSON: {"message": "..."}, not a form upload')
+    body = message_object(request.body, "the body")
     client_id = chat.client_id_of(body)
     # Only "message" and "client_id" are read: an "author" key cannot spoof the sender.
     author = await arequest_author(request)

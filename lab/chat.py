@@ -72,6 +72,17 @@ def clean_message_text(text: object) -> str:
         raise ChatError("the message is empty")
     if len(text) > limit:
         raise ChatError(f"the message is longer than {limit} characters")
+    return unicode_text(text, '"message"')
+
+
+def unicode_text(text: str, name: str) -> str:
+    """``text`` if it can be stored: not a lone surrogate in it (JSON's ``"\\ud800"`` parses
+    to one, and UTF-8 cannot encode it). ASCII, the common case, is one quick scan."""
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise ChatError(f"{name} is not valid Unicode text (a lone surrogate)") from None
     return text
 
 
@@ -84,7 +95,7 @@ def clean_client_id(client_id: object) -> str | None:
         return None
     if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID_LENGTH:
         raise ChatError(f'"client_id" must be a string of 1-{MAX_CLIENT_ID_LENGTH} characters')
-    return client_id
+    return unicode_text(client_id, '"client_id"')
 
 
 def client_id_of(payload: dict[str, Any]) -> str | None:

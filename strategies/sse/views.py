@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from lab import chat
 from lab.api import cursor_param, held_stream, json_errors
 from lab.chat import ChatError
+from lab.inputs import whole_number
 from lab.wakeups import Mailbox, WakeUpHub, current_hub
 
 RECONNECT_MS = 1000
@@ -38,10 +39,8 @@ def resume_cursor(request: HttpRequest, newest: int) -> int:
     resumed = request.headers.get("Last-Event-ID")
     if resumed is None:
         after, name = cursor_param(request), "after"
-    elif resumed.isascii() and resumed.isdigit():
-        after, name = int(resumed), "Last-Event-ID"
     else:
-        raise ChatError(f"Last-Event-ID must be a message id, not {resumed[:40]!r}")
+        after, name = whole_number(resumed, "Last-Event-ID"), "Last-Event-ID"
     if after > newest:
         raise ChatError(f"{name} {after} is beyond this room's newest message id ({newest})")
     return after

@@ -31,6 +31,7 @@ from django.conf import settings
 from lab import access, chat
 from lab.authors import scope_author
 from lab.chat import ChatError, ChatMessage
+from lab.inputs import message_object, whole_number
 from lab.ratelimit import apost_client_message
 from strategies.websocket.resync import current_watcher
 
@@ -60,9 +61,15 @@ def requested_cursor(query_string: bytes) -> int | None:
     values = parse_qs(query_string.decode("latin-1")).get("after")
     if not values:
         return None
-    if not values[0].isascii() or not values[0].isdigit():
-        raise ChatError("after must be a whole number")
-    return int(values[0])
+    return whole_number(values[0], "after")
+
+
+def refusal(exc: ChatError, client_id: str | None) -> dict[str, str]:
+    """The error frame for a refused frame: it names the frame's ``client_id`` (when it had a
+    valid one), so a client drops that frame instead of sending it again on every reconnect."""
+    if client_id is None:
+        return {"error": str(exc)}
+    return {"error": str(exc), "client_id": client_id}
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -184,8 +191,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A frame from the browser: store it through the one publish path, or say what is wrong."""
         if not self.counted:  # a frame racing the close of a refused socket
             return
+        client_id = None
         try:
             frame = self.parse_frame(text_data, bytes_data)
+            client_id = chat.client_id_of(frame)
             # Only "message" and "client_id" are read: an "author" key cannot spoof the sender.
             # A repeated client_id stores nothing: this socket gets (or got) the stored
             # message once, by the push or by its reconnect's catch-up.
@@ -193,11 +202,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 room=self.room,
                 author=self.author,
                 text=frame["message"],
-                client_id=chat.client_id_of(frame),
+                client_id=client_id,
                 address=(self.scope.get("client") or [None])[0],
             )
         except ChatError as exc:
-            await self.send(text_data=json.dumps({"error": str(exc)}))
+            await self.send(text_data=json.dumps(refusal(exc, client_id)))
 
     @staticmethod
     def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
@@ -206,13 +215,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ChatError('binary frames are not accepted; send JSON text: {"message": "..."}')
         if len(text_data) > MAX_FRAME_CHARS:
             raise ChatError(f"the frame is longer than {MAX_FRAME_CHARS} characters")
-        try:
-            frame = json.loads(text_data)
-        except json.JSONDecodeError:
-            raise ChatError('frames must be JSON: {"message": "..."}') from None
-        if not isinstance(frame, dict) or "message" not in frame:
-            raise ChatError('frames must be a JSON object with a "message" key')
-        return frame
+        return message_object(text_data, "the frame")
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its per-message ``close_old_connections`` thread hop.

@@ -111,6 +111,14 @@ window.pushlab = (function () {
             errorBox.hidden = !message;
         },
 
+        // Put a message the server refused back in the input (also one refused after it was
+        // sent, by a WebSocket's error frame), unless something new is typed there.
+        keepTyped(text) {
+            if (!input.value) {
+                input.value = text;
+            }
+        },
+
         // fetch() that feeds the meter and returns {status, body}; throws on network errors.
         async fetchJson(url, options) {
             const request = { at: Date.now(), end: null, method: (options && options.method) || "GET" };
@@ -235,9 +243,7 @@ window.pushlab = (function () {
             chat.showError("");
         } catch (e) {
             chat.showError(e.message);
-            if (!input.value) {
-                input.value = text;  // nothing typed is lost
-            }
+            chat.keepTyped(text);
         }
     }
 

@@ -6,8 +6,9 @@ pushlab.register("websocket", function (chat) {
     let socket = null;
     // Frames sent but not yet seen back stored (by their client_id): a socket that drops
     // may have lost them, so they are sent again on the next socket; the server stores
-    // each client_id once, so a frame that did arrive is not stored twice.
-    const unconfirmed = new Map();
+    // each client_id once, so a frame that did arrive is not stored twice. A frame the
+    // server refused (its error frame names the client_id) is dropped, never sent again.
+    const unconfirmed = new Map();  // client_id -> {frame, text}
 
     function connect() {
         chat.setState("connecting");
@@ -18,8 +19,8 @@ pushlab.register("websocket", function (chat) {
         socket.onopen = function () {
             chat.setState("connected");
             backoff.reset();
-            for (const frame of unconfirmed.values()) {
-                socket.send(frame);
+            for (const pending of unconfirmed.values()) {
+                socket.send(pending.frame);
             }
         };
         socket.onmessage = function (e) {
@@ -27,6 +28,11 @@ pushlab.register("websocket", function (chat) {
             const data = JSON.parse(e.data);
             if (data.error) {
                 chat.showError(data.error);
+                const refused = unconfirmed.get(data.client_id);
+                if (refused !== undefined) {  // bad, or too fast: re-sending would not help
+                    unconfirmed.delete(data.client_id);
+                    chat.keepTyped(refused.text);
+                }
             } else {
                 unconfirmed.delete(data.client_id);
                 chat.deliver([data]);
@@ -57,7 +63,7 @@ pushlab.register("websocket", function (chat) {
                 throw new Error("not connected; the message was not sent");
             }
             const frame = JSON.stringify({ message: text, client_id: clientId });
-            unconfirmed.set(clientId, frame);
+            unconfirmed.set(clientId, { frame: frame, text: text });
             socket.send(frame);
         },
     };
