@@ -113,14 +113,16 @@ class Posted(NamedTuple):
 
     message: ChatMessage
     created: bool
-    """False for a repeat: the room already held a message with this ``client_id``."""
+    """False for a repeat: the room already held this author's message with this ``client_id``."""
 
 
 def post_message(*, room: str, author: str, text: str, client_id: str | None = None) -> ChatMessage:
     """Validate, store and publish one message to every strategy; return it as stored.
 
-    With a ``client_id`` the send is idempotent: a repeat in the same room stores and
-    publishes nothing and returns the message stored the first time (same ``id``).
+    With a ``client_id`` the send is idempotent: a repeat by the same author in the same room
+    stores and publishes nothing and returns the message stored the first time (same ``id``).
+    The key is the author's: another author's ``client_id`` never answers with, or
+    suppresses, someone else's message.
     """
     return post(room=room, author=author, text=text, client_id=client_id).message
 
@@ -140,7 +142,8 @@ def store(*, room: str, author: str, text: str, client_id: object = None) -> Pos
 
     The room's counter is bumped first, which locks the room's row until commit,
     so ids within a room are handed out in the order they become visible.
-    A repeat of a ``client_id`` is refused by the unique constraint: the block rolls back
+    A repeat of an author's ``client_id`` in the room is refused by the unique constraint
+    (room, author, client_id): the block rolls back
     (the bumped counter too, so ids keep no gaps) and the stored message is the answer.
     The common case, a new message, costs two queries: the bump and the insert.
     """
@@ -154,7 +157,7 @@ def store(*, room: str, author: str, text: str, client_id: object = None) -> Pos
                 room_id=room_id, number=number, author=author, text=text, client_id=client_id
             ).as_json(room)
     except IntegrityError:
-        if client_id is None or not (stored := stored_with_client_id(room, client_id)):
+        if client_id is None or not (stored := stored_with_client_id(room, author, client_id)):
             raise
         return Posted(stored, created=False)  # a repeat, or lost the race to a concurrent one
     return Posted(message, created=True)
@@ -231,9 +234,9 @@ def bump_room_counter(room: str) -> tuple[int, int]:
     raise AssertionError(f"room {room!r} was created and is not there")
 
 
-def stored_with_client_id(room: str, client_id: str) -> ChatMessage | None:
-    """The room's message sent with ``client_id``, if there is one."""
-    found = Message.objects.filter(room__name=room, client_id=client_id).first()
+def stored_with_client_id(room: str, author: str, client_id: str) -> ChatMessage | None:
+    """The room's message that ``author`` sent with ``client_id``, if there is one."""
+    found = Message.objects.filter(room__name=room, author=author, client_id=client_id).first()
     return None if found is None else found.as_json(room)
 
 

@@ -33,17 +33,18 @@ class Message(models.Model):
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     client_id = models.CharField(max_length=64, null=True, blank=True)
-    """The sender's id for this message (``"client_id"``): a repeat of it in the room is the
-    same message, so a retried send is stored once. NULL for clients that send none."""
+    """The sender's id for this message (``"client_id"``): a repeat of it by the same author in
+    the room is the same message, so a retried send is stored once; another author's message
+    with the same id is a message of its own. NULL for clients that send none."""
 
     class Meta:
         ordering = ["room", "number"]
         constraints = [
             models.UniqueConstraint(fields=["room", "number"], name="unique_number_per_room"),
             models.UniqueConstraint(
-                fields=["room", "client_id"],
+                fields=["room", "author", "client_id"],
                 condition=models.Q(client_id__isnull=False),
-                name="unique_client_id_per_room",
+                name="unique_client_id_per_author",
             ),
         ]
 

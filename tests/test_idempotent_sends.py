@@ -69,6 +69,19 @@ def test_a_client_id_is_per_room() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_client_id_is_per_author() -> None:
+    """Another author's repeat of an id is a message of its own, and the first author's
+    retry still answers with the first author's one message (issue 24, point 3)."""
+    ann = chat.post(room=ROOM, author="ann", text="ann's", client_id="same")
+    bob = chat.post(room=ROOM, author="bob", text="bob's", client_id="same")
+    again = chat.post(room=ROOM, author="ann", text="ann's", client_id="same")
+    assert ann.created and bob.created and not again.created
+    assert (bob.message["id"], bob.message["message"], bob.message["author"]) == (2, "bob's", "bob")
+    assert again.message == ann.message
+    assert [m["message"] for m in chat.messages_after(ROOM, 0)] == ["ann's", "bob's"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_repeat_is_refused_by_the_constraint_and_takes_no_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -79,9 +92,9 @@ def test_a_repeat_is_refused_by_the_constraint_and_takes_no_id(
     real_lookup = chat.stored_with_client_id
     lookups: list[str] = []
 
-    def counted(room: str, client_id: str) -> chat.ChatMessage | None:
+    def counted(room: str, author: str, client_id: str) -> chat.ChatMessage | None:
         lookups.append(client_id)
-        return real_lookup(room, client_id)
+        return real_lookup(room, author, client_id)
 
     monkeypatch.setattr(chat, "stored_with_client_id", counted)
     fresh = chat.post(room=ROOM, author="ann", text="other", client_id="fresh")
@@ -116,6 +129,18 @@ async def test_http_repeat_answers_200_with_the_same_message() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_http_another_sessions_client_id_stores_its_own_message() -> None:
+    ann, bob = AsyncClient(), AsyncClient()
+    first = await post_json(ann, {"message": "ann's", "client_id": "abc"})
+    other = await post_json(bob, {"message": "bob's", "client_id": "abc"})
+    retry = await post_json(ann, {"message": "ann's", "client_id": "abc"})
+    assert (first.status_code, other.status_code, retry.status_code) == (201, 201, 200)
+    assert other.json()["message"] == "bob's" and other.json()["author"] != first.json()["author"]
+    assert retry.json() == first.json()
+    assert [m.text async for m in Message.objects.all()] == ["ann's", "bob's"]
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("client_id", BAD_CLIENT_IDS)
 async def test_http_bad_client_id_is_a_json_400_and_nothing_is_stored(client_id: Any) -> None:
     response = await post_json(AsyncClient(), {"message": "hi", "client_id": client_id})
@@ -136,6 +161,24 @@ async def test_websocket_repeat_stores_and_pushes_nothing_new() -> None:
     assert (first["id"], first["client_id"]) == (1, "w-1")
     assert (following["id"], following["message"]) == (2, "then this")  # no repeat between
     assert await Message.objects.acount() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_another_authors_client_id_stores_and_pushes_its_own_message() -> None:
+    """Sockets without a session get an author each (lab.authors.scope_author)."""
+    async with connected() as ann, connected() as bob:
+        await ann.send_json_to({"message": "ann's", "client_id": "w-1"})
+        first = await ann.receive_json_from(timeout=5)
+        assert await bob.receive_json_from(timeout=5) == first
+        await bob.send_json_to({"message": "bob's", "client_id": "w-1"})
+        other = await bob.receive_json_from(timeout=5)
+        assert await ann.receive_json_from(timeout=5) == other
+        await ann.send_json_to({"message": "ann's", "client_id": "w-1"})  # ann's re-send
+        await ann.send_json_to({"message": "then this", "client_id": "w-2"})
+        assert (await ann.receive_json_from(timeout=5))["id"] == 3  # no repeat between
+    assert (first["id"], first["message"]) == (1, "ann's")
+    assert (other["id"], other["message"]) == (2, "bob's") and other["author"] != first["author"]
+    assert [m.text async for m in Message.objects.all()] == ["ann's", "bob's", "then this"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -141,8 +141,8 @@ window.pushlab = (function () {
             return { status: response.status, body: body };
         },
 
-        // A new id for one message: the server stores a message once per (room, client_id),
-        // so re-sending it after a lost answer or a reconnect can never store it twice.
+        // A new id for one message: the server stores a message once per (room, author,
+        // client_id), so re-sending it after a lost answer or a reconnect never stores it twice.
         newClientId() {
             const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID needs https
             return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
