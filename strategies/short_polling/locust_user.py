@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import gevent
 from locust import task
 
 from strategies.locust_client import TransportUser
@@ -14,10 +17,21 @@ class ShortPollingUser(TransportUser):
     retry_in_s: float | None = None
     """Set after a failed poll: the backoff delay replaces the poll interval once."""
 
+    @property
+    def interval_s(self) -> float:
+        return float(self.config["pollIntervalMs"]) / 1000 if self.config else 1.0
+
+    def connect(self) -> None:
+        """Start polling at a random point of the interval, as tabs opened at random moments
+        do. Locust starts a batch of users at the same instant; polling in lockstep, a room's
+        clients would all see each message at the same moment, and a run's latencies would
+        be one sample per message instead of one per client."""
+        gevent.sleep(random.uniform(0, self.interval_s))
+
     def wait_time(self) -> float:
         if self.retry_in_s is not None:
             return self.retry_in_s
-        return float(self.config["pollIntervalMs"]) / 1000 if self.config else 1.0
+        return self.interval_s
 
     @task
     def poll(self) -> None:
