@@ -2,8 +2,9 @@
 prints (read from the page, on free ports and in temporary directories), its *Observe*
 asserted against real servers. Where an exercise runs for minutes (a benchmark, Locust, a
 25 s timeout), the test runs the reduced form the page states and asserts the same
-observation. The Russian page prints the same commands, and exercise 7 (a lost wake-up, an
-in-process race) is run in ``test_exercises.py``."""
+observation. The Russian page prints the same commands; exercise 7 (a lost wake-up, an
+in-process race) is run in ``test_exercises.py``, and exercise 11 (seven tabs of one browser,
+on the session's shared server) in ``test_browser_tabs.py``."""
 
 from __future__ import annotations
 
