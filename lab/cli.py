@@ -1,4 +1,5 @@
-"""The ``pushlab`` command: serve the site, run the benchmarks, redraw charts.
+"""The ``pushlab`` command: serve the site, show a message's bytes (``pushlab wire``), run the
+benchmarks, redraw charts.
 
 The benchmark's commands are added and run by ``benchmarks/run/cli.py``, imported only
 inside the functions that need it: the lab's one way into ``benchmarks/``, which stands on
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve_cmd.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
+    from strategies.wire import add_wire_command
+
+    add_wire_command(commands)
     from benchmarks.run.cli import add_benchmark_commands  # the one way into benchmarks/
 
     add_benchmark_commands(commands)
@@ -226,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "wire":  # a client of a running server: no Django of its own
+        from strategies.wire import print_live
+
+        return print_live(args.url, args.room, args.strategy)
     stop_on_sigterm_like_ctrl_c()  # so cleanups run on SIGTERM too (lab/stopping.py)
     if args.command == "serve":
         if args.layer is not None:  # read by lab.settings, here and in every worker process
