@@ -72,7 +72,9 @@ def message_json(
         "room": room_name,
         "author": author,
         "message": text,
-        "created_at": created_at.isoformat(),
+        # Always with microseconds: isoformat() drops ".000000" at a whole second, and a
+        # client reading a fixed width (docs/_generated/wire-*.txt) would break once in a million.
+        "created_at": created_at.isoformat(timespec="microseconds"),
     }
     if client_id is not None:  # lets a sender see which of its sends was stored
         data["client_id"] = client_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -13,6 +14,7 @@ from django.test import AsyncClient
 from lab import chat, push
 from lab.asgi import application
 from lab.chat import ChatError, RoomNotFound
+from lab.models import message_json
 from tests.waiting import until_waiting
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,3 +107,10 @@ async def test_a_long_poll_gets_a_message_whose_publish_was_lost_with_the_next(
     await chat.apost_message(room="gappy", author="a", text="next")
     body = json.loads((await asyncio.wait_for(waiting, 10)).content)
     assert [m["message"] for m in body["messages"]] == ["lost push", "next"]
+
+
+def test_created_at_has_one_width_even_at_a_whole_second() -> None:
+    """isoformat() drops the microseconds when they are 0; a stored message never does, so
+    every created_at is the same width (the wire page's capture relies on it)."""
+    whole = message_json("r", 1, "a", "t", datetime(2026, 12, 7, 15, 0, 0, tzinfo=UTC), None)
+    assert whole["created_at"] == "2026-12-07T15:00:00.000000+00:00"
