@@ -127,10 +127,10 @@ if not settings.DEBUG:
     signals.request_started.disconnect(reset_queries)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from lab.middleware import socket_middleware_stack  # noqa: E402
+from lab.origins import SameOriginValidator  # noqa: E402
 from lab.traffic import TrafficMeter  # noqa: E402
 from strategies import STRATEGIES  # noqa: E402
 
@@ -138,15 +138,31 @@ websocket_urlpatterns = [
     route for strategy in STRATEGIES.values() for route in strategy.websocket_urls()
 ]
 
-application = TrafficMeter(
-    ProtocolTypeRouter(
-        {
-            "http": ASGIStaticFilesHandler(django_asgi_app),
-            "websocket": AllowedHostsOriginValidator(
-                socket_middleware_stack(URLRouter(websocket_urlpatterns))
-            ),
-        }
-    )
+
+def trusting_proxies(app: Any, proxies: tuple[str, ...]) -> Any:
+    """``app`` reading ``X-Forwarded-For`` / ``X-Forwarded-Proto`` from the peers ``proxies``
+    names (``PUSHLAB_TRUSTED_PROXIES``), with uvicorn's own middleware, on either server;
+    ``app`` itself when none is named. The servers' own proxy handling stays off
+    (``lab/cli.py``): uvicorn's would trust any client on 127.0.0.1 to say who it is."""
+    if not proxies:
+        return app
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(proxies))
+
+
+application = trusting_proxies(
+    TrafficMeter(
+        ProtocolTypeRouter(
+            {
+                "http": ASGIStaticFilesHandler(django_asgi_app),
+                "websocket": SameOriginValidator(
+                    socket_middleware_stack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
+    ),
+    settings.PUSHLAB_TRUSTED_PROXIES,
 )
 
 # The process holds thousands of requests and sockets, so each of Python's full garbage

@@ -147,6 +147,10 @@ def run_uvicorn(
         # posts every 5 s then sends on a connection the server is closing, and the request
         # fails ("connection closed"). 75 s is nginx's default, above any client's pause here.
         timeout_keep_alive=KEEP_ALIVE_S,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default, so any local client
+        # could pick the address its rate limit counts against. PUSHLAB_TRUSTED_PROXIES
+        # names the proxies to believe, on either server (lab/asgi.py, trusting_proxies).
+        proxy_headers=False,
     )
     logging.getLogger("uvicorn.error").addFilter(drop_cancelled_at_shutdown)
     Server(config).run()

@@ -8,7 +8,13 @@ Two buckets are spent for each post, atomically in one Lua script:
   ``PUSHLAB_RATE_LIMIT_ADDRESS_BURST`` / ``..._ADDRESS_PER_S``, which stops a client that
   throws its session away to get a fresh allowance on every request.
 
-A post is refused (and spends nothing) if either bucket is empty. The script reads the
+A post is refused (and spends nothing) if either bucket is empty. A WebSocket without a
+session (no cookie: every connection would get a new author, so a new session bucket) spends
+from one session-sized bucket per address instead (``anonymous_bucket``).
+
+Minting a guest session (``lab.authors``) spends from a third bucket per address,
+``PUSHLAB_SESSION_MINT_BURST`` / ``..._PER_S``: only the request that mints one pays that
+EVALSHA, a request that carries its session pays nothing. The script reads the
 time from Redis (``TIME``), so N processes - or machines - share one clock as well as one
 bucket: a client gets the configured rate however its requests are spread. One EVALSHA
 per post; no round trip when the limit is off. If Redis cannot be reached the post is
@@ -128,8 +134,15 @@ def current_limiter() -> RedisTokenBuckets | None:
     return _limiter
 
 
+def anonymous_bucket(address: str | None) -> str:
+    """The session bucket's key for senders without a session (a WebSocket with no cookie):
+    one per address, so opening another such socket gives no new allowance."""
+    return f"anonymous@{address}"
+
+
 def buckets_for(author: str, address: str | None) -> list[Bucket]:
-    """The session's bucket first (its numbers go into the error), then the address's."""
+    """The session's bucket first (its numbers go into the error), then the address's.
+    ``author``: the session's name, or ``anonymous_bucket(address)``."""
     buckets = [
         Bucket(
             f"{KEY_PREFIX}session:{author}",
@@ -155,19 +168,47 @@ def spend_allowance(author: str, address: str | None) -> None:
         broker.redis_failed("the rate limit check", exc)
 
 
+def spend_mint_allowance(address: str | None) -> None:
+    """Raise ``RateLimited`` if ``address`` mints guest sessions faster than
+    ``PUSHLAB_SESSION_MINT_BURST`` at once and ``..._PER_S`` after; burst 0: no limit."""
+    burst, rate = settings.PUSHLAB_SESSION_MINT_BURST, settings.PUSHLAB_SESSION_MINT_PER_S
+    limiter = current_limiter()
+    if not address or burst <= 0 or rate <= 0 or limiter is None or broker.redis_paused():
+        return
+    try:
+        limiter.spend([Bucket(f"{KEY_PREFIX}mint:{address}", burst, rate)])
+    except RateLimited as exc:
+        wait_s = exc.retry_after_s or 1.0
+        raise RateLimited(
+            f"too many new sessions from this address: at most {burst} at once and {rate:g} "
+            f"per second; keep the session cookie, or try again in {wait_s:.1f} s",
+            retry_after_s=wait_s,
+        ) from None
+    except redis.RedisError as exc:
+        broker.redis_failed("the session mint check", exc)
+
+
 async def apost_client_message(
-    *, room: str, author: str, text: str, client_id: object = None, address: str | None = None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: object = None,
+    address: str | None = None,
+    bucket: str | None = None,
 ) -> chat.Posted:
     """``chat.apost`` for a client's message: HTTP and WebSocket both send through here.
 
-    The session bucket is keyed by the author, which the server derives from the session;
-    ``address`` is the client's IP. A repeat of a ``client_id`` spends a token too: it is a
-    send like any other. The check runs in the database thread, just before the store.
+    The session bucket is keyed by ``bucket``, by default the author, which the server
+    derives from the session; ``address`` is the client's IP. A repeat of a ``client_id``
+    spends a token too: it is a send like any other. The check runs in the database thread,
+    just before the store.
     """
+    key = bucket or author
     return await chat.apost(
         room=room,
         author=author,
         text=text,
         client_id=client_id,
-        check=lambda: spend_allowance(author, address),
+        check=lambda: spend_allowance(key, address),
     )

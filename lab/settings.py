@@ -253,6 +253,16 @@ PUSHLAB_RATE_LIMIT_PER_S = env_float("PUSHLAB_RATE_LIMIT_PER_S", 2.0)
 # fresh session bucket each time, not a fresh address bucket. Both are kept in Redis.
 PUSHLAB_RATE_LIMIT_ADDRESS_BURST = env_int("PUSHLAB_RATE_LIMIT_ADDRESS_BURST", 300)
 PUSHLAB_RATE_LIMIT_ADDRESS_PER_S = env_float("PUSHLAB_RATE_LIMIT_ADDRESS_PER_S", 60.0)
+# New guest sessions per client address (lab.authors): a page or post that would mint one past
+# the bound gets 429 JSON with Retry-After and no session. Burst 0 turns it off.
+PUSHLAB_SESSION_MINT_BURST = env_int("PUSHLAB_SESSION_MINT_BURST", 100)
+PUSHLAB_SESSION_MINT_PER_S = env_float("PUSHLAB_SESSION_MINT_PER_S", 10.0)
+# The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+# addresses or networks, as uvicorn's forwarded_allow_ips reads them; lab/asgi.py). Empty:
+# forwarded headers are ignored from everyone, loopback included.
+PUSHLAB_TRUSTED_PROXIES = tuple(
+    part.strip() for part in env("PUSHLAB_TRUSTED_PROXIES", "").split(",") if part.strip()
+)
 # Per server process; the full benchmark opens a few hundred. MAX_LONG_POLLS bounds every
 # request held open on the wake-up hub (long polls and event streams alike); the WebSocket
 # strategy bounds its sockets with its own PUSHLAB_MAX_WEBSOCKETS.

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from lab import chat, traffic
+from lab.api import json_errors
 from lab.authors import request_author
 from lab.chat import ChatError
 
@@ -55,6 +56,7 @@ def checked_room(room: str) -> str:
         raise Http404(str(exc)) from None
 
 
+@json_errors  # past the session mint limit: 429 JSON (lab.ratelimit)
 @never_cache
 @ensure_csrf_cookie
 def room(
@@ -89,6 +91,7 @@ def room(
     )
 
 
+@json_errors
 @ensure_csrf_cookie
 def compare(request: HttpRequest, room: str, strategies: Registry) -> HttpResponse:
     """Every strategy side by side. The session and CSRF cookie are set here, before the
@@ -126,6 +129,7 @@ def route_titles(strategies: Registry) -> dict[str, str]:
     return titles
 
 
+@json_errors
 @never_cache
 def lecture_room(request: HttpRequest, room: str) -> HttpResponse:
     """The lecture's own ``room.html``, byte for byte, with the lecture's one context variable:

@@ -30,6 +30,21 @@ if TYPE_CHECKING:
 os.environ.setdefault("PUSHLAB_HOT_PATH_SECONDS", "1")
 
 
+def _mint_sessions_freely() -> None:
+    """Every test client, in-process and against the servers started here, comes from
+    127.0.0.1 and shares one Redis, so the suite as a whole would meet the per-address bound
+    on new sessions (PUSHLAB_SESSION_MINT_BURST) as the benchmark's clients would; it is off,
+    as ``pushlab bench`` turns it off, and tests of the bound set their own
+    (tests/test_security_boundaries.py)."""
+    from django.conf import settings
+
+    os.environ.setdefault("PUSHLAB_SESSION_MINT_BURST", "0")  # for the servers started here
+    settings.PUSHLAB_SESSION_MINT_BURST = 0  # in-process: settings were read before this file
+
+
+_mint_sessions_freely()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Describe every collected test's tier for tests/test_tiers.py, before ``-m`` deselects."""

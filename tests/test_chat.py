@@ -77,7 +77,9 @@ async def test_a_socket_gets_a_message_whose_publish_was_lost_with_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     socket = WebsocketCommunicator(
-        application, "/ws/chat/gappy/", headers=[(b"origin", b"http://127.0.0.1")]
+        application,
+        "/ws/chat/gappy/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
     )
     assert (await socket.connect())[0]
     try:

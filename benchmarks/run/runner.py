@@ -345,6 +345,8 @@ def measure_strategy(
                     # (for one client that drops its session) would throttle the whole load.
                     # Each client's own session limit stays on and is never met.
                     "PUSHLAB_RATE_LIMIT_ADDRESS_BURST": "0",
+                    # Likewise every client mints its session from 127.0.0.1.
+                    "PUSHLAB_SESSION_MINT_BURST": "0",
                     **(capacity.server_bounds(config) if capacity.is_capacity(scenario) else {}),
                 },
                 server=scenario.server or config.server,
@@ -602,6 +604,7 @@ def measure_idle_burst(config: BenchConfig, raw_dir: Path) -> dict[str, Any]:
                     "DATABASE_URL": "",
                     "PUSHLAB_PUBLISH_ONLY": "long-polling,websocket",
                     "PUSHLAB_CHANNEL_LAYER": config.layer,
+                    "PUSHLAB_SESSION_MINT_BURST": "0",  # every client on 127.0.0.1
                 },
                 server=config.server,
                 log_path=raw_dir / "server.log",

@@ -101,7 +101,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ChatError as exc:
             await self.refuse_cursor(str(exc))
             return
-        self.author = scope_author(self.scope)
+        self.author, self.bucket = scope_author(self.scope)
+        self.address = (self.scope.get("client") or [None])[0]
         self.group = group_name(self.room)
         await self.channel_layer.group_add(self.group, self.channel_name)
         newest = await chat.alast_message_id(self.room)
@@ -203,7 +204,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 author=self.author,
                 text=frame["message"],
                 client_id=client_id,
-                address=(self.scope.get("client") or [None])[0],
+                address=self.address,
+                bucket=self.bucket,
             )
         except ChatError as exc:
             await self.send(text_data=json.dumps(refusal(exc, client_id)))
