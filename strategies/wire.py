@@ -336,7 +336,7 @@ async def capture_stream(target: Target, path: str) -> list[Record]:
 
 def handshake(target: Target, path: str) -> bytes:
     """The opening handshake: a GET asking to switch protocols (``Origin`` is checked by the
-    server, lab/asgi.py's ``AllowedHostsOriginValidator``)."""
+    server, ``lab.origins.SameOriginValidator``: scheme, host and port)."""
     headers = [
         "Upgrade: websocket",
         "Connection: Upgrade",
