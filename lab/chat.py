@@ -76,8 +76,11 @@ def clean_message_text(text: object) -> str:
 
 
 def unicode_text(text: str, name: str) -> str:
-    """``text`` if it can be stored: not a lone surrogate in it (JSON's ``"\\ud800"`` parses
-    to one, and UTF-8 cannot encode it). ASCII, the common case, is one quick scan."""
+    """``text`` if every database can store it: no lone surrogate in it (JSON's ``"\\ud800"``
+    parses to one, and UTF-8 cannot encode it) and no NUL (``"\\u0000"``: PostgreSQL refuses
+    it in text). ASCII, the common case, is two quick scans."""
+    if "\x00" in text:
+        raise ChatError(f"{name} contains a NUL character (\\u0000), which is not stored")
     if not text.isascii():
         try:
             text.encode()

@@ -3,9 +3,10 @@
 A lone surrogate (JSON's ``"\\ud800"``), JSON nested 5000 deep, a 5000-digit integer (past
 Python's 4300-digit bound for ``int()`` and ``json.loads``) and a ``multipart/form-data``
 post each once answered 500 with a traceback, or dropped the socket: twelve inputs over HTTP,
-and the WebSocket handshake's ``?after=`` the thirteenth. Each is a JSON 4xx (or
-an error frame on a socket that stays open), nothing is stored and nothing is logged with a
-traceback: lab/inputs.py reads them all, and ``lab.chat``'s ``clean_*`` refuse the text.
+and the WebSocket handshake's ``?after=`` the thirteenth. A NUL (``"\\u0000"``) in the text
+is refused too: SQLite stores it, PostgreSQL refuses it (a 500 there). Each is a JSON 4xx
+(or an error frame on a socket that stays open), nothing is stored and nothing is logged with
+a traceback: lab/inputs.py reads them all, and ``lab.chat``'s ``clean_*`` refuse the text.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DEEP = "[" * 5000 + "]" * 5000
 BAD_JSON = {
     "lone surrogate in message": '{"message": "hi \\ud800", "client_id": "c-1"}',
     "lone surrogate in client_id": '{"message": "hi", "client_id": "c-\\udc00"}',
+    "NUL in message": '{"message": "hi \\u0000", "client_id": "c-1"}',
+    "NUL in client_id": '{"message": "hi", "client_id": "c-\\u0000"}',
     "nested 5000 deep": '{"message": "hi", "client_id": "c-1", "x": ' + DEEP + "}",
     "5000-digit integer": '{"message": "hi", "client_id": "c-1", "n": ' + HUGE + "}",
 }
