@@ -112,7 +112,7 @@ def test_pushlab_wire_prints_a_live_rooms_bytes(
     assert "< HTTP/1.1 101 Switching Protocols\\r\\n" in shown
     assert "opcode=0x1 (text)" in shown and "opcode=0xa (pong)" in shown
     assert "payload: close code 1000" in shown
-    assert re.search(r'"room": "wire-cli", "author": "guest-[0-9a-f]{6}"', shown), shown
+    assert re.search(r'"room": "wire-cli", "author": "guest-[0-9a-f]{16}"', shown), shown
 
 
 def test_a_held_request_is_checked_to_be_held(monkeypatch: pytest.MonkeyPatch) -> None:
