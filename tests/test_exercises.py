@@ -26,6 +26,7 @@ from benchmarks.report.reference_docs import REFERENCE_DIR
 from benchmarks.results.summary import load_if_present
 from benchmarks.run.scenarios import LIVE_DEMO
 from lab import chat
+from lab.authors import generated_name
 from strategies.long_polling import views as long_polling_views
 from tests.exercise_pages import commands
 
@@ -76,7 +77,7 @@ def test_the_meters_bytes_per_websocket_message_are_the_whole_frame(page: Path) 
     """The room page's meter adds each received frame's UTF-8 length (``countFrame``). The page
     sends each message with a ``client_id`` of 16 random bytes in hex (``newClientId`` in
     lab/static/lab/chat.js), and the stored message it gets back carries it."""
-    page_sends = {"room": "demo", "author": "guest-0a1b2c", "client_id": "0a" * 16}
+    page_sends = {"room": "demo", "author": generated_name(), "client_id": "0a" * 16}
     stored = chat.post_message(text="hello", **page_sends)
     frame = json.dumps(stored)  # what ChatConsumer.send_message writes
     assert predictions(page)["frame-bytes"] == pytest.approx(len(frame.encode()), abs=5)
