@@ -32,8 +32,8 @@ async def arequest_author(request: HttpRequest) -> str:
     user = await request.auser()
     if user.is_authenticated:
         return str(user.get_username())
-    name = request.session.get(SESSION_KEY)
-    if isinstance(name, str):
+    name = saved_name(request)
+    if name is not None:
         return name
     await sync_to_async(spend_mint_allowance)(request.META.get("REMOTE_ADDR"))
     return mint(request)
@@ -42,11 +42,17 @@ async def arequest_author(request: HttpRequest) -> str:
 def session_author(request: HttpRequest) -> str:
     """The session's guest name; minting one first spends the address's mint allowance
     (``RateLimited`` past it: the session is left as it was, so no cookie is set)."""
-    name = request.session.get(SESSION_KEY)
-    if isinstance(name, str):
+    name = saved_name(request)
+    if name is not None:
         return name
     spend_mint_allowance(request.META.get("REMOTE_ADDR"))
     return mint(request)
+
+
+def saved_name(request: HttpRequest) -> str | None:
+    """The guest name this request's session already holds, if any."""
+    name = request.session.get(SESSION_KEY)
+    return name if isinstance(name, str) else None
 
 
 def mint(request: HttpRequest) -> str:
